@@ -1,0 +1,127 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from '../config/index.ts';
+import { migrate, openDatabase } from '../db/index.ts';
+import { startDevIdp } from '../dev-idp/index.ts';
+import { ConfigError, isOidcConnectError } from '../errors.ts';
+import { banner, startServer } from '../server.ts';
+import { checkSetup } from './check.ts';
+import { createSuperuser } from './createsuperuser.ts';
+
+const USAGE = `Usage: oidc-connect <command>
+
+Commands:
+  serve                         start the app (the same as npm start)
+  migrate                       apply database migrations
+  createsuperuser [--username U --email E] [--no-input]
+                                create an admin; with --no-input the password comes
+                                from OIDC_CONNECT_SUPERUSER_PASSWORD
+  dev-idp                       run the development OpenID provider alone
+  check                         validate the configuration and the provider's discovery`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      'no-input': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return command === undefined && !values.help ? 1 : 0;
+  }
+  const config = loadConfig();
+
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'migrate': {
+      const database = openDatabase(config.database);
+      try {
+        const applied = await migrate(database);
+        console.log(applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'No migrations to apply.');
+      } finally {
+        await database.close();
+      }
+      return 0;
+    }
+    case 'createsuperuser': {
+      const username = await createSuperuser(config, {
+        noInput: values['no-input'] === true,
+        env: process.env,
+        ...(values.username !== undefined ? { username: values.username } : {}),
+        ...(values.email !== undefined ? { email: values.email } : {}),
+      });
+      console.log(`Superuser "${username}" created successfully.`);
+      return 0;
+    }
+    case 'dev-idp': {
+      const idp = await startDevIdp({
+        port: config.devIdp?.port ?? 9000,
+        appUrl: config.appUrl,
+        dataDir: config.dataDir,
+        production: config.production,
+        ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
+      });
+      console.log(`Development OpenID provider: ${idp.issuer}\n  demo logins: ${idp.users.map((u) => `${u.email} / ${u.password}`).join(', ')}`);
+      onShutdown(() => idp.close());
+      return -1;
+    }
+    case 'check': {
+      const problems = await checkSetup(config, (line) => console.log(line));
+      return problems === 0 ? 0 : 1;
+    }
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const server = await startServer(config);
+  console.log(banner(config, server));
+  onShutdown(() => server.close());
+  return -1;
+}
+
+/** SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(`\n${signal} received: shutting down`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    close().then(() => process.exit(0), (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) console.error(`oidc-connect: configuration error: ${problem}`);
+    } else if (isOidcConnectError(error)) {
+      console.error(`Error: ${error.message}`);
+    } else if ((error as { code?: string }).code === 'EADDRINUSE') {
+      console.error(`Error: ${(error as Error).message}. Set PORT (or DEV_IDP_PORT) to a free port.`);
+    } else if ((error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`Error: ${(error as Error).message}\n\n${USAGE}`);
+    } else {
+      console.error(error);
+    }
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,298 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-idp/index.ts';
+import { ConfigError } from '../errors.ts';
+import { readEnv, type Env } from './env.ts';
+import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
+
+export type UsernameAlgo = 'claims' | 'sha224';
+
+export interface ProviderConfig {
+  /** Stable id used in `?provider=` and stored with identities' sessions. */
+  readonly id: string;
+  /** Button label: "Log In with {name}". */
+  readonly name: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scopes: readonly string[];
+  /** Allowed ID-token algorithms; empty means "what the provider advertises, never none". */
+  readonly signAlgs: readonly string[];
+  readonly usernameAlgo: UsernameAlgo;
+  /** The tutorial's explicit endpoint variables; each one overrides discovery. */
+  readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string }>;
+}
+
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly file: string; readonly display: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly display: string; readonly poolSize: number };
+
+export interface Config {
+  readonly production: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly appUrl: string;
+  readonly secureCookies: boolean;
+  readonly dataDir: string;
+  readonly database: DatabaseConfig;
+  readonly sessionSecret: string;
+  readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number }>;
+  readonly lockout: Readonly<{ maxFailures: number; windowSeconds: number }>;
+  readonly providers: readonly ProviderConfig[];
+  /** Set when the embedded development provider must run (no real provider configured). */
+  readonly devIdp: Readonly<{ port: number; usersFile?: string }> | null;
+  readonly provisioning: Readonly<{
+    createUser: boolean;
+    linkByEmail: boolean;
+    allowedEmailDomains: readonly string[];
+    requiredGroups: readonly string[];
+  }>;
+  readonly apiAudience: string;
+  readonly renewIdTokenExpirySeconds: number;
+  readonly clockToleranceSeconds: number;
+  readonly httpTimeoutMs: number;
+  readonly trustProxy: boolean | number | string;
+  readonly logLevel: string;
+}
+
+export interface LoadOptions {
+  cwd?: string;
+  env?: Env;
+}
+
+const SIGN_ALGS = new Set([
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+]);
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Reads the environment (and `.env`) once, validates every variable, and returns a deeply frozen
+ * configuration. Throws ConfigError listing one line per problem.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = readEnv(cwd, options.env ?? process.env);
+  const problems = new Problems();
+
+  const production = text(env, 'NODE_ENV') === 'production';
+  const port = integer(env, problems, 'PORT', 8080, 0, 65535);
+  const host = text(env, 'HOST') ?? 'localhost';
+  const appUrl = parseAppUrl(env, problems, port);
+  const dataDir = resolve(cwd, text(env, 'DATA_DIR') ?? 'data');
+  const database = parseDatabase(env, problems, cwd);
+
+  const secret = text(env, 'SESSION_SECRET');
+  if (secret !== undefined && secret.length < 32) {
+    problems.add('SESSION_SECRET', undefined, 'must be at least 32 characters; generate one with: openssl rand -base64 48');
+  }
+  if (secret === undefined && production) {
+    problems.add('SESSION_SECRET', undefined, 'is required when NODE_ENV=production; generate one with: openssl rand -base64 48');
+  }
+
+  const devIdpPort = integer(env, problems, 'DEV_IDP_PORT', 9000, 0, 65535);
+  const { providers, devIdp } = parseProviders(env, problems, production, devIdpPort);
+
+  const usernameAlgo = text(env, 'OIDC_USERNAME_ALGO') ?? 'claims';
+  if (usernameAlgo !== 'claims' && usernameAlgo !== 'sha224') {
+    problems.add('OIDC_USERNAME_ALGO', usernameAlgo, 'must be claims or sha224');
+  }
+
+  const clockToleranceSeconds = integer(env, problems, 'OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 60);
+  const trustProxy = parseTrustProxy(text(env, 'TRUST_PROXY'));
+  const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.has(logLevel)) problems.add('LOG_LEVEL', logLevel, `must be one of ${[...LOG_LEVELS].join(', ')}`);
+
+  const config: Config = {
+    production,
+    host,
+    port,
+    appUrl: appUrl ?? `http://localhost:${port}`,
+    secureCookies: (appUrl ?? '').startsWith('https:'),
+    dataDir,
+    database,
+    sessionSecret: '',
+    session: {
+      maxAgeSeconds: integer(env, problems, 'SESSION_MAX_AGE_SECONDS', 14 * 24 * 3600, 60, 366 * 24 * 3600),
+      idleTimeoutSeconds: integer(env, problems, 'SESSION_IDLE_TIMEOUT_SECONDS', 2 * 24 * 3600, 60, 366 * 24 * 3600),
+    },
+    lockout: { maxFailures: 10, windowSeconds: 15 * 60 },
+    providers: providers.map((p) => ({ ...p, usernameAlgo: usernameAlgo as UsernameAlgo })),
+    devIdp: devIdp ? { port: devIdp, ...optional('usersFile', text(env, 'DEV_IDP_USERS_FILE')) } : null,
+    provisioning: {
+      createUser: boolean(env, problems, 'OIDC_CREATE_USER', true),
+      linkByEmail: boolean(env, problems, 'OIDC_LINK_BY_EMAIL', true),
+      allowedEmailDomains: list(env, 'OIDC_ALLOWED_EMAIL_DOMAINS').map((d) => d.toLowerCase().replace(/^@/, '')),
+      requiredGroups: list(env, 'OIDC_REQUIRED_GROUPS'),
+    },
+    apiAudience: text(env, 'OIDC_API_AUDIENCE') ?? 'api://default',
+    renewIdTokenExpirySeconds: integer(env, problems, 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', 900, 30, 366 * 24 * 3600),
+    clockToleranceSeconds,
+    httpTimeoutMs: integer(env, problems, 'OIDC_HTTP_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
+    trustProxy,
+    logLevel,
+  };
+
+  if (problems.list.length > 0) throw new ConfigError(problems.list);
+  return deepFreeze({ ...config, sessionSecret: secret ?? developmentSecret(dataDir) });
+}
+
+function parseAppUrl(env: Env, problems: Problems, port: number): string | undefined {
+  const raw = text(env, 'APP_URL');
+  if (raw === undefined) return `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.add('APP_URL', raw, 'must be an absolute URL such as https://app.example.com');
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.add('APP_URL', raw, 'must start with https:// (or http:// for local development)');
+    return undefined;
+  }
+  if (url.pathname !== '/' || url.search || url.hash || url.username) {
+    problems.add('APP_URL', raw, 'must be an origin only, such as https://app.example.com (no path, query or credentials)');
+    return undefined;
+  }
+  return url.origin;
+}
+
+function parseDatabase(env: Env, problems: Problems, cwd: string): DatabaseConfig {
+  const raw = text(env, 'DATABASE_URL') ?? 'sqlite:./data/oidc-connect.sqlite';
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') {
+      problems.add('DATABASE_URL', raw, 'needs a file path, such as sqlite:./data/oidc-connect.sqlite');
+    }
+    if (path === ':memory:') return { kind: 'sqlite', file: ':memory:', display: 'sqlite in memory' };
+    const file = isAbsolute(path) ? path : resolve(cwd, path);
+    const shown = relative(cwd, file);
+    return { kind: 'sqlite', file, display: `SQLite file ${shown.startsWith('..') ? file : `./${shown}`}` };
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    const poolSize = integer(env, problems, 'DATABASE_POOL_SIZE', 10, 1, 1000);
+    return { kind: 'postgres', url: raw, poolSize, display: `PostgreSQL ${redact(raw)}` };
+  }
+  problems.add('DATABASE_URL', raw, 'unsupported database; use sqlite:./data/oidc-connect.sqlite or postgres://user:password@host:5432/db');
+  return { kind: 'sqlite', file: ':memory:', display: '' };
+}
+
+type ProviderFromEnv = Omit<ProviderConfig, 'usernameAlgo'>;
+
+function parseProviders(
+  env: Env,
+  problems: Problems,
+  production: boolean,
+  devIdpPort: number,
+): { providers: ProviderFromEnv[]; devIdp: number | null } {
+  const name = text(env, 'OIDC_PROVIDER_NAME') ?? 'Okta';
+  const scopes = list(env, 'OIDC_RP_SCOPES');
+  if (scopes.length > 0 && !scopes.includes('openid')) {
+    problems.add('OIDC_RP_SCOPES', scopes.join(' '), "must include openid, for example 'openid email profile'");
+  }
+  const signAlgs = list(env, 'OIDC_RP_SIGN_ALGO');
+  for (const alg of signAlgs) {
+    if (alg.toLowerCase() === 'none') problems.add('OIDC_RP_SIGN_ALGO', alg, 'unsigned ID tokens (none) are never accepted; use RS256');
+    else if (/^HS/i.test(alg)) problems.add('OIDC_RP_SIGN_ALGO', alg, 'shared-secret algorithms are not supported, because ID token signatures are checked against the provider\'s public keys; use RS256');
+    else if (!SIGN_ALGS.has(alg)) problems.add('OIDC_RP_SIGN_ALGO', alg, `unknown algorithm; use one of ${[...SIGN_ALGS].join(', ')}`);
+  }
+  const endpoints: Record<string, string> = {};
+  for (const [key, variable] of [
+    ['authorization', 'OIDC_OP_AUTHORIZATION_ENDPOINT'],
+    ['token', 'OIDC_OP_TOKEN_ENDPOINT'],
+    ['userinfo', 'OIDC_OP_USER_ENDPOINT'],
+    ['jwks', 'OIDC_OP_JWKS_ENDPOINT'],
+  ] as const) {
+    const raw = text(env, variable);
+    if (raw !== undefined && httpsUrl(problems, variable, raw)) endpoints[key] = raw;
+  }
+  const common = {
+    id: 'default',
+    name,
+    scopes: scopes.length > 0 ? scopes : ['openid', 'email', 'profile'],
+    signAlgs,
+    endpoints,
+  };
+
+  const issuerRaw = text(env, 'OIDC_ISSUER');
+  const oktaDomain = text(env, 'OKTA_DOMAIN');
+  let issuer: string | undefined;
+  if (issuerRaw !== undefined) {
+    issuer = httpsUrl(problems, 'OIDC_ISSUER', issuerRaw)?.href.replace(/\/$/, '');
+  } else if (oktaDomain !== undefined) {
+    const domain = oktaDomain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    if (!/^[a-z0-9.-]+(:\d+)?$/i.test(domain)) {
+      problems.add('OKTA_DOMAIN', oktaDomain, 'must be a host name such as dev-123456.okta.com');
+    } else {
+      const scheme = isLoopbackHost(domain.replace(/:\d+$/, '')) ? 'http' : 'https';
+      issuer = `${scheme}://${domain}/oauth2/default`;
+    }
+  }
+
+  if (issuerRaw !== undefined || oktaDomain !== undefined) {
+    const clientId = text(env, 'OIDC_RP_CLIENT_ID');
+    const clientSecret = text(env, 'OIDC_RP_CLIENT_SECRET');
+    if (clientId === undefined) {
+      problems.add('OIDC_RP_CLIENT_ID', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client ID from your provider's app settings");
+    }
+    if (clientSecret === undefined) {
+      problems.add('OIDC_RP_CLIENT_SECRET', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client secret from your provider's app settings");
+    }
+    if (issuer === undefined || clientId === undefined || clientSecret === undefined) return { providers: [], devIdp: null };
+    return { providers: [{ ...common, issuer, clientId, clientSecret }], devIdp: null };
+  }
+
+  if (production) {
+    problems.add('OIDC_ISSUER', undefined, 'is required when NODE_ENV=production (the built-in development provider is for development only); set OIDC_ISSUER or OKTA_DOMAIN');
+    return { providers: [], devIdp: null };
+  }
+  return {
+    providers: [{
+      ...common,
+      issuer: `http://localhost:${devIdpPort}/oauth2/default`,
+      clientId: text(env, 'OIDC_RP_CLIENT_ID') ?? DEV_CLIENT_ID,
+      clientSecret: text(env, 'OIDC_RP_CLIENT_SECRET') ?? DEV_CLIENT_SECRET,
+    }],
+    devIdp: devIdpPort,
+  };
+}
+
+function parseTrustProxy(raw: string | undefined): boolean | number | string {
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw; // a comma-separated list of addresses or CIDRs, as Fastify's trustProxy accepts
+}
+
+/** Development only: a random secret kept in ./data so sessions survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'session-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  try {
+    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process (the CLI next to a server) created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
+    throw error;
+  }
+  return secret;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

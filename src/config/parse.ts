@@ -1,0 +1,70 @@
+/**
+ * Small parsers that collect problems instead of throwing, so one run reports every bad variable
+ * at once, one line each, naming the variable and the fix.
+ */
+import type { Env } from './env.ts';
+
+export class Problems {
+  readonly list: string[] = [];
+  add(variable: string, value: string | undefined, fix: string): void {
+    const shown = value === undefined ? variable : `${variable}=${redact(value)}`;
+    this.list.push(`${shown}: ${fix}`);
+  }
+}
+
+/** Hides credentials embedded in URLs (postgres://user:secret@host) before a value is printed. */
+export function redact(value: string): string {
+  return value.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
+
+export function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+export function integer(env: Env, problems: Problems, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    problems.add(name, raw, `must be a whole number from ${min} to ${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+export function boolean(env: Env, problems: Problems, name: string, fallback: boolean): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const lowered = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(lowered)) return true;
+  if (['false', '0', 'no', 'off'].includes(lowered)) return false;
+  problems.add(name, raw, 'must be true or false');
+  return fallback;
+}
+
+/** Comma- or space-separated list, empty entries dropped. */
+export function list(env: Env, name: string): string[] {
+  return (text(env, name) ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** An http(s) URL; plain http only on loopback, as the contract requires for issuers. */
+export function httpsUrl(problems: Problems, name: string, raw: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.add(name, raw, 'must be an absolute URL such as https://example.okta.com/oauth2/default');
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    problems.add(name, raw, 'must use https:// (plain http:// is allowed only for localhost, 127.0.0.0/8 and [::1])');
+    return undefined;
+  }
+  return url;
+}

@@ -1,0 +1,82 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * Times are epoch milliseconds and flags are 0/1 integers in both dialects, so every query is
+ * the same on SQLite and PostgreSQL (pg's int8 parser is set to return numbers).
+ */
+type Millis = number;
+type Flag = 0 | 1;
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  /** scrypt hash; null for users who only sign in through a provider. */
+  password: string | null;
+  is_active: Flag;
+  is_staff: Flag;
+  is_superuser: Flag;
+  last_login: Millis | null;
+  date_joined: Millis;
+}
+
+export interface SessionsTable {
+  /** base64url SHA-256 of the cookie's secret; the secret itself is never stored. */
+  id: string;
+  user_id: number;
+  created: Millis;
+  expires: Millis;
+  last_seen: Millis;
+  /** Provider id for OIDC sessions, null for local logins. */
+  provider: string | null;
+  /** The provider's session id (`sid` claim), for back-channel logout. */
+  provider_sid: string | null;
+  user_agent: string;
+  ip: string;
+  /** JSON: provider tokens, kept on the server only. */
+  data: ColumnType<string, string | undefined, string>;
+}
+
+export interface IdentitiesTable {
+  id: Generated<number>;
+  issuer: string;
+  subject: string;
+  user_id: number;
+  created: Millis;
+  last_login: Millis;
+}
+
+export interface LoginFailuresTable {
+  /** Lower-cased username. */
+  username: string;
+  failures: number;
+  window_start: Millis;
+}
+
+export interface OidcFlowsTable {
+  /** base64url SHA-256 of the `state` value. */
+  id: string;
+  provider: string;
+  /** base64url SHA-256 of the browser-binding cookie; stops login CSRF across browsers. */
+  binding: string;
+  code_verifier: string;
+  nonce: string;
+  next: string;
+  prompt_none: Flag;
+  expires: Millis;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  identities: IdentitiesTable;
+  login_failures: LoginFailuresTable;
+  oidc_flows: OidcFlowsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type Identity = Selectable<IdentitiesTable>;

@@ -1,0 +1,40 @@
+/** A client the development provider knows from configuration (there is no dynamic registration). */
+export interface ClientRegistration {
+  client_id: string;
+  client_secret: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  backchannel_logout_uri?: string;
+}
+
+/** The app's client, with the routes the app serves under its public base URL (DESIGN.md). */
+export function appClient(appUrl: string, clientId: string, clientSecret: string): ClientRegistration {
+  return {
+    client_id: clientId,
+    client_secret: clientSecret,
+    // The app answers its callback with and without a trailing slash, so both are registered.
+    redirect_uris: [`${appUrl}/authorization-code/callback`, `${appUrl}/authorization-code/callback/`],
+    post_logout_redirect_uris: [`${appUrl}/signout/callback`],
+    backchannel_logout_uri: `${appUrl}/oidc/backchannel-logout`,
+  };
+}
+
+/** oidc-provider client metadata: a confidential web client on the code flow, as an Okta "Web" app. */
+export function clientMetadata(registration: ClientRegistration): Record<string, unknown> {
+  return {
+    client_id: registration.client_id,
+    client_secret: registration.client_secret,
+    redirect_uris: registration.redirect_uris,
+    post_logout_redirect_uris: registration.post_logout_redirect_uris ?? [],
+    application_type: 'web',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    // oidc-provider accepts client_secret_post as well from a client registered for client_secret_basic.
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'RS256',
+    ...(registration.backchannel_logout_uri === undefined ? {} : {
+      backchannel_logout_uri: registration.backchannel_logout_uri,
+      backchannel_logout_session_required: true,
+    }),
+  };
+}

@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto';
+import type { UsernameAlgo } from '../config/index.ts';
+
+/**
+ * The username a new provider user gets before it is made unique. `sha224` reproduces
+ * mozilla-django-oidc's tutorial: unpadded base64url of SHA-224 of the email.
+ */
+export function baseUsername(algo: UsernameAlgo, claims: { preferred_username?: unknown; email?: unknown; sub: string }): string {
+  const email = typeof claims.email === 'string' ? claims.email : '';
+  if (algo === 'sha224') {
+    return createHash('sha224').update(email.normalize('NFKC')).digest('base64url');
+  }
+  const preferred = typeof claims.preferred_username === 'string' ? claims.preferred_username : '';
+  // Django's username alphabet; anything else becomes '_'.
+  const cleaned = (preferred || email || claims.sub).normalize('NFKC').replace(/[^\w.@+-]/g, '_').slice(0, 140);
+  return cleaned || 'user';
+}
+
+/** Candidates in order: `alice`, `alice-2`, `alice-3`, … */
+export function* usernameCandidates(base: string): Generator<string> {
+  yield base;
+  for (let n = 2; ; n++) yield `${base}-${n}`;
+}

@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/index.ts';
+import type { OidcFlowsTable } from '../db/schema.ts';
+import { OidcConnectError } from '../errors.ts';
+
+/** A login in progress may take this long, as the issue and most providers' sessions allow. */
+export const FLOW_LIFETIME_MS = 10 * 60 * 1000;
+
+export const digest = (value: string): string => createHash('sha256').update(value).digest('base64url');
+
+export interface Flow {
+  provider: string;
+  codeVerifier: string;
+  nonce: string;
+  next: string;
+  promptNone: boolean;
+}
+
+/**
+ * One row per login in flight, keyed by a hash of `state`: several tabs can each finish their own
+ * login, and any instance can finish a flow another one started.
+ */
+export async function saveFlow(db: Db, state: string, binding: string, flow: Flow, now = Date.now()): Promise<void> {
+  const row: OidcFlowsTable = {
+    id: digest(state),
+    provider: flow.provider,
+    binding: digest(binding),
+    code_verifier: flow.codeVerifier,
+    nonce: flow.nonce,
+    next: flow.next,
+    prompt_none: flow.promptNone ? 1 : 0,
+    expires: now + FLOW_LIFETIME_MS,
+  };
+  await db.insertInto('oidc_flows').values(row).execute();
+  // Opportunistic sweep so abandoned logins don't pile up.
+  if (Math.random() < 0.05) await db.deleteFrom('oidc_flows').where('expires', '<', now).execute();
+}
+
+/**
+ * Takes the flow for a `state` exactly once (delete-returning), so a replayed callback finds
+ * nothing. The browser must present the cookie the flow was bound to: a callback URL carried
+ * into another browser (login CSRF) is refused.
+ */
+export async function takeFlow(db: Db, state: string, binding: string | undefined, now = Date.now()): Promise<Flow> {
+  const row = await db.deleteFrom('oidc_flows').where('id', '=', digest(state)).returningAll().executeTakeFirst();
+  if (!row) {
+    throw new OidcConnectError('STATE_INVALID', 'This sign-in response is unknown or was already used. Please start again.');
+  }
+  if (row.expires <= now) {
+    throw new OidcConnectError('FLOW_EXPIRED', 'This sign-in took longer than 10 minutes and has expired. Please start again.');
+  }
+  if (binding === undefined || digest(binding) !== row.binding) {
+    throw new OidcConnectError('STATE_INVALID', 'This sign-in was started in another browser. Please start again here.');
+  }
+  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, promptNone: row.prompt_none === 1 };
+}

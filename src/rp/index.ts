@@ -1,0 +1,67 @@
+import * as client from 'openid-client';
+import type { Config, ProviderConfig } from '../config/index.ts';
+import type { Db } from '../db/index.ts';
+import { OidcConnectError } from '../errors.ts';
+import type { ActiveSession } from '../sessions/index.ts';
+import { saveFlow, takeFlow } from './flows.ts';
+import { ProviderClient, type SignInResult } from './provider.ts';
+
+export interface CompletedSignIn extends SignInResult {
+  provider: ProviderClient;
+  next: string;
+}
+
+/** The relying party: every configured provider, and the flows in progress (stored in the database). */
+export interface RelyingParty {
+  readonly providers: readonly ProviderConfig[];
+  provider(id: string | undefined): ProviderClient;
+  /** Starts a login; returns the provider URL to redirect the browser to. */
+  startLogin(input: { provider?: string; next: string; binding: string; promptNone?: boolean }): Promise<URL>;
+  /** Finishes a login from the callback URL, with the browser's binding cookie. */
+  finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
+  /** Where to send the browser after the local session ended: the provider's logout, or null. */
+  logoutUrl(session: ActiveSession): Promise<string | null>;
+}
+
+export function createRelyingParty(config: Config, db: Db): RelyingParty {
+  const clients = new Map(config.providers.map((p) => [p.id, new ProviderClient(p, config)]));
+
+  const provider = (id: string | undefined): ProviderClient => {
+    const found = id === undefined || id === '' ? clients.values().next().value : clients.get(id);
+    if (!found) throw new OidcConnectError('PROVIDER_NOT_CONFIGURED', 'That sign-in provider is not configured here.');
+    return found;
+  };
+
+  return {
+    providers: config.providers,
+    provider,
+
+    async startLogin({ provider: id, next, binding, promptNone = false }) {
+      const target = provider(id);
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const codeVerifier = client.randomPKCECodeVerifier();
+      const url = await target.authorizationUrl({
+        state, nonce, promptNone, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      });
+      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, promptNone });
+      return url;
+    },
+
+    async finishLogin(callbackUrl, binding) {
+      const state = callbackUrl.searchParams.get('state');
+      if (!state || state.length > 512) {
+        throw new OidcConnectError('STATE_INVALID', 'The sign-in response carries no valid state. Please start again.');
+      }
+      const flow = await takeFlow(db, state, binding);
+      const target = provider(flow.provider);
+      const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier });
+      return { ...result, provider: target, next: flow.next };
+    },
+
+    async logoutUrl(session) {
+      if (!session.row.provider || !clients.has(session.row.provider)) return null;
+      return provider(session.row.provider).endSessionUrl(session.tokens.idToken);
+    },
+  };
+}

@@ -1,0 +1,181 @@
+import * as client from 'openid-client';
+import type { ProviderConfig } from '../config/index.ts';
+import { isLoopbackHost } from '../config/parse.ts';
+import { OidcConnectError } from '../errors.ts';
+import { toSignInError } from './errors.ts';
+import { JwksCache } from './jwks.ts';
+
+export interface ProviderOptions {
+  appUrl: string;
+  clockToleranceSeconds: number;
+  httpTimeoutMs: number;
+}
+
+export interface SignInResult {
+  claims: client.IDToken;
+  userinfo: Record<string, unknown>;
+  tokens: { idToken: string; accessToken: string; refreshToken?: string; expiresAt?: number; scope?: string };
+}
+
+type ServerMetadata = client.ServerMetadata;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * One OpenID provider: discovery (cached), the login URL, the callback's token exchange with every
+ * ID token check, userinfo, and RP-initiated logout.
+ */
+export class ProviderClient {
+  readonly config: ProviderConfig;
+  readonly redirectUri: string;
+  readonly postLogoutRedirectUri: string;
+  private readonly options: ProviderOptions;
+  private readonly insecure: boolean;
+  private metadata: Promise<ServerMetadata> | undefined;
+  private jwks: JwksCache | undefined;
+
+  constructor(config: ProviderConfig, options: ProviderOptions) {
+    this.config = config;
+    this.options = options;
+    this.redirectUri = `${options.appUrl}/authorization-code/callback`;
+    this.postLogoutRedirectUri = `${options.appUrl}/signout/callback`;
+    const issuer = new URL(config.issuer);
+    this.insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
+  }
+
+  /** Discovery from the issuer URL (so openid-client compares the issuer), cached once it succeeds. */
+  serverMetadata(): Promise<ServerMetadata> {
+    this.metadata ??= this.discover().catch((error: unknown) => {
+      this.metadata = undefined; // a provider that was down is asked again next time
+      throw toSignInError(error, 'discovery', this.config.name);
+    });
+    return this.metadata;
+  }
+
+  private async discover(): Promise<ServerMetadata> {
+    const discovered = await client.discovery(new URL(this.config.issuer), this.config.clientId, undefined, undefined, {
+      timeout: this.options.httpTimeoutMs / 1000,
+      ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
+    });
+    const metadata: Mutable<ServerMetadata> = { ...discovered.serverMetadata() };
+    const { endpoints, signAlgs } = this.config;
+    if (endpoints.authorization) metadata.authorization_endpoint = endpoints.authorization;
+    if (endpoints.token) metadata.token_endpoint = endpoints.token;
+    if (endpoints.userinfo) metadata.userinfo_endpoint = endpoints.userinfo;
+    if (endpoints.jwks) metadata.jwks_uri = endpoints.jwks;
+    // openid-client accepts only the algorithms listed here; `none` and MACs keyed by a public key never qualify.
+    const advertised = metadata.id_token_signing_alg_values_supported ?? ['RS256'];
+    const allowed = (signAlgs.length > 0 ? signAlgs : advertised).filter((alg) => alg !== 'none' && !alg.startsWith('HS'));
+    metadata.id_token_signing_alg_values_supported = allowed.length > 0 ? allowed : ['RS256'];
+    if (!metadata.jwks_uri) throw new OidcConnectError('PROVIDER_BAD_RESPONSE', `${this.config.name} publishes no jwks_uri, so ID token signatures can't be checked.`);
+    this.jwks ??= new JwksCache(metadata.jwks_uri, this.options.httpTimeoutMs);
+    return metadata;
+  }
+
+  /**
+   * A fresh Configuration per use: openid-client keys its own JWKS cache by this object and
+   * re-fetches an unknown kid only when that cache is 60 s old. Seeding each one with our cache
+   * marked 61 s old makes an unknown kid go through `fetchHook`, where our cooldown applies.
+   */
+  private async configuration(): Promise<client.Configuration> {
+    const metadata = await this.serverMetadata();
+    const methods = metadata.token_endpoint_auth_methods_supported;
+    const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
+      ? client.ClientSecretPost(this.config.clientSecret)
+      : client.ClientSecretBasic(this.config.clientSecret);
+    const configuration = new client.Configuration(metadata, this.config.clientId, {
+      client_secret: this.config.clientSecret,
+      [client.clockTolerance]: this.options.clockToleranceSeconds,
+    }, auth);
+    configuration.timeout = this.options.httpTimeoutMs / 1000;
+    configuration[client.customFetch] = this.fetchHook;
+    if (this.insecure) client.allowInsecureRequests(configuration);
+    client.enableNonRepudiationChecks(configuration);
+    const jwks = this.jwks?.current();
+    if (jwks) client.setJwksCache(configuration, { jwks, uat: Math.floor(Date.now() / 1000) - 61 });
+    return configuration;
+  }
+
+  private readonly fetchHook: client.CustomFetch = async (url, options) => {
+    if (this.jwks && url === this.jwks.url.href) {
+      const jwks = await this.jwks.refreshed();
+      return Response.json(jwks);
+    }
+    return fetch(url, options as RequestInit);
+  };
+
+  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
+    const configuration = await this.configuration();
+    return client.buildAuthorizationUrl(configuration, {
+      redirect_uri: this.redirectUri,
+      scope: this.config.scopes.join(' '),
+      state: params.state,
+      nonce: params.nonce,
+      code_challenge: params.codeChallenge,
+      code_challenge_method: 'S256',
+      ...(params.promptNone ? { prompt: 'none' } : {}),
+    });
+  }
+
+  /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
+  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {
+    const configuration = await this.configuration();
+    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    try {
+      tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
+    } catch (error) {
+      throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config.name);
+    }
+    const claims = tokens.claims();
+    if (!claims || !tokens.id_token) throw new OidcConnectError('ID_TOKEN_INVALID', `${this.config.name} sent no ID token.`);
+    // openid-client checks only that iat is a number; a token "issued" in the future is refused here.
+    // openid-client compares azp only when aud has several values; a token for another client is refused here.
+    if (claims.azp !== undefined && claims.azp !== this.config.clientId) {
+      throw new OidcConnectError('ID_TOKEN_INVALID', `${this.config.name} sent an ID token authorized for another client (azp).`);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (claims.iat > now + this.options.clockToleranceSeconds) {
+      throw new OidcConnectError('ID_TOKEN_INVALID', `${this.config.name} sent an ID token issued in the future (iat). Check the clocks.`);
+    }
+
+    let userinfo: Record<string, unknown> = {};
+    if (configuration.serverMetadata().userinfo_endpoint) {
+      try {
+        userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)) };
+      } catch (error) {
+        throw toSignInError(error, 'userinfo', this.config.name);
+      }
+    }
+    const expiresIn = tokens.expiresIn();
+    return {
+      claims,
+      userinfo,
+      tokens: {
+        idToken: tokens.id_token,
+        accessToken: tokens.access_token,
+        ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
+        ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+        ...(tokens.scope ? { scope: tokens.scope } : {}),
+      },
+    };
+  }
+
+  /** The provider's logout URL, or null when it has no end_session_endpoint (logout stays local). */
+  async endSessionUrl(idToken: string | undefined): Promise<string | null> {
+    let configuration: client.Configuration;
+    try {
+      configuration = await this.configuration();
+    } catch {
+      return null; // the provider being down must not block a local logout
+    }
+    if (!configuration.serverMetadata().end_session_endpoint) return null;
+    return client.buildEndSessionUrl(configuration, {
+      post_logout_redirect_uri: this.postLogoutRedirectUri,
+      ...(idToken ? { id_token_hint: idToken } : {}),
+    }).href;
+  }
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/index.ts';
+import { migrate, openDatabase, type DatabaseHandle } from './db/index.ts';
+import { startDevIdp, type DevIdp } from './dev-idp/index.ts';
+import { createRelyingParty } from './rp/index.ts';
+import { buildApp } from './web/app.ts';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  database: DatabaseHandle;
+  devIdp: DevIdp | null;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Opens and migrates the database, starts the development provider when needed, then listens. */
+export async function startServer(config: Config, options: { logger?: boolean } = {}): Promise<RunningServer> {
+  const database = openDatabase(config.database);
+  let devIdp: DevIdp | null = null;
+  let app: FastifyInstance | undefined;
+  try {
+    await migrate(database);
+    if (config.devIdp) {
+      devIdp = await startDevIdp({
+        port: config.devIdp.port,
+        appUrl: config.appUrl,
+        dataDir: config.dataDir,
+        production: config.production,
+        ...(config.devIdp.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
+      });
+    }
+    const rp = createRelyingParty(config, database.db);
+    app = await buildApp({ config, db: database.db, rp }, {
+      logger: options.logger === false ? false : {
+        level: config.logLevel,
+        redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
+      },
+    });
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await app?.close();
+    await devIdp?.close();
+    await database.close();
+    throw error;
+  }
+  const running = app;
+  return {
+    app: running,
+    database,
+    devIdp,
+    url: config.appUrl,
+    async close() {
+      await running.close(); // stops accepting, lets in-flight requests finish
+      await devIdp?.close();
+      await database.close();
+    },
+  };
+}
+
+export function banner(config: Config, server: RunningServer): string {
+  const lines = [
+    '',
+    `  oidc-connect is running at ${config.appUrl}`,
+    `  Database: ${config.database.display}`,
+  ];
+  if (server.devIdp) {
+    lines.push(
+      `  Development OpenID provider ("${config.providers[0]?.name}"): ${server.devIdp.issuer}`,
+      `    demo logins: ${server.devIdp.users.map((u) => `${u.email} / ${u.password}`).join(', ')}`,
+      '    (for development only; set OIDC_ISSUER or OKTA_DOMAIN to use a real provider)',
+    );
+  } else {
+    for (const p of config.providers) lines.push(`  Provider "${p.name}": ${p.issuer}`);
+  }
+  lines.push('  Create an admin account: npx oidc-connect createsuperuser', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,114 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Db } from '../db/index.ts';
+import type { SessionRow, User } from '../db/schema.ts';
+
+export interface SessionPolicy {
+  maxAgeSeconds: number;
+  idleTimeoutSeconds: number;
+}
+
+/** Provider tokens, kept in the session row on the server, never in the cookie. */
+export interface ProviderTokens {
+  idToken?: string;
+  accessToken?: string;
+  refreshToken?: string;
+  /** Epoch ms when the access token expires. */
+  expiresAt?: number;
+  scope?: string;
+}
+
+export interface NewSession {
+  userId: number;
+  provider?: string | null;
+  providerSid?: string | null;
+  userAgent?: string;
+  ip?: string;
+  tokens?: ProviderTokens;
+}
+
+export interface ActiveSession {
+  id: string;
+  row: SessionRow;
+  user: User;
+  tokens: ProviderTokens;
+}
+
+/** last_seen is written at most this often, so reading a page doesn't cost a write each time. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * The row id is the SHA-256 of the cookie's 256-bit random secret. Someone who reads the table
+ * can't use it as a cookie, and looking the hash up leaks nothing about the secret.
+ */
+export function sessionIdFor(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+export async function createSession(db: Db, policy: SessionPolicy, input: NewSession, now = Date.now()): Promise<string> {
+  const secret = randomBytes(32).toString('base64url');
+  await db
+    .insertInto('sessions')
+    .values({
+      id: sessionIdFor(secret),
+      user_id: input.userId,
+      created: now,
+      expires: now + policy.maxAgeSeconds * 1000,
+      last_seen: now,
+      provider: input.provider ?? null,
+      provider_sid: input.providerSid ?? null,
+      user_agent: (input.userAgent ?? '').slice(0, 512),
+      ip: (input.ip ?? '').slice(0, 64),
+      data: JSON.stringify(input.tokens ?? {}),
+    })
+    .execute();
+  return secret;
+}
+
+/** The live session for a cookie secret, or undefined when missing, expired, idle or the user is inactive. */
+export async function loadSession(db: Db, policy: SessionPolicy, secret: string, now = Date.now()): Promise<ActiveSession | undefined> {
+  if (secret.length !== 43) return undefined;
+  const id = sessionIdFor(secret);
+  const found = await db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .select([
+      'sessions.id as s_id', 'sessions.created as s_created', 'sessions.expires as s_expires',
+      'sessions.last_seen as s_last_seen', 'sessions.provider as s_provider', 'sessions.provider_sid as s_provider_sid',
+      'sessions.user_agent as s_user_agent', 'sessions.ip as s_ip', 'sessions.data as s_data',
+    ])
+    .where('sessions.id', '=', id)
+    .executeTakeFirst();
+  if (!found) return undefined;
+  const { s_id, s_created, s_expires, s_last_seen, s_provider, s_provider_sid, s_user_agent, s_ip, s_data, ...user } = found;
+  const idle = now - s_last_seen > policy.idleTimeoutSeconds * 1000;
+  if (now >= s_expires || idle || !user.is_active) {
+    await deleteSession(db, id);
+    return undefined;
+  }
+  if (now - s_last_seen > TOUCH_INTERVAL_MS) {
+    await db.updateTable('sessions').set({ last_seen: now }).where('id', '=', id).execute();
+  }
+  const row: SessionRow = {
+    id: s_id, user_id: user.id, created: s_created, expires: s_expires, last_seen: s_last_seen,
+    provider: s_provider, provider_sid: s_provider_sid, user_agent: s_user_agent, ip: s_ip, data: s_data,
+  };
+  return { id, row, user, tokens: JSON.parse(s_data) as ProviderTokens };
+}
+
+export async function deleteSession(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('sessions').where('id', '=', id).execute();
+}
+
+/** Ends every session of a user, except optionally the one given. */
+export async function deleteUserSessions(db: Db, userId: number, exceptId?: string): Promise<number> {
+  let query = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (exceptId !== undefined) query = query.where('id', '!=', exceptId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+export async function deleteExpiredSessions(db: Db, now = Date.now()): Promise<number> {
+  const result = await db.deleteFrom('sessions').where('expires', '<=', now).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

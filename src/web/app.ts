@@ -1,0 +1,33 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { AppContext } from './context.ts';
+import { oidcConnect } from './plugin.ts';
+import { render, stylesheet } from './views.ts';
+
+/** The tutorial's app: the sign-in plugin plus a home page that greets the user. */
+export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Fastify accepts a hop count at run time; its types only list the other forms.
+    trustProxy: ctx.config.trustProxy as boolean | string,
+    bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: 200 },
+    // Long enough for slow clients, short enough that a dead one can't hold a socket.
+    requestTimeout: 30_000,
+    genReqId: () => crypto.randomUUID(),
+  });
+  await app.register(oidcConnect, ctx);
+
+  app.get('/static/app.css', async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet));
+
+  app.get('/', async (request, reply) => {
+    const user = request.user;
+    const provider = request.session?.row.provider;
+    return reply.type('text/html; charset=utf-8').send(render('home', {
+      user,
+      csrf: user ? reply.generateCsrf() : '',
+      provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
+    }));
+  });
+  return app;
+}

@@ -1,0 +1,74 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
+import { render } from './views.ts';
+
+const TITLES: Partial<Record<ErrorCode, string>> = {
+  CSRF_INVALID: 'Form expired',
+  TOO_MANY_ATTEMPTS: 'Too many attempts',
+  LOGIN_REQUIRED: 'Please log in',
+  FORBIDDEN: 'Access denied',
+  NOT_FOUND: 'Page not found',
+  DATABASE_UNAVAILABLE: 'Temporarily unavailable',
+  USER_INACTIVE: 'Account disabled',
+  USER_NOT_ALLOWED: 'Access denied',
+  USER_CREATION_DISABLED: 'No account',
+  PROVIDER_TIMEOUT: 'The sign-in provider did not answer',
+  PROVIDER_UNREACHABLE: 'The sign-in provider is unreachable',
+  PROVIDER_BAD_RESPONSE: 'The sign-in provider misbehaved',
+};
+
+/** Sign-in failures offer "Try again" from the login page. */
+const RETRY_FROM_LOGIN = new Set<ErrorCode>([
+  'TOO_MANY_ATTEMPTS', 'PROVIDER_ERROR', 'STATE_INVALID', 'FLOW_EXPIRED', 'NONCE_INVALID', 'ID_TOKEN_INVALID',
+  'USERINFO_INVALID', 'PROVIDER_UNREACHABLE', 'PROVIDER_TIMEOUT', 'PROVIDER_BAD_RESPONSE', 'USER_INACTIVE',
+  'USER_NOT_ALLOWED', 'USER_CREATION_DISABLED', 'PROVIDER_NOT_CONFIGURED',
+]);
+
+const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001', '53300']);
+
+/** The one place that turns lower-level errors into our stable codes. */
+export function toOidcConnectError(error: unknown): OidcConnectError {
+  if (isOidcConnectError(error)) return error;
+  const e = error as FastifyError & { errcode?: number };
+  if (e?.code === 'FST_CSRF_INVALID_TOKEN' || e?.code === 'FST_CSRF_MISSING_SECRET') {
+    return new OidcConnectError('CSRF_INVALID', 'This form has expired or was not sent from this site. Go back, reload the page and try again.');
+  }
+  if (DB_DOWN.has(e?.code) || e?.errcode === 5 /* SQLITE_BUSY */ || e?.message === 'timeout exceeded when trying to connect') {
+    return new OidcConnectError('DATABASE_UNAVAILABLE', 'The database is not answering right now. Please try again in a moment.', { cause: error });
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new OidcConnectError('BAD_REQUEST', 'The request could not be understood.', { status: e.statusCode, cause: error });
+  }
+  return new OidcConnectError('INTERNAL', 'Something went wrong on our side. Please try again.', { cause: error });
+}
+
+export function wantsJson(request: FastifyRequest): boolean {
+  if (request.url.startsWith('/api/') || request.url.startsWith('/oidc/')) return true;
+  const accept = request.headers.accept ?? '';
+  return accept.includes('application/json') && !accept.includes('text/html');
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError): FastifyReply {
+  reply.code(error.status);
+  if (error.code === 'TOO_MANY_ATTEMPTS') reply.header('retry-after', '900');
+  if (error.status === 401 && wantsJson(request)) reply.header('www-authenticate', 'Bearer');
+  if (wantsJson(request)) return reply.send({ error: error.code, message: error.message });
+  const retry = RETRY_FROM_LOGIN.has(error.code)
+    ? '/accounts/login/'
+    : error.code === 'CSRF_INVALID' ? request.url : null;
+  return reply.type('text/html; charset=utf-8').send(render('error', {
+    user: request.user,
+    title: TITLES[error.code] ?? (error.status >= 500 ? 'Something went wrong' : 'Request refused'),
+    message: error.message,
+    code: error.code,
+    status: error.status,
+    retry,
+  }));
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const mapped = toOidcConnectError(error);
+  if (mapped.status >= 500) request.log.error({ err: error, code: mapped.code }, 'request failed');
+  else request.log.info({ code: mapped.code, reason: (error as Error)?.message }, 'request refused');
+  return sendError(request, reply, mapped);
+}

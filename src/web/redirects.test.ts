@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { safeNext } from './redirects.ts';
+
+const app = 'http://localhost:8080';
+
+test('same-origin paths are kept', () => {
+  assert.equal(safeNext('/', app), '/');
+  assert.equal(safeNext('/admin/?page=2#top', app), '/admin/?page=2#top');
+  assert.equal(safeNext('/a/../b', app), '/b');
+});
+
+test('anything that could leave the origin becomes /', () => {
+  for (const bad of [
+    'https://evil.example', '//evil.example', '/\\evil.example', '\\\\evil.example', '/\t/evil.example',
+    '/\n/evil.example', 'javascript:alert(1)', 'evil.example', '', ' /x', 'http://localhost:8080/x',
+    '/'.padEnd(3000, 'a'), undefined, null, 42, ['/x'],
+  ]) {
+    assert.equal(safeNext(bad, app), '/', `refused: ${JSON.stringify(bad)}`);
+  }
+});

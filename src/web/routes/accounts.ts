@@ -1,0 +1,119 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clearFailures, isLockedOut, recordFailure } from '../../accounts/lockout.ts';
+import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
+import { findUserByUsername, setPassword } from '../../accounts/users.ts';
+import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
+import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
+import type { AppContext } from '../context.ts';
+import { safeNext } from '../redirects.ts';
+import { clearSessionCookie, startSession } from '../session-cookie.ts';
+import { render } from '../views.ts';
+
+type Form = Record<string, string | string[] | undefined>;
+
+const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
+
+function field(body: unknown, name: string): string {
+  const value = (body as Form | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+}
+
+export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { config, db } = ctx;
+
+  const loginPage = (reply: FastifyReply, next: string, error: string | null, username = '') =>
+    reply.type('text/html; charset=utf-8').send(render('login', {
+      error,
+      csrf: reply.generateCsrf(),
+      next,
+      username,
+      providers: ctx.rp.providers.map((p) => ({
+        name: p.name,
+        query: new URLSearchParams({ provider: p.id, next }).toString(),
+      })),
+    }));
+
+  app.get('/accounts/login/', async (request, reply) => {
+    // Shown even to a signed-in user, as Django does, so they can switch accounts.
+    return loginPage(reply, safeNext((request.query as Form).next, config.appUrl), null);
+  });
+
+  app.post('/accounts/login/', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const username = field(request.body, 'username').trim();
+    const password = field(request.body, 'password');
+    const next = safeNext(field(request.body, 'next'), config.appUrl);
+    if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
+      return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
+    }
+    if (await isLockedOut(db, config.lockout, username)) {
+      throw new OidcConnectError('TOO_MANY_ATTEMPTS', 'Too many failed sign-in attempts for this account. Wait 15 minutes, then try again.');
+    }
+    const user = await findUserByUsername(db, username);
+    const ok = user?.password ? await verifyPassword(password, user.password) : await verifyAgainstDummy(password);
+    if (!user || !ok || !user.is_active) {
+      await recordFailure(db, config.lockout, username);
+      request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
+      return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
+    }
+    await clearFailures(db, username);
+    await startSession(ctx, request, reply, { userId: user.id });
+    return reply.redirect(next, 302);
+  });
+
+  app.post('/accounts/logout/', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const session = request.session;
+    clearSessionCookie(config, reply);
+    if (!session) return reply.redirect('/', 302);
+    await deleteSession(db, session.id);
+    const providerLogout = await ctx.rp.logoutUrl(session);
+    return reply.redirect(providerLogout ?? '/', 302);
+  });
+
+  const requireLocalUser = (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.user) {
+      reply.redirect(`/accounts/login/?${new URLSearchParams({ next: request.url })}`, 302);
+      return undefined;
+    }
+    return request.user;
+  };
+
+  app.get('/accounts/password_change/', async (request, reply) => {
+    const user = requireLocalUser(request, reply);
+    if (!user) return reply;
+    return reply.type('text/html; charset=utf-8').send(render('password_change', { user, csrf: reply.generateCsrf(), error: null }));
+  });
+
+  app.post('/accounts/password_change/', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const user = requireLocalUser(request, reply);
+    if (!user) return reply;
+    if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
+    const again = (status: number, error: string) =>
+      reply.code(status).type('text/html; charset=utf-8').send(render('password_change', { user, csrf: reply.generateCsrf(), error }));
+
+    const oldPassword = field(request.body, 'old_password');
+    const new1 = field(request.body, 'new_password1');
+    const new2 = field(request.body, 'new_password2');
+    if (oldPassword.length > 4096 || !(await verifyPassword(oldPassword, user.password))) {
+      return again(400, 'Your old password was entered incorrectly. Please enter it again.');
+    }
+    if (new1 !== new2) return again(400, 'The two password fields didn’t match.');
+    try {
+      checkNewPassword(new1);
+    } catch (error) {
+      if (isOidcConnectError(error)) return again(400, error.message);
+      throw error;
+    }
+    await setPassword(db, user.id, new1);
+    // A changed password must cut off whoever else knew the old one.
+    await deleteUserSessions(db, user.id);
+    request.session = null;
+    await startSession(ctx, request, reply, { userId: user.id });
+    return reply.redirect('/accounts/password_change/done/', 302);
+  });
+
+  app.get('/accounts/password_change/done/', async (request, reply) => {
+    const user = requireLocalUser(request, reply);
+    if (!user) return reply;
+    return reply.type('text/html; charset=utf-8').send(render('password_change_done', { user }));
+  });
+}
