@@ -21,8 +21,9 @@ export function userClaims(user: DemoUser): Record<string, unknown> {
   return {
     sub: user.sub,
     email: user.email,
-    // Demo users are ours, so their addresses count as verified, as Okta reports for activated users.
-    email_verified: true,
+    // Demo users are ours, so their addresses count as verified, as Okta reports for activated
+    // users; a users file may say otherwise to try the app's "never link an unverified email" rule.
+    email_verified: user.email_verified ?? true,
     name: [user.given_name, user.family_name].filter(Boolean).join(' ') || user.preferred_username,
     given_name: user.given_name,
     family_name: user.family_name,

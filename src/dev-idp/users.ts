@@ -11,6 +11,7 @@ export interface DemoUser {
   family_name: string;
   preferred_username: string;
   groups: string[];
+  email_verified?: boolean;
 }
 
 /**
@@ -57,7 +58,7 @@ function optionalString(entry: Record<string, unknown>, key: string, where: stri
 
 /**
  * Reads a users file: a JSON array of objects with `email` and `password` (required), and
- * `sub`, `given_name`, `family_name`, `preferred_username`, `groups` (optional). Every problem
+ * `sub`, `given_name`, `family_name`, `preferred_username`, `groups`, `email_verified` (optional). Every problem
  * is reported at once, one line each, so a broken file is fixed in one go.
  */
 export function loadUsersFile(path: string): readonly DemoUser[] {
@@ -97,6 +98,10 @@ export function loadUsersFile(path: string): readonly DemoUser[] {
     const givenName = optionalString(entry, 'given_name', where, problems);
     const familyName = optionalString(entry, 'family_name', where, problems);
     const username = optionalString(entry, 'preferred_username', where, problems);
+    const emailVerified = entry['email_verified'];
+    if (emailVerified !== undefined && typeof emailVerified !== 'boolean') {
+      problems.push(`${where}: "email_verified" must be true or false`);
+    }
     if (!email || !password || !Array.isArray(groups)) return;
 
     const user: DemoUser = {
@@ -107,6 +112,7 @@ export function loadUsersFile(path: string): readonly DemoUser[] {
       family_name: familyName ?? '',
       preferred_username: username || email.slice(0, email.indexOf('@')),
       groups: groups as string[],
+      ...(emailVerified === false ? { email_verified: false } : {}),
     };
     const emailKey = email.toLowerCase();
     if (seenEmails.has(emailKey)) problems.push(`${where}: email ${email} appears more than once`);

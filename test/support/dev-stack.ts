@@ -1,0 +1,68 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDevIdp, type DevIdp } from '../../src/dev-idp/index.ts';
+import { freePort, startTestApp, type TestApp } from './app.ts';
+import { HttpClient, type Hop } from './http-client.ts';
+
+export interface DevStack {
+  app: TestApp;
+  idp: DevIdp;
+  close(): Promise<void>;
+}
+
+/** The app and the embedded development provider, each on its own port, wired as `npm start` does. */
+export async function startDevStack(env: Record<string, string> = {}, users?: object[]): Promise<DevStack> {
+  const idpPort = await freePort();
+  const app = await startTestApp({ DEV_IDP_PORT: String(idpPort), ...env });
+  let usersFile: string | undefined;
+  if (users) {
+    usersFile = join(app.dir, 'users.json');
+    writeFileSync(usersFile, JSON.stringify(users));
+  }
+  const idp = await startDevIdp({ port: idpPort, appUrl: app.url, dataDir: app.dir, ...(usersFile ? { usersFile } : {}) });
+  return {
+    app,
+    idp,
+    async close() {
+      await app.close();
+      await idp.close();
+    },
+  };
+}
+
+/**
+ * Clicks "Log In with Okta" and signs in on the provider's form. Returns the app's answer to the
+ * callback: a 302 to `next` when the login worked, or the error page.
+ */
+export async function providerLogin(
+  client: HttpClient,
+  appUrl: string,
+  credentials: { email: string; password: string } | null,
+  next = '/',
+): Promise<Hop> {
+  const start = await client.get(`${appUrl}/authorization-code/authenticate/?${new URLSearchParams({ next })}`);
+  if (start.status !== 302) return start;
+  const isCallback = (hop: Hop) => hop.url.startsWith(`${appUrl}/authorization-code/callback`);
+  let hop = await client.get(start.location!);
+  while (!isCallback(hop)) {
+    if (hop.status >= 300 && hop.status < 400 && hop.location) {
+      hop = await client.get(hop.location);
+    } else if (hop.status === 200 && /name="password"/.test(hop.body) && credentials) {
+      const action = /<form method="post" action="([^"]+)"/.exec(hop.body)![1]!.replace(/&amp;/g, '&');
+      hop = await client.post(new URL(action, hop.url).href, credentials);
+      credentials = null;
+    } else {
+      throw new Error(`provider login stopped at ${hop.url} (${hop.status})`);
+    }
+  }
+  return hop;
+}
+
+/** Submits the provider's logout confirmation (a browser's script does it by itself). */
+export async function confirmProviderLogout(client: HttpClient, page: Hop): Promise<Hop[]> {
+  const form = /<form id="logout-form" method="post" action="([^"]+)"/.exec(page.body);
+  if (!form) throw new Error(`no logout form at ${page.url}`);
+  const fields: Record<string, string> = {};
+  for (const match of page.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[match[1]!] = match[2]!;
+  return client.follow(await client.post(new URL(form[1]!.replace(/&amp;/g, '&'), page.url).href, fields));
+}
