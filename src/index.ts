@@ -1,0 +1,14 @@
+// Public API: explicit named exports only, so every export is a decision.
+export { ConfigError, ERROR_CODES, OidcConnectError, isOidcConnectError, type ErrorCode } from './errors.ts';
+export { loadConfig, type Config, type DatabaseConfig, type LoadOptions, type ProviderConfig, type UsernameAlgo } from './config/index.ts';
+export { migrate, openDatabase, type DatabaseHandle, type Db } from './db/index.ts';
+export type { Database, Identity, SessionRow, User } from './db/schema.ts';
+export { createUser, findUserById, findUserByUsername, setPassword, type NewAccount } from './accounts/users.ts';
+export { hashPassword, verifyPassword } from './accounts/passwords.ts';
+export { createSession, deleteSession, deleteUserSessions, loadSession, type ActiveSession, type ProviderTokens } from './sessions/index.ts';
+export { createRelyingParty, type RelyingParty } from './rp/index.ts';
+export { provisionUser, type ProviderClaims } from './provisioning/index.ts';
+export { oidcConnect, type OidcConnectOptions } from './web/plugin.ts';
+export { buildApp } from './web/app.ts';
+export { startServer, type RunningServer } from './server.ts';
+export { DEMO_USERS, DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp, type DevIdp, type DevIdpOptions } from './dev-idp/index.ts';
