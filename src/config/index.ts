@@ -5,6 +5,9 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
 import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
+import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
+
+const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 
 export type UsernameAlgo = 'claims' | 'sha224';
 
@@ -91,12 +94,20 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
 
   const devIdpPort = integer(env, problems, 'DEV_IDP_PORT', 9000, 0, 65535);
-  const { providers, devIdp } = parseProviders(env, problems, production, devIdpPort);
-
   const usernameAlgo = text(env, 'OIDC_USERNAME_ALGO') ?? 'claims';
   if (usernameAlgo !== 'claims' && usernameAlgo !== 'sha224') {
     problems.add('OIDC_USERNAME_ALGO', usernameAlgo, 'must be claims or sha224');
   }
+  const fromFile = readProvidersFile(cwd, env, problems, { usernameAlgo: usernameAlgo as UsernameAlgo, scopes: DEFAULT_SCOPES });
+  const fromEnv = parseProviders(env, problems, production && fromFile === null, fromFile === null ? devIdpPort : null);
+  const providers = [
+    ...(fromFile ?? []),
+    ...fromEnv.providers.map((p) => ({ ...p, usernameAlgo: usernameAlgo as UsernameAlgo })),
+  ];
+  if (fromEnv.providers.length > 0 && fromFile?.some((p) => p.id === 'default')) {
+    problems.add(PROVIDERS_FILE, undefined, `the id "default" is taken by the provider set with OIDC_ISSUER/OKTA_DOMAIN; rename yours`);
+  }
+  const devIdp = fromEnv.devIdp;
 
   const clockToleranceSeconds = integer(env, problems, 'OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 60);
   const trustProxy = parseTrustProxy(text(env, 'TRUST_PROXY'));
@@ -117,7 +128,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       idleTimeoutSeconds: integer(env, problems, 'SESSION_IDLE_TIMEOUT_SECONDS', 2 * 24 * 3600, 60, 366 * 24 * 3600),
     },
     lockout: { maxFailures: 10, windowSeconds: 15 * 60 },
-    providers: providers.map((p) => ({ ...p, usernameAlgo: usernameAlgo as UsernameAlgo })),
+    providers,
     devIdp: devIdp ? { port: devIdp, ...optional('usersFile', text(env, 'DEV_IDP_USERS_FILE')) } : null,
     provisioning: {
       createUser: boolean(env, problems, 'OIDC_CREATE_USER', true),
@@ -184,7 +195,8 @@ function parseProviders(
   env: Env,
   problems: Problems,
   production: boolean,
-  devIdpPort: number,
+  /** null when a providers file exists: then no provider settings simply means no env provider. */
+  devIdpPort: number | null,
 ): { providers: ProviderFromEnv[]; devIdp: number | null } {
   const name = text(env, 'OIDC_PROVIDER_NAME') ?? 'Okta';
   const scopes = list(env, 'OIDC_RP_SCOPES');
@@ -210,7 +222,7 @@ function parseProviders(
   const common = {
     id: 'default',
     name,
-    scopes: scopes.length > 0 ? scopes : ['openid', 'email', 'profile'],
+    scopes: scopes.length > 0 ? scopes : DEFAULT_SCOPES,
     signAlgs,
     endpoints,
   };
@@ -243,6 +255,7 @@ function parseProviders(
     return { providers: [{ ...common, issuer, clientId, clientSecret }], devIdp: null };
   }
 
+  if (devIdpPort === null) return { providers: [], devIdp: null };
   if (production) {
     problems.add('OIDC_ISSUER', undefined, 'is required when NODE_ENV=production (the built-in development provider is for development only); set OIDC_ISSUER or OKTA_DOMAIN');
     return { providers: [], devIdp: null };
