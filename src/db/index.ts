@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationResult } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
+import * as m0002 from './migrations/0002_logout_tokens.ts';
+import * as m0003 from './migrations/0003_session_refresh.ts';
+import * as m0004 from './migrations/0004_audit_log.ts';
 import type { Database } from './schema.ts';
-import { openSqlite } from './sqlite-adapter.ts';
+import { NodeSqliteDialect, openSqlite } from './sqlite-adapter.ts';
 
 export type Db = Kysely<Database>;
 
@@ -22,7 +25,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let db: Db;
   if (config.kind === 'sqlite') {
     if (config.file !== ':memory:') mkdirSync(dirname(config.file), { recursive: true });
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(config.file) }) });
+    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database: openSqlite(config.file) }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,
@@ -35,8 +38,14 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
-  return { db, kind: config.kind, close: () => db.destroy() };
+  const handle: DatabaseHandle = { db, kind: config.kind, close: () => db.destroy() };
+  if (config.kind === 'sqlite' && config.file !== ':memory:') sqliteFiles.set(handle, config.file);
+  return handle;
 }
+
+/** The file behind each SQLite handle, so that migrations of one file in one process take turns. */
+const sqliteFiles = new WeakMap<DatabaseHandle, string>();
+const sqliteMigrations = new Map<string, Promise<unknown>>();
 
 /** Numbered migrations; the name's number gives the order. */
 function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
@@ -45,11 +54,32 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     : { autoId: 'serial', millis: 'bigint' };
   return {
     '0001_init': { up: (db) => m0001.up(db, dialect) },
+    '0002_logout_tokens': { up: (db) => m0002.up(db, dialect) },
+    '0003_session_refresh': { up: (db) => m0003.up(db, dialect) },
+    '0004_audit_log': { up: (db) => m0004.up(db, dialect) },
   };
 }
 
-/** Applies pending migrations; returns the names applied now. */
+/**
+ * Applies pending migrations; returns the names applied now. Safe when several instances start at
+ * once: PostgreSQL migrators wait on an advisory lock, SQLite ones on the write lock (see
+ * NodeSqliteDialect), and then find nothing left to apply.
+ */
 export async function migrate(handle: DatabaseHandle): Promise<string[]> {
+  const file = sqliteFiles.get(handle);
+  if (file === undefined) return migrateNow(handle);
+  // Two connections to one SQLite file in one process: the second one's BEGIN IMMEDIATE would block
+  // the thread while the first, on the same thread, can't finish. So they take turns here.
+  const run = (sqliteMigrations.get(file) ?? Promise.resolve()).catch(() => {}).then(() => migrateNow(handle));
+  sqliteMigrations.set(file, run);
+  try {
+    return await run;
+  } finally {
+    if (sqliteMigrations.get(file) === run) sqliteMigrations.delete(file);
+  }
+}
+
+async function migrateNow(handle: DatabaseHandle): Promise<string[]> {
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrations(handle.kind) },

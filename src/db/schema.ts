@@ -37,6 +37,8 @@ export interface SessionsTable {
   ip: string;
   /** JSON: provider tokens, kept on the server only. */
   data: ColumnType<string, string | undefined, string>;
+  /** Until when one instance holds the right to refresh this session's tokens. */
+  refresh_lock: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
 }
 
 export interface IdentitiesTable {
@@ -68,15 +70,48 @@ export interface OidcFlowsTable {
   expires: Millis;
 }
 
+/** Back-channel logout tokens already accepted (replay cache), until they would expire anyway. */
+export interface LogoutTokensTable {
+  /** base64url SHA-256 of `${iss}\n${jti}`. */
+  id: string;
+  /** Provider id. */
+  provider: string;
+  expires: Millis;
+}
+
+/** One sign-in event (src/audit/). Never holds passwords or tokens. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  time: Millis;
+  /** login_success, login_failure, logout, backchannel_logout, password_change, admin_action. */
+  type: string;
+  /** 'local', a provider id, or '' when no sign-in method applies. */
+  method: ColumnType<string, string | undefined, string>;
+  /** Stable error code (src/errors.ts) of a failure; null for a success. */
+  error_code: string | null;
+  user_id: number | null;
+  /** The username attempted or the account's username; '' when unknown. */
+  username: ColumnType<string, string | undefined, string>;
+  /** For admin actions: the staff user who acted. */
+  actor_id: number | null;
+  action: ColumnType<string, string | undefined, string>;
+  detail: ColumnType<string, string | undefined, string>;
+  ip: ColumnType<string, string | undefined, string>;
+  user_agent: ColumnType<string, string | undefined, string>;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   identities: IdentitiesTable;
   login_failures: LoginFailuresTable;
   oidc_flows: OidcFlowsTable;
+  logout_tokens: LogoutTokensTable;
+  audit_log: AuditLogTable;
 }
 
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type Identity = Selectable<IdentitiesTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;

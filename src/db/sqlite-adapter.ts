@@ -1,5 +1,8 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import {
+  CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver,
+  type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement,
+} from 'kysely';
 
 const STATEMENT_CACHE_SIZE = 200;
 
@@ -11,7 +14,9 @@ const STATEMENT_CACHE_SIZE = 200;
 export function openSqlite(file: string): SqliteDatabase {
   const db = new DatabaseSync(file);
   // WAL lets the CLI and a running server share the file; the timeout waits out a writer's lock.
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
+  // The timeout comes first: switching a new file to WAL needs a lock that another process opening
+  // the same file at the same moment may hold ("database is locked" otherwise).
+  db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
   const cache = new Map<string, SqliteStatement>();
 
   return {
@@ -45,4 +50,42 @@ function bind(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
     if (value === undefined) return null;
     return value as SQLInputValue;
   });
+}
+
+/**
+ * Kysely's SqliteDialect assumes one connection owns the file. Several processes may share one
+ * (the CLI next to a server, two servers starting at once), so:
+ * - transactions start with BEGIN IMMEDIATE: they take the write lock up front and wait for it
+ *   (busy_timeout) instead of failing with SQLITE_BUSY when a read-then-write transaction finds
+ *   that another connection wrote in between;
+ * - migrations run in one such transaction (SQLite's DDL is transactional): a second migrator
+ *   waits, then finds them applied, and a failed migration leaves nothing half-created.
+ */
+export class NodeSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+
+  override createAdapter(): DialectAdapter {
+    return new TransactionalSqliteAdapter();
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
 }

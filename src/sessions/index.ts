@@ -15,6 +15,8 @@ export interface ProviderTokens {
   /** Epoch ms when the access token expires. */
   expiresAt?: number;
   scope?: string;
+  /** Epoch ms after which a provider without refresh tokens is asked again silently (prompt=none). */
+  renewAt?: number;
 }
 
 export interface NewSession {
@@ -76,11 +78,12 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
       'sessions.id as s_id', 'sessions.created as s_created', 'sessions.expires as s_expires',
       'sessions.last_seen as s_last_seen', 'sessions.provider as s_provider', 'sessions.provider_sid as s_provider_sid',
       'sessions.user_agent as s_user_agent', 'sessions.ip as s_ip', 'sessions.data as s_data',
+      'sessions.refresh_lock as s_refresh_lock',
     ])
     .where('sessions.id', '=', id)
     .executeTakeFirst();
   if (!found) return undefined;
-  const { s_id, s_created, s_expires, s_last_seen, s_provider, s_provider_sid, s_user_agent, s_ip, s_data, ...user } = found;
+  const { s_id, s_created, s_expires, s_last_seen, s_provider, s_provider_sid, s_user_agent, s_ip, s_data, s_refresh_lock, ...user } = found;
   const idle = now - s_last_seen > policy.idleTimeoutSeconds * 1000;
   if (now >= s_expires || idle || !user.is_active) {
     await deleteSession(db, id);
@@ -92,6 +95,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   const row: SessionRow = {
     id: s_id, user_id: user.id, created: s_created, expires: s_expires, last_seen: s_last_seen,
     provider: s_provider, provider_sid: s_provider_sid, user_agent: s_user_agent, ip: s_ip, data: s_data,
+    refresh_lock: s_refresh_lock,
   };
   return { id, row, user, tokens: JSON.parse(s_data) as ProviderTokens };
 }

@@ -1,0 +1,417 @@
+/**
+ * The one storage suite, run against every database target (SQLite always, PostgreSQL from
+ * TEST_DATABASE_URL): the same store functions must behave the same on both, including under
+ * concurrency, where instances sharing PostgreSQL race each other.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { clearFailures, isLockedOut, recordFailure } from '../src/accounts/lockout.ts';
+import { verifyPassword } from '../src/accounts/passwords.ts';
+import { createUser, findUserById, findUserByUsername, isUniqueViolation, setPassword } from '../src/accounts/users.ts';
+import { loadConfig, type DatabaseConfig, type ProviderConfig } from '../src/config/index.ts';
+import { migrate, openDatabase, type DatabaseHandle, type Db } from '../src/db/index.ts';
+import { provisionUser, type ProvisioningPolicy } from '../src/provisioning/index.ts';
+import { digest, FLOW_LIFETIME_MS, saveFlow, takeFlow, type Flow } from '../src/rp/flows.ts';
+import {
+  createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, loadSession, sessionIdFor,
+} from '../src/sessions/index.ts';
+import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+
+/** The app's own parsing of DATABASE_URL and DATABASE_POOL_SIZE, so the suite opens what the app opens. */
+function databaseConfig(url: string, poolSize = 10): DatabaseConfig {
+  const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-config-'));
+  try {
+    return loadConfig({
+      cwd,
+      env: { DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize), SESSION_SECRET: 'x'.repeat(32), DEV_IDP_PORT: '1' },
+    }).database;
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+async function count(db: Db, table: 'users' | 'identities' | 'sessions' | 'oidc_flows' | 'login_failures'): Promise<number> {
+  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+const CLI = fileURLToPath(new URL('../bin/oidc-connect.js', import.meta.url));
+
+/** Runs the CLI as a user would, on this Node, in `cwd`, with only the given settings added. */
+function runCli(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_|OIDC_|OKTA_|SESSION_|NODE_ENV$)/.test(k)));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...base, SESSION_SECRET: 'x'.repeat(32), ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') reject(error);
+        else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+      });
+  });
+}
+
+/** Rejects with an OidcConnectError of this code. */
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: { code?: string }) => {
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+const T0 = Date.UTC(2030, 0, 1); // a fixed "now" far from the epoch: the int8 columns must round-trip it
+const sessionPolicy = { maxAgeSeconds: 3600, idleTimeoutSeconds: 600 };
+const lockoutPolicy = { maxFailures: 10, windowSeconds: 900 };
+const provisioning: ProvisioningPolicy = { createUser: true, linkByEmail: true, allowedEmailDomains: [], requiredGroups: [] };
+const provider: ProviderConfig = {
+  id: 'default', name: 'Okta', issuer: 'https://idp.example.test/oauth2/default', clientId: 'c', clientSecret: 's',
+  scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {},
+};
+const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', promptNone: false };
+
+for (const target of databaseTargets) {
+  describe(`storage on ${target.name}`, { skip: target.skip }, () => {
+    let database: TestDatabase | undefined;
+    let handle: DatabaseHandle | undefined;
+    let db: Db;
+    let applied: string[];
+
+    before(async () => {
+      database = await target.create();
+      handle = openDatabase(databaseConfig(database.url));
+      db = handle.db;
+      applied = await migrate(handle);
+    });
+    after(async () => {
+      await handle?.close();
+      await database?.drop();
+    });
+
+    test('migrations apply in order, then re-apply as a no-op', async () => {
+      assert.equal(handle!.kind, target.name);
+      assert.equal(applied[0], '0001_init');
+      assert.deepEqual(applied, [...applied].sort(), 'applied in name order');
+      assert.deepEqual(await migrate(handle!), [], 'nothing left to apply');
+      const tables = (await db.introspection.getTables()).map((t) => t.name);
+      for (const table of ['users', 'sessions', 'identities', 'login_failures', 'oidc_flows']) {
+        assert.ok(tables.includes(table), `table ${table} exists`);
+      }
+      // A second handle (another instance starting later) finds nothing to do either.
+      const other = openDatabase(databaseConfig(database!.url, 2));
+      try {
+        assert.deepEqual(await migrate(other), []);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test('instances starting at once on a fresh database migrate it exactly once', async () => {
+      const fresh = await target.create();
+      const handles = [0, 1, 2].map(() => openDatabase(databaseConfig(fresh.url, 2)));
+      try {
+        const results = await Promise.all(handles.map((h) => migrate(h)));
+        const all = results.flat();
+        assert.deepEqual([...new Set(all)].sort(), all.sort(), 'no migration applied twice');
+        assert.deepEqual(all.slice().sort(), applied.slice().sort(), 'every migration applied once');
+      } finally {
+        await Promise.all(handles.map((h) => h.close()));
+        await fresh.drop();
+      }
+    });
+
+    test('separate processes migrating one fresh database at once: applied exactly once', async () => {
+      const fresh = await target.create();
+      const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-migrate-'));
+      try {
+        const runs = await Promise.all([0, 1, 2].map(() => runCli(['migrate'], cwd, { DATABASE_URL: fresh.url })));
+        for (const run of runs) assert.equal(run.code, 0, run.stderr);
+        const appliedBy = runs.filter((run) => /^Applied: /m.test(run.stdout));
+        assert.equal(appliedBy.length, 1, runs.map((run) => run.stdout + run.stderr).join('\n'));
+        assert.match(appliedBy[0]!.stdout, new RegExp(`Applied: ${applied.join(', ')}`));
+        assert.equal(runs.filter((run) => /No migrations to apply/.test(run.stdout)).length, 2);
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
+        await fresh.drop();
+      }
+    });
+
+    describe('users', () => {
+      test('create, find by username and id; times and flags come back as numbers', async () => {
+        const user = await createUser(db, { username: 'ada', email: 'ada@example.com', password: 'correct horse', isStaff: true }, T0);
+        assert.equal(typeof user.id, 'number');
+        assert.equal(user.username, 'ada');
+        assert.equal(user.date_joined, T0);
+        assert.equal(user.is_active, 1);
+        assert.equal(user.is_staff, 1);
+        assert.equal(user.is_superuser, 0);
+        assert.equal(user.last_login, null);
+        assert.deepEqual(await findUserByUsername(db, 'ada'), user);
+        assert.deepEqual(await findUserById(db, user.id), user);
+        assert.equal(await findUserByUsername(db, 'nobody'), undefined);
+        assert.equal(await findUserById(db, 987654), undefined);
+      });
+
+      test('a taken username is USERNAME_TAKEN (a unique violation on this dialect)', async () => {
+        await createUser(db, { username: 'grace' });
+        await assert.rejects(createUser(db, { username: 'grace', email: 'other@example.com' }), (error: { code?: string; cause?: unknown }) => {
+          assert.equal(error.code, 'USERNAME_TAKEN');
+          assert.ok(isUniqueViolation(error.cause), 'the driver error is recognised as a unique violation');
+          return true;
+        });
+        assert.equal((await db.selectFrom('users').select('id').where('username', '=', 'grace').execute()).length, 1);
+      });
+
+      test('concurrent creates of one username: one wins, the rest get USERNAME_TAKEN', async () => {
+        const results = await Promise.allSettled(Array.from({ length: 8 }, () => createUser(db, { username: 'race' })));
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'USERNAME_TAKEN');
+        }
+      });
+
+      test('set password', async () => {
+        const user = await createUser(db, { username: 'linus' });
+        assert.equal(user.password, null);
+        await setPassword(db, user.id, 'a new passphrase');
+        const stored = (await findUserById(db, user.id))!.password!;
+        assert.ok(await verifyPassword('a new passphrase', stored));
+        assert.equal(await verifyPassword('wrong passphrase', stored), false);
+      });
+    });
+
+    describe('sessions', () => {
+      let userId: number;
+      before(async () => {
+        userId = (await createUser(db, { username: 'session-user', email: 's@example.com' })).id;
+      });
+
+      test('create and load; only the hash of the secret is stored', async () => {
+        const secret = await createSession(db, sessionPolicy, {
+          userId, provider: 'default', providerSid: 'sid-1', userAgent: 'test', ip: '127.0.0.1', tokens: { idToken: 'id.token.x' },
+        }, T0);
+        assert.equal(secret.length, 43);
+        const loaded = await loadSession(db, sessionPolicy, secret, T0 + 1000);
+        assert.ok(loaded);
+        assert.equal(loaded.id, sessionIdFor(secret));
+        assert.notEqual(loaded.id, secret);
+        assert.equal(loaded.user.id, userId);
+        assert.equal(loaded.user.username, 'session-user');
+        assert.equal(loaded.row.created, T0);
+        assert.equal(loaded.row.expires, T0 + 3600_000);
+        assert.equal(loaded.row.provider, 'default');
+        assert.equal(loaded.row.provider_sid, 'sid-1');
+        assert.deepEqual(loaded.tokens, { idToken: 'id.token.x' });
+        assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', secret).executeTakeFirst(), undefined);
+        assert.equal(await loadSession(db, sessionPolicy, 'x'.repeat(43), T0), undefined, 'unknown secret');
+        assert.equal(await loadSession(db, sessionPolicy, 'short', T0), undefined, 'malformed secret');
+      });
+
+      test('last_seen is touched at most once a minute', async () => {
+        const secret = await createSession(db, sessionPolicy, { userId }, T0);
+        const id = sessionIdFor(secret);
+        const lastSeen = async () => (await db.selectFrom('sessions').select('last_seen').where('id', '=', id).executeTakeFirstOrThrow()).last_seen;
+        await loadSession(db, sessionPolicy, secret, T0 + 30_000);
+        assert.equal(await lastSeen(), T0, 'not written within the minute');
+        await loadSession(db, sessionPolicy, secret, T0 + 61_000);
+        assert.equal(await lastSeen(), T0 + 61_000, 'written after a minute');
+        // The touch pushes idleness back: 11 minutes after creation, but 10 after the touch.
+        assert.ok(await loadSession(db, sessionPolicy, secret, T0 + 61_000 + 599_000));
+      });
+
+      test('an idle session ends and its row is deleted', async () => {
+        const secret = await createSession(db, sessionPolicy, { userId }, T0);
+        assert.ok(await loadSession(db, sessionPolicy, secret, T0 + 30_000), 'not idle yet (and not touched)');
+        assert.equal(await loadSession(db, sessionPolicy, secret, T0 + 600_001), undefined, '10 minutes since last seen');
+        assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', sessionIdFor(secret)).executeTakeFirst(), undefined);
+      });
+
+      test('an expired session ends and its row is deleted, even when active', async () => {
+        const policy = { maxAgeSeconds: 120, idleTimeoutSeconds: 600 };
+        const secret = await createSession(db, policy, { userId }, T0);
+        assert.ok(await loadSession(db, policy, secret, T0 + 119_000));
+        assert.equal(await loadSession(db, policy, secret, T0 + 120_000), undefined);
+        assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', sessionIdFor(secret)).executeTakeFirst(), undefined);
+      });
+
+      test('an inactive user has no session', async () => {
+        const other = await createUser(db, { username: 'inactive-user' });
+        const secret = await createSession(db, sessionPolicy, { userId: other.id }, T0);
+        await db.updateTable('users').set({ is_active: 0 }).where('id', '=', other.id).execute();
+        assert.equal(await loadSession(db, sessionPolicy, secret, T0 + 1000), undefined);
+      });
+
+      test('delete one, delete all of a user but one, delete expired', async () => {
+        const owner = (await createUser(db, { username: 'many-sessions' })).id;
+        const secrets = [];
+        for (let i = 0; i < 4; i++) secrets.push(await createSession(db, sessionPolicy, { userId: owner }, T0));
+        await deleteSession(db, sessionIdFor(secrets[0]!));
+        assert.equal(await loadSession(db, sessionPolicy, secrets[0]!, T0), undefined);
+        assert.equal(await deleteUserSessions(db, owner, sessionIdFor(secrets[1]!)), 2);
+        assert.ok(await loadSession(db, sessionPolicy, secrets[1]!, T0), 'the kept session survives');
+        assert.equal(await loadSession(db, sessionPolicy, secrets[2]!, T0), undefined);
+        assert.equal(await deleteUserSessions(db, owner), 1);
+        assert.equal(await loadSession(db, sessionPolicy, secrets[1]!, T0), undefined);
+
+        const old = await createSession(db, { maxAgeSeconds: 60, idleTimeoutSeconds: 60 }, { userId: owner }, T0 - 3600_000);
+        const current = await createSession(db, sessionPolicy, { userId: owner }, T0);
+        assert.ok(await deleteExpiredSessions(db, T0) >= 1);
+        assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', sessionIdFor(old)).executeTakeFirst(), undefined);
+        assert.ok(await loadSession(db, sessionPolicy, current, T0));
+      });
+
+      test('deleting a user deletes their sessions (cascade)', async () => {
+        const gone = (await createUser(db, { username: 'deleted-user' })).id;
+        const secret = await createSession(db, sessionPolicy, { userId: gone }, T0);
+        await db.deleteFrom('users').where('id', '=', gone).execute();
+        assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', sessionIdFor(secret)).executeTakeFirst(), undefined);
+      });
+    });
+
+    describe('identities', () => {
+      test('(issuer, subject) is unique; the same subject at another issuer is another identity', async () => {
+        const a = (await createUser(db, { username: 'identity-a' })).id;
+        const b = (await createUser(db, { username: 'identity-b' })).id;
+        const identity = { issuer: 'https://one.example.test', subject: 'sub-1', created: T0, last_login: T0 };
+        await db.insertInto('identities').values({ ...identity, user_id: a }).execute();
+        await assert.rejects(db.insertInto('identities').values({ ...identity, user_id: b }).execute(), (error) => {
+          assert.ok(isUniqueViolation(error), `a unique violation: ${String(error)}`);
+          return true;
+        });
+        await db.insertInto('identities').values({ ...identity, issuer: 'https://two.example.test', user_id: b }).execute();
+        assert.equal((await db.selectFrom('identities').select('id').where('subject', '=', 'sub-1').execute()).length, 2);
+      });
+
+      test('isUniqueViolation does not mistake other constraint errors', async () => {
+        await assert.rejects(
+          db.insertInto('identities').values({ issuer: 'https://x.test', subject: 'fk', user_id: 99_999_999, created: T0, last_login: T0 }).execute(),
+          (error) => {
+            assert.equal(isUniqueViolation(error), false, `a foreign-key error is not a unique violation: ${String(error)}`);
+            return true;
+          },
+        );
+      });
+    });
+
+    describe('lockout', () => {
+      test('20 concurrent failures count 20', async () => {
+        await Promise.all(Array.from({ length: 20 }, () => recordFailure(db, lockoutPolicy, 'Concurrent', T0)));
+        const row = await db.selectFrom('login_failures').selectAll().where('username', '=', 'concurrent').executeTakeFirstOrThrow();
+        assert.equal(row.failures, 20);
+        assert.equal(row.window_start, T0);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'CONCURRENT', T0 + 1000), true, 'usernames are case-insensitive');
+      });
+
+      test('locked at the tenth failure, until the window passes', async () => {
+        for (let i = 0; i < 9; i++) await recordFailure(db, lockoutPolicy, 'window', T0 + i * 1000);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 10_000), false);
+        await recordFailure(db, lockoutPolicy, 'window', T0 + 10_000);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 10_000), true);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 899_999), true);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 900_000), false, 'the window started at the first failure');
+        // A failure after the window starts a new count.
+        await recordFailure(db, lockoutPolicy, 'window', T0 + 900_000);
+        const row = await db.selectFrom('login_failures').selectAll().where('username', '=', 'window').executeTakeFirstOrThrow();
+        assert.equal(row.failures, 1);
+        assert.equal(row.window_start, T0 + 900_000);
+      });
+
+      test('clearFailures resets the count', async () => {
+        for (let i = 0; i < 10; i++) await recordFailure(db, lockoutPolicy, 'cleared', T0);
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'cleared', T0), true);
+        await clearFailures(db, 'Cleared');
+        assert.equal(await isLockedOut(db, lockoutPolicy, 'cleared', T0), false);
+        assert.equal(await db.selectFrom('login_failures').select('username').where('username', '=', 'cleared').executeTakeFirst(), undefined);
+      });
+    });
+
+    describe('flows', () => {
+      test('saved once, taken once', async () => {
+        await saveFlow(db, 'state-once', 'binding-1', flow, T0);
+        const row = await db.selectFrom('oidc_flows').selectAll().where('id', '=', digest('state-once')).executeTakeFirstOrThrow();
+        assert.equal(await db.selectFrom('oidc_flows').select('id').where('id', '=', 'state-once').executeTakeFirst(), undefined, 'only a hash of state is stored');
+        assert.notEqual(row.binding, 'binding-1', 'only a hash of the binding is stored');
+        assert.equal(row.expires, T0 + FLOW_LIFETIME_MS);
+        assert.deepEqual(await takeFlow(db, 'state-once', 'binding-1', T0 + 1000), flow);
+        await rejectsWithCode(takeFlow(db, 'state-once', 'binding-1', T0 + 1000), 'STATE_INVALID');
+      });
+
+      test('a prompt=none flow keeps its flag', async () => {
+        await saveFlow(db, 'state-silent', 'b', { ...flow, promptNone: true }, T0);
+        assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).promptNone, true);
+      });
+
+      test('concurrent callbacks for one state: exactly one takes the flow', async () => {
+        await saveFlow(db, 'state-race', 'b', flow, T0);
+        const results = await Promise.allSettled(Array.from({ length: 6 }, () => takeFlow(db, 'state-race', 'b', T0)));
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'STATE_INVALID');
+        }
+      });
+
+      test('an expired flow is FLOW_EXPIRED and gone', async () => {
+        await saveFlow(db, 'state-old', 'b', flow, T0);
+        await rejectsWithCode(takeFlow(db, 'state-old', 'b', T0 + FLOW_LIFETIME_MS), 'FLOW_EXPIRED');
+        await rejectsWithCode(takeFlow(db, 'state-old', 'b', T0), 'STATE_INVALID');
+      });
+
+      test('another browser (binding mismatch or none) is refused, and the flow is spent', async () => {
+        await saveFlow(db, 'state-bound', 'right', flow, T0);
+        await rejectsWithCode(takeFlow(db, 'state-bound', 'wrong', T0), 'STATE_INVALID');
+        await rejectsWithCode(takeFlow(db, 'state-bound', 'right', T0), 'STATE_INVALID');
+        await saveFlow(db, 'state-unbound', 'right', flow, T0);
+        await rejectsWithCode(takeFlow(db, 'state-unbound', undefined, T0), 'STATE_INVALID');
+      });
+
+      test('unknown state', async () => {
+        await rejectsWithCode(takeFlow(db, 'never-saved', 'b', T0), 'STATE_INVALID');
+      });
+    });
+
+    describe('provisioning', () => {
+      const claims = { sub: 'carol-sub', email: 'carol@example.com', email_verified: true, preferred_username: 'carol', given_name: 'Carol' };
+
+      test('10 concurrent first logins of one (issuer, sub) create one user and one identity', async () => {
+        const results = await Promise.all(Array.from({ length: 10 }, () => provisionUser(db, provisioning, provider, claims, T0)));
+        const ids = new Set(results.map((r) => r.user.id));
+        assert.equal(ids.size, 1, 'every login ends as the same user');
+        assert.equal(results.filter((r) => r.linkedBy === 'created').length, 1);
+        assert.equal((await db.selectFrom('users').select('id').where('email', '=', 'carol@example.com').execute()).length, 1);
+        const identities = await db.selectFrom('identities').selectAll().where('subject', '=', 'carol-sub').execute();
+        assert.equal(identities.length, 1);
+        assert.equal(identities[0]!.issuer, provider.issuer);
+        assert.equal(identities[0]!.user_id, [...ids][0]);
+        const user = (await findUserById(db, [...ids][0]!))!;
+        assert.equal(user.username, 'carol');
+        assert.equal(user.first_name, 'Carol');
+        assert.equal(user.password, null);
+      });
+
+      test('the next login finds the identity and follows the profile', async () => {
+        const again = await provisionUser(db, provisioning, provider, { ...claims, given_name: 'Caroline' }, T0 + 1000);
+        assert.equal(again.linkedBy, 'identity');
+        assert.equal(again.user.first_name, 'Caroline');
+        const identity = await db.selectFrom('identities').selectAll().where('subject', '=', 'carol-sub').executeTakeFirstOrThrow();
+        assert.equal(identity.last_login, T0 + 1000);
+      });
+
+      test('concurrent first logins linking to one local user by verified email: one identity', async () => {
+        const local = await createUser(db, { username: 'dave-local', email: 'Dave@Example.com' });
+        const daveClaims = { sub: 'dave-sub', email: 'dave@example.com', email_verified: true, preferred_username: 'dave' };
+        const results = await Promise.all(Array.from({ length: 10 }, () => provisionUser(db, provisioning, provider, daveClaims, T0)));
+        assert.ok(results.every((r) => r.user.id === local.id), 'all linked to the local user');
+        assert.equal((await db.selectFrom('identities').select('id').where('subject', '=', 'dave-sub').execute()).length, 1);
+        assert.equal(await findUserByUsername(db, 'dave'), undefined, 'no second user');
+      });
+
+      test('a taken username gets a suffix; an unverified email never links', async () => {
+        const eve = await provisionUser(db, provisioning, provider, { sub: 'eve-sub', email: 'carol@example.com', email_verified: false, preferred_username: 'carol' }, T0);
+        assert.equal(eve.linkedBy, 'created');
+        assert.equal(eve.user.username, 'carol-2');
+      });
+    });
+  });
+}
