@@ -23,6 +23,15 @@ export interface RelyingParty {
   logoutUrl(session: ActiveSession): Promise<string | null>;
 }
 
+/** The provider would not renew the session without the user: log in again, then go to `next`. */
+export class ReauthenticationRequired extends OidcConnectError {
+  readonly next: string;
+  constructor(provider: string, next: string, options: { cause: unknown }) {
+    super('LOGIN_REQUIRED', `Your ${provider} session has ended. Please log in again.`, options);
+    this.next = next;
+  }
+}
+
 export function createRelyingParty(config: Config, db: Db): RelyingParty {
   const clients = new Map(config.providers.map((p) => [p.id, new ProviderClient(p, config)]));
 
@@ -55,8 +64,16 @@ export function createRelyingParty(config: Config, db: Db): RelyingParty {
       }
       const flow = await takeFlow(db, state, binding);
       const target = provider(flow.provider);
-      const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier });
-      return { ...result, provider: target, next: flow.next };
+      try {
+        const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier });
+        return { ...result, provider: target, next: flow.next };
+      } catch (error) {
+        // A silent renewal the provider can't satisfy (login_required…) means its session is over.
+        if (flow.promptNone && error instanceof OidcConnectError && error.code === 'PROVIDER_ERROR') {
+          throw new ReauthenticationRequired(target.config.name, flow.next, { cause: error });
+        }
+        throw error;
+      }
     },
 
     async logoutUrl(session) {

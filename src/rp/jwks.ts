@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
 /** An unknown `kid` may trigger a network re-fetch at most this often. */
 export const JWKS_COOLDOWN_MS = 10_000;
@@ -6,35 +6,74 @@ export const JWKS_COOLDOWN_MS = 10_000;
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 /**
- * One cached JWKS per provider, owned by jose's remote key set (cache, max age, cooldown). It
- * serves both our own jose verifications (bearer tokens, logout tokens) and openid-client's ID
- * token signature check, through the fetch hook below.
+ * One cached JWKS per provider, shared by every verifier: openid-client's ID token check (through
+ * the provider's fetch hook) and our jose checks of bearer and logout tokens (through `getKey`).
+ * A token with an unknown `kid` re-fetches the set at most once per cooldown, counted from the
+ * last such re-fetch (not from routine fetches), so a key rotated right after a fetch is still
+ * picked up, while a flood of made-up kids can't hammer the provider. Concurrent callers share
+ * one request.
  */
 export class JwksCache {
   readonly url: URL;
-  readonly keySet: ReturnType<typeof createRemoteJWKSet>;
+  private readonly timeoutMs: number;
+  private jwks: JSONWebKeySet | undefined;
+  private local: JWTVerifyGetKey | undefined;
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private kidRefetchAt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<JSONWebKeySet> | undefined;
 
   constructor(url: string, timeoutMs: number) {
     this.url = new URL(url);
-    this.keySet = createRemoteJWKSet(this.url, {
-      cooldownDuration: JWKS_COOLDOWN_MS,
-      cacheMaxAge: JWKS_MAX_AGE_MS,
-      timeoutDuration: timeoutMs,
-    });
+    this.timeoutMs = timeoutMs;
   }
 
-  /** The current set if it is still fresh, without any network request. */
-  current(): JSONWebKeySet | undefined {
-    return this.keySet.fresh ? this.keySet.jwks() : undefined;
+  /** The cached set while it is fresh, without any network request. */
+  current(now = Date.now()): JSONWebKeySet | undefined {
+    return now - this.fetchedAt < JWKS_MAX_AGE_MS ? this.jwks : undefined;
   }
 
-  /**
-   * Called when a verifier did not find its key: fetch again unless a fetch happened within the
-   * cooldown, so a flood of tokens with made-up kids can't hammer the provider.
-   */
-  async refreshed(): Promise<JSONWebKeySet> {
-    const cached = this.keySet.jwks();
-    if (cached === undefined || !this.keySet.coolingDown) await this.keySet.reload();
-    return this.keySet.jwks() as JSONWebKeySet;
+  /** The fresh set, fetching it when there is none (a routine fetch, not rate-limited). */
+  async load(): Promise<JSONWebKeySet> {
+    return this.current() ?? this.fetch();
+  }
+
+  /** A verifier found no key for its kid: fetch again, unless the cooldown says not yet. */
+  async refreshForUnknownKid(now = Date.now()): Promise<JSONWebKeySet> {
+    if (this.inflight) return this.inflight;
+    if (now - this.kidRefetchAt < JWKS_COOLDOWN_MS) return this.load();
+    this.kidRefetchAt = now;
+    return this.fetch();
+  }
+
+  /** A jose key resolver over this cache, for `jwtVerify(token, cache.getKey, …)`. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    await this.load();
+    const before = this.local!;
+    try {
+      return await before(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      await this.refreshForUnknownKid();
+      if (this.local === before) throw error; // no new set within the cooldown
+      return this.local!(header, token);
+    }
+  };
+
+  private fetch(): Promise<JSONWebKeySet> {
+    this.inflight ??= (async () => {
+      try {
+        const response = await fetch(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+        if (!response.ok) throw new errors.JOSEError(`JWKS request answered HTTP ${response.status}`);
+        const body = (await response.json()) as JSONWebKeySet;
+        const local = createLocalJWKSet(body); // throws JWKSInvalid for a malformed set
+        this.jwks = body;
+        this.local = local;
+        this.fetchedAt = Date.now();
+        return body;
+      } finally {
+        this.inflight = undefined;
+      }
+    })();
+    return this.inflight;
   }
 }

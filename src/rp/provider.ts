@@ -51,6 +51,15 @@ export class ProviderClient {
     return this.metadata;
   }
 
+  /**
+   * The provider's JWKS cache (after discovery), shared by our own jose verifiers (logout tokens,
+   * bearer tokens) so every verifier re-uses one fetch and one unknown-kid cooldown.
+   */
+  async jwksCache(): Promise<JwksCache> {
+    await this.serverMetadata();
+    return this.jwks!;
+  }
+
   private async discover(): Promise<ServerMetadata> {
     const discovered = await client.discovery(new URL(this.config.issuer), this.config.clientId, undefined, undefined, {
       timeout: this.options.httpTimeoutMs / 1000,
@@ -95,10 +104,13 @@ export class ProviderClient {
     return configuration;
   }
 
+  /**
+   * openid-client asks for the JWKS when we seeded no fresh copy (a routine fetch) or when the
+   * token's kid is not in the copy we seeded (rate-limited by the cache's unknown-kid cooldown).
+   */
   private readonly fetchHook: client.CustomFetch = async (url, options) => {
     if (this.jwks && url === this.jwks.url.href) {
-      const jwks = await this.jwks.refreshed();
-      return Response.json(jwks);
+      return Response.json(this.jwks.current() ? await this.jwks.refreshForUnknownKid() : await this.jwks.load());
     }
     return fetch(url, options as RequestInit);
   };
@@ -164,6 +176,29 @@ export class ProviderClient {
     };
   }
 
+  /**
+   * Trades a refresh token for new tokens. The provider may rotate the refresh token; the old ID
+   * token is kept when no new one comes, because logout needs one as id_token_hint.
+   */
+  async refresh(current: { refreshToken: string; idToken?: string }): Promise<SignInResult['tokens']> {
+    const configuration = await this.configuration();
+    let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+    try {
+      tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
+    } catch (error) {
+      throw toSignInError(error, 'token', this.config.name);
+    }
+    const expiresIn = tokens.expiresIn();
+    const idToken = tokens.id_token ?? current.idToken;
+    return {
+      idToken: idToken ?? '',
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token ?? current.refreshToken,
+      ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+      ...(tokens.scope ? { scope: tokens.scope } : {}),
+    };
+  }
+
   /** The provider's logout URL, or null when it has no end_session_endpoint (logout stays local). */
   async endSessionUrl(idToken: string | undefined): Promise<string | null> {
     let configuration: client.Configuration;
@@ -177,5 +212,31 @@ export class ProviderClient {
       post_logout_redirect_uri: this.postLogoutRedirectUri,
       ...(idToken ? { id_token_hint: idToken } : {}),
     }).href;
+  }
+
+  // --- Bearer access tokens (src/rp/bearer.ts) ---
+
+  /**
+   * The discovered issuer and this provider's one cached JWKS (jose's remote key set: an unknown
+   * kid re-fetches at most once per cooldown), for verifying JWT access tokens locally.
+   */
+  async accessTokenKeys(): Promise<{ issuer: string; keys: JwksCache['getKey'] }> {
+    const metadata = await this.serverMetadata();
+    if (!this.jwks) throw new OidcConnectError('PROVIDER_BAD_RESPONSE', `${this.config.name} publishes no jwks_uri.`);
+    return { issuer: metadata.issuer, keys: this.jwks.getKey };
+  }
+
+  /** RFC 7662 introspection with the client's credentials; null when discovery lists no endpoint. */
+  async introspect(token: string): Promise<client.IntrospectionResponse | null> {
+    const configuration = await this.configuration();
+    if (!configuration.serverMetadata().introspection_endpoint) return null;
+    return client.tokenIntrospection(configuration, token);
+  }
+
+  /** Userinfo for an access token whose subject is not known yet; null when there is no endpoint. */
+  async userinfoForToken(accessToken: string): Promise<Record<string, unknown> | null> {
+    const configuration = await this.configuration();
+    if (!configuration.serverMetadata().userinfo_endpoint) return null;
+    return { ...(await client.fetchUserInfo(configuration, accessToken, client.skipSubjectCheck)) };
   }
 }

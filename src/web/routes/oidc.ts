@@ -1,51 +1,80 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { provisionUser, type ProviderClaims } from '../../provisioning/index.ts';
+import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
+import { deleteSession } from '../../sessions/index.ts';
 import { safeNext } from '../redirects.ts';
-import { startSession } from '../session-cookie.ts';
+import { clearSessionCookie, startSession } from '../session-cookie.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
 /**
  * Binds logins in flight to this browser. One cookie serves every tab: each flow row stores its
  * hash, so several tabs can log in at once while a callback replayed in another browser fails.
+ * Only a value we could have made is reused: a planted, guessable binding is replaced.
  */
-const FLOW_COOKIE = 'oc_flow';
+const BINDING = /^[\w-]{43}$/;
 
 export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db, rp } = ctx;
+  const FLOW_COOKIE = config.secureCookies ? '__Host-oc_flow' : 'oc_flow';
 
-  app.get('/authorization-code/authenticate/', async (request, reply) => {
+  app.get('/authorization-code/authenticate/', auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
     const query = request.query as Query;
     const next = safeNext(query.next, config.appUrl);
     const provider = typeof query.provider === 'string' ? query.provider : undefined;
-    const binding = request.cookies[FLOW_COOKIE] ?? randomBytes(32).toString('base64url');
-    const url = await rp.startLogin({ provider, next, binding });
+    const existing = request.cookies[FLOW_COOKIE];
+    const binding = existing !== undefined && BINDING.test(existing) ? existing : randomBytes(32).toString('base64url');
+    const url = await rp.startLogin({ provider, next, binding, promptNone: query.prompt === 'none' });
     reply.setCookie(FLOW_COOKIE, binding, {
       httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies, maxAge: 10 * 60,
     });
     return reply.redirect(url.href, 302);
-  });
+  }));
 
   const callback = async (request: FastifyRequest, reply: FastifyReply) => {
     // Rebuilt from APP_URL: the Host header is the client's to choose.
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const callbackUrl = new URL(`${config.appUrl}/authorization-code/callback${query}`);
-    const result = await rp.finishLogin(callbackUrl, request.cookies[FLOW_COOKIE]);
+    let result: CompletedSignIn;
+    try {
+      result = await rp.finishLogin(callbackUrl, request.cookies[FLOW_COOKIE]);
+    } catch (error) {
+      if (!(error instanceof ReauthenticationRequired)) throw error;
+      // The silent renewal failed: end the local session too, and ask the user to log in.
+      if (request.session) {
+        await deleteSession(db, request.session.id);
+        await audit(ctx, request, {
+          type: 'logout', method: request.session.row.provider ?? '', userId: request.session.user.id,
+          username: request.session.user.username, detail: 'provider session ended (silent renewal refused)',
+        });
+      }
+      clearSessionCookie(config, reply);
+      request.log.info({ code: error.code }, 'silent renewal refused by the provider');
+      return reply.redirect(`/accounts/login/?${new URLSearchParams({ next: error.next })}`, 302);
+    }
     const claims: ProviderClaims = { ...result.userinfo, ...result.claims };
     const { user, linkedBy } = await provisionUser(db, config.provisioning, result.provider.config, claims);
     await startSession(ctx, request, reply, {
       userId: user.id,
       provider: result.provider.config.id,
       providerSid: typeof result.claims.sid === 'string' ? result.claims.sid : null,
-      tokens: result.tokens,
+      tokens: result.tokens.refreshToken
+        ? result.tokens
+        : { ...result.tokens, renewAt: Date.now() + config.renewIdTokenExpirySeconds * 1000 },
     });
     request.log.info({ provider: result.provider.config.id, userId: user.id, linkedBy }, 'provider sign-in');
+    await audit(ctx, request, {
+      type: 'login_success', method: result.provider.config.id, userId: user.id, username: user.username,
+      detail: linkedBy === 'created' ? 'new user created' : linkedBy === 'email' ? 'linked by verified email' : '',
+    });
     return reply.redirect(safeNext(result.next, config.appUrl), 302);
   };
-  app.get('/authorization-code/callback', callback);
-  app.get('/authorization-code/callback/', callback);
+  const audited = auditedSignIn(ctx, callbackProvider(ctx), callback);
+  app.get('/authorization-code/callback', audited);
+  app.get('/authorization-code/callback/', audited);
 
   app.get('/signout/callback', async (_request, reply) => reply.redirect('/', 302));
 }
