@@ -1,0 +1,365 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, mock, test } from 'node:test';
+import * as jose from 'jose';
+import * as client from 'openid-client';
+import type { Config, ProviderConfig } from '../config/index.ts';
+import { OidcConnectError } from '../errors.ts';
+import { BearerAuthenticator, BearerError, missingScopes, parseAuthorization, scopesOf, type BearerToken } from './bearer.ts';
+import type { RelyingParty } from './index.ts';
+import type { ProviderClient } from './provider.ts';
+
+const ISSUER = 'https://op.example/oauth2/default';
+const AUDIENCE = 'api://default';
+
+describe('parseAuthorization', () => {
+  test('no Bearer credentials: null', () => {
+    assert.equal(parseAuthorization(undefined), null);
+    assert.equal(parseAuthorization(''), null);
+    assert.equal(parseAuthorization('Basic YWxpY2U6d29uZGVybGFuZA=='), null);
+    assert.equal(parseAuthorization('Bearerish abc'), null);
+    assert.equal(parseAuthorization('DPoP abc'), null);
+  });
+
+  test('the scheme is case-insensitive; the token is b64token', () => {
+    assert.equal(parseAuthorization('Bearer abc.def-ghi_jkl'), 'abc.def-ghi_jkl');
+    assert.equal(parseAuthorization('bearer abc'), 'abc');
+    assert.equal(parseAuthorization('BEARER   a+b/c~d=='), 'a+b/c~d==');
+  });
+
+  test('malformed Bearer credentials: invalid_request', () => {
+    for (const header of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer a"b', 'Bearer a,b', 'Bearer =abc', 'Bearer ab=c', 'Bearer é']) {
+      assert.throws(() => parseAuthorization(header), (error: unknown) => {
+        assert.ok(error instanceof BearerError, header);
+        assert.equal(error.oauthError, 'invalid_request');
+        assert.equal(error.status, 400);
+        assert.equal(error.code, 'BAD_REQUEST');
+        return true;
+      });
+    }
+  });
+});
+
+describe('scopes', () => {
+  test('from scp (array or string) and scope, without duplicates', () => {
+    assert.deepEqual(scopesOf({ scp: ['openid', 'api:read'] }), ['openid', 'api:read']);
+    assert.deepEqual(scopesOf({ scp: 'user.read api:read' }), ['user.read', 'api:read']);
+    assert.deepEqual(scopesOf({ scope: 'openid  email' }), ['openid', 'email']);
+    assert.deepEqual(scopesOf({ scp: ['a', 'b'], scope: 'b c' }), ['a', 'b', 'c']);
+  });
+
+  test('anything that is not a scope name is ignored', () => {
+    assert.deepEqual(scopesOf({}), []);
+    assert.deepEqual(scopesOf({ scp: 42, scope: { a: 1 } }), []);
+    assert.deepEqual(scopesOf({ scp: ['ok', 7, null, '', 'has space', 'quo"te', 'back\\slash'] }), ['ok']);
+  });
+
+  test('missingScopes', () => {
+    assert.deepEqual(missingScopes(['a', 'b'], ['a']), []);
+    assert.deepEqual(missingScopes(['a'], ['a', 'b', 'c']), ['b', 'c']);
+    assert.deepEqual(missingScopes([], []), []);
+  });
+});
+
+describe('BearerError challenges (RFC 6750 §3)', () => {
+  test('no credentials: a bare Bearer challenge', () => {
+    const error = new BearerError(undefined, 'Send a token.');
+    assert.equal(error.challenge(), 'Bearer');
+    assert.equal(error.status, 401);
+    assert.equal(error.code, 'LOGIN_REQUIRED');
+  });
+
+  test('invalid_token and insufficient_scope', () => {
+    const invalid = new BearerError('invalid_token', 'The access token has expired.');
+    assert.equal(invalid.challenge(), 'Bearer error="invalid_token", error_description="The access token has expired."');
+    assert.equal(invalid.status, 401);
+    const scope = new BearerError('insufficient_scope', 'Needs more.', { requiredScopes: ['api:read', 'api:write'] });
+    assert.equal(scope.challenge(), 'Bearer error="insufficient_scope", error_description="Needs more.", scope="api:read api:write"');
+    assert.equal(scope.status, 403);
+    assert.equal(scope.code, 'INSUFFICIENT_SCOPE');
+  });
+
+  test('quotes, backslashes and control characters never reach the header', () => {
+    const error = new BearerError('invalid_token', 'a "quoted" \\ thing\r\nX-Injected: 1 – ok');
+    assert.equal(error.challenge(), 'Bearer error="invalid_token", error_description="a quoted  thingX-Injected: 1  ok"');
+  });
+});
+
+// --- BearerAuthenticator against a stub provider (no network, no database) ---
+
+interface Stub {
+  introspections: number;
+  userinfos: number;
+  introspect: ((token: string) => Promise<client.IntrospectionResponse | null>) | null;
+  userinfo: (token: string) => Promise<Record<string, unknown> | null>;
+}
+
+function providerConfig(id: string, issuer: string): ProviderConfig {
+  return { id, name: id, issuer, clientId: 'client', clientSecret: 'secret', scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {} };
+}
+
+function stubProvider(config: ProviderConfig, keys: jose.JWTVerifyGetKey, stub: Stub): ProviderClient {
+  return {
+    config,
+    serverMetadata: async () => ({ issuer: config.issuer }),
+    accessTokenKeys: async () => ({ issuer: config.issuer, keys }),
+    introspect: async (token: string) => {
+      if (!stub.introspect) return null;
+      stub.introspections++;
+      return stub.introspect(token);
+    },
+    userinfoForToken: async (token: string) => {
+      stub.userinfos++;
+      return stub.userinfo(token);
+    },
+  } as unknown as ProviderClient;
+}
+
+describe('BearerAuthenticator', () => {
+  let signingKey: CryptoKey;
+  let otherKey: CryptoKey;
+  let keys: jose.JWTVerifyGetKey;
+  const config = { apiAudience: AUDIENCE, clockToleranceSeconds: 30 } as Config;
+  const newStub = (): Stub => ({
+    introspections: 0,
+    userinfos: 0,
+    introspect: async () => ({ active: false }),
+    userinfo: async () => null,
+  });
+
+  function authenticator(stub: Stub, extra: { second?: Stub; opaqueProviders?: string[] } = {}): BearerAuthenticator {
+    const first = providerConfig('default', ISSUER);
+    const second = providerConfig('other', 'https://other.example');
+    const clients = new Map([
+      [first.id, stubProvider(first, keys, stub)],
+      [second.id, stubProvider(second, keys, extra.second ?? newStub())],
+    ]);
+    const rp = { providers: [first, second], provider: (id: string) => clients.get(id)! } as unknown as RelyingParty;
+    return new BearerAuthenticator({ config, db: undefined as never, rp }, extra.opaqueProviders ? { opaqueProviders: extra.opaqueProviders } : {});
+  }
+
+  async function jwt(claims: jose.JWTPayload = {}, header: Partial<jose.JWTHeaderParameters> = {}, key: CryptoKey | Uint8Array = signingKey): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: '00u-alice', iat: now, exp: now + 300, scp: ['openid', 'api:read'], cid: 'client', ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'at+jwt', ...header })
+      .sign(key);
+  }
+
+  async function refusal(promise: Promise<unknown>, description: RegExp): Promise<void> {
+    await assert.rejects(promise, (error: unknown) => {
+      assert.ok(error instanceof BearerError, String(error));
+      assert.equal(error.oauthError, 'invalid_token');
+      assert.match(error.message, description);
+      return true;
+    });
+  }
+
+  before(async () => {
+    const pair = await jose.generateKeyPair('RS256');
+    signingKey = pair.privateKey;
+    ({ privateKey: otherKey } = await jose.generateKeyPair('RS256'));
+    const publicJwk = await jose.exportJWK(pair.publicKey);
+    keys = jose.createLocalJWKSet({ keys: [{ ...publicJwk, kid: 'k1', alg: 'RS256', use: 'sig' }] });
+  });
+
+  after(() => mock.timers.reset());
+
+  test('a valid JWT access token: claims, scopes, client and expiry', async () => {
+    const token: BearerToken = await authenticator(newStub()).verifyToken(await jwt());
+    assert.equal(token.verifiedBy, 'jwt');
+    assert.equal(token.provider, 'default');
+    assert.equal(token.issuer, ISSUER);
+    assert.equal(token.subject, '00u-alice');
+    assert.equal(token.clientId, 'client');
+    assert.deepEqual(token.scopes, ['openid', 'api:read']);
+    assert.ok(token.expiresAt! > Date.now());
+  });
+
+  test('typ at+jwt, application/at+jwt, JWT or none are access tokens; other types are not', async () => {
+    const bearer = authenticator(newStub());
+    for (const typ of ['at+jwt', 'application/at+JWT', 'JWT']) await bearer.verifyToken(await jwt({}, { typ }));
+    await bearer.verifyToken(await new jose.SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('s').setExpirationTime('1m').sign(signingKey));
+    await refusal(bearer.verifyToken(await jwt({}, { typ: 'logout+jwt' })), /not an access token \(typ\)/);
+  });
+
+  test('every claim check refuses with invalid_token', async () => {
+    const bearer = authenticator(newStub());
+    const now = Math.floor(Date.now() / 1000);
+    await refusal(bearer.verifyToken(await jwt({ aud: 'api://other' })), /not meant for this API \(aud\)/);
+    await refusal(bearer.verifyToken(await jwt({ iss: 'https://evil.example' })), /unknown issuer/);
+    await refusal(bearer.verifyToken(await jwt({ exp: now - 120 })), /expired/);
+    await refusal(bearer.verifyToken(await jwt({ nbf: now + 600 })), /not valid yet/);
+    await refusal(bearer.verifyToken(await jwt({ iat: now + 600 })), /issued in the future/);
+    await refusal(bearer.verifyToken(await jwt({ sub: '' })), /sub/);
+    // within the clock tolerance (30 s) is fine
+    await bearer.verifyToken(await jwt({ exp: now - 10, iat: now - 100 }));
+  });
+
+  test('a token of another configured provider must carry that issuer and verify with its keys', async () => {
+    const bearer = authenticator(newStub());
+    const token = await bearer.verifyToken(await jwt({ iss: 'https://other.example' }));
+    assert.equal(token.provider, 'other');
+    // A trailing slash selects the provider, but the discovered issuer must then match exactly.
+    await refusal(bearer.verifyToken(await jwt({ iss: 'https://other.example/' })), /another issuer \(iss\)/);
+  });
+
+  test('signature, algorithm and key checks', async () => {
+    const bearer = authenticator(newStub());
+    const good = await jwt();
+    const [h, p, s] = good.split('.');
+    const flipped = `${h}.${p}.${s!.startsWith('A') ? 'B' : 'A'}${s!.slice(1)}`;
+    await refusal(bearer.verifyToken(flipped), /signature is invalid/);
+    await refusal(bearer.verifyToken(await jwt({}, {}, otherKey)), /signature is invalid/);
+    await refusal(bearer.verifyToken(await jwt({}, { kid: 'unknown' }, otherKey)), /unknown key/);
+    const none = new jose.UnsecuredJWT({ scp: ['openid'] }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('s').setExpirationTime('1m').encode();
+    await refusal(bearer.verifyToken(none), /algorithm is not allowed/);
+    const hs = await jwt({}, { alg: 'HS256' }, new TextEncoder().encode('a-shared-secret-that-is-long-enough!'));
+    await refusal(bearer.verifyToken(hs), /algorithm is not allowed/);
+    await refusal(bearer.verifyToken('eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24.c2ln'), /malformed/);
+    await refusal(bearer.verifyToken('a.b.c'), /malformed/);
+    await refusal(bearer.verifyToken('x'.repeat(9000)), /too long/);
+  });
+
+  test('an opaque token goes to introspection once, then comes from the cache', async () => {
+    const stub = newStub();
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    stub.introspect = async (token) => token === 'opaque-good'
+      ? { active: true, sub: '00u-bob', scope: 'openid api:read', client_id: 'c1', exp, aud: AUDIENCE, iss: ISSUER, token_type: 'Bearer' }
+      : { active: false };
+    const bearer = authenticator(stub);
+    const first = await bearer.verifyToken('opaque-good');
+    assert.equal(first.verifiedBy, 'introspection');
+    assert.equal(first.subject, '00u-bob');
+    assert.deepEqual(first.scopes, ['openid', 'api:read']);
+    assert.equal(first.clientId, 'c1');
+    assert.equal(first.expiresAt, exp * 1000);
+    await bearer.verifyToken('opaque-good');
+    assert.equal(stub.introspections, 1);
+
+    await refusal(bearer.verifyToken('opaque-bad'), /not active/);
+    await refusal(bearer.verifyToken('opaque-bad'), /not active/);
+    assert.equal(stub.introspections, 2, 'a refusal is cached too');
+    assert.equal(stub.userinfos, 0, 'userinfo is not asked when introspection exists');
+  });
+
+  test('cache lifetimes: 60 s at most, never past exp; refusals 10 s', async () => {
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      const stub = newStub();
+      const soon = Math.floor(Date.now() / 1000) + 20;
+      stub.introspect = async (token) => token === 'bad' ? { active: false } : { active: true, sub: 's', token_type: 'Bearer', exp: token === 'short' ? soon : undefined };
+      const bearer = authenticator(stub);
+      await bearer.verifyToken('long');
+      await bearer.verifyToken('short');
+      await refusal(bearer.verifyToken('bad'), /not active/);
+      assert.equal(stub.introspections, 3);
+
+      mock.timers.tick(9_000);
+      await Promise.all([bearer.verifyToken('long'), bearer.verifyToken('short'), refusal(bearer.verifyToken('bad'), /not active/)]);
+      assert.equal(stub.introspections, 3, 'everything cached');
+
+      mock.timers.tick(2_000); // 11 s: the refusal is forgotten
+      await refusal(bearer.verifyToken('bad'), /not active/);
+      assert.equal(stub.introspections, 4);
+
+      mock.timers.tick(10_000); // 21 s: past the short token's exp
+      await bearer.verifyToken('short'); // asked again (still inside the 30 s clock tolerance)
+      assert.equal(stub.introspections, 5);
+      await bearer.verifyToken('short');
+      assert.equal(stub.introspections, 6, 'a token past its exp is never cached');
+      await bearer.verifyToken('long');
+      assert.equal(stub.introspections, 6, 'no exp: kept up to 60 s');
+
+      mock.timers.tick(40_000); // 61 s
+      await bearer.verifyToken('long');
+      assert.equal(stub.introspections, 7);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('concurrent requests with one token share one introspection', async () => {
+    const stub = newStub();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    stub.introspect = async () => { await gate; return { active: true, sub: 's', token_type: 'Bearer' }; };
+    const bearer = authenticator(stub);
+    const all = Promise.all(Array.from({ length: 20 }, () => bearer.verifyToken('same-token')));
+    release();
+    assert.equal((await all).length, 20);
+    assert.equal(stub.introspections, 1);
+  });
+
+  test('introspection answers that are not access tokens for this API are refused', async () => {
+    const stub = newStub();
+    const cases: Record<string, client.IntrospectionResponse> = {
+      refresh: { active: true, sub: 's', token_type: 'refresh_token' },
+      untyped: { active: true, sub: 's', scope: 'openid offline_access', client_id: 'c' },
+      dpop: { active: true, sub: 's', token_type: 'DPoP', aud: AUDIENCE },
+      audience: { active: true, sub: 's', aud: ['api://other'] },
+      issuer: { active: true, sub: 's', aud: AUDIENCE, iss: 'https://evil.example' },
+      expired: { active: true, sub: 's', aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) - 3600 },
+      early: { active: true, sub: 's', aud: AUDIENCE, nbf: Math.floor(Date.now() / 1000) + 3600 },
+      nosub: { active: true, token_type: 'access_token' },
+      active: { active: 'true' as unknown as boolean, sub: 's' },
+    };
+    stub.introspect = async (token) => cases[token]!;
+    const bearer = authenticator(stub);
+    await refusal(bearer.verifyToken('refresh'), /not an access token/);
+    await refusal(bearer.verifyToken('untyped'), /did not confirm/);
+    await refusal(bearer.verifyToken('dpop'), /not an access token/);
+    await refusal(bearer.verifyToken('audience'), /aud/);
+    await refusal(bearer.verifyToken('issuer'), /iss/);
+    await refusal(bearer.verifyToken('expired'), /expired/);
+    await refusal(bearer.verifyToken('early'), /not valid yet/);
+    await refusal(bearer.verifyToken('nosub'), /subject/);
+    await refusal(bearer.verifyToken('active'), /not active/);
+  });
+
+  test('without introspection, userinfo decides (no scopes known)', async () => {
+    const stub = newStub();
+    stub.introspect = null;
+    stub.userinfo = async (token) => {
+      if (token === 'live') return { sub: '00u-carol', email: 'carol@example.com' };
+      throw new client.WWWAuthenticateChallengeError('invalid_token', { cause: [], response: new Response(null, { status: 401 }) } as never);
+    };
+    const bearer = authenticator(stub);
+    const token = await bearer.verifyToken('live');
+    assert.equal(token.verifiedBy, 'userinfo');
+    assert.equal(token.subject, '00u-carol');
+    assert.deepEqual(token.scopes, []);
+    await bearer.verifyToken('live');
+    assert.equal(stub.userinfos, 1);
+    await refusal(bearer.verifyToken('dead'), /does not accept/);
+  });
+
+  test('a provider that is down gives PROVIDER_*, and nothing is cached', async () => {
+    const stub = newStub();
+    stub.introspect = async () => { throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) }); };
+    const bearer = authenticator(stub);
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(bearer.verifyToken('opaque'), (error: unknown) => {
+        assert.ok(error instanceof OidcConnectError && !(error instanceof BearerError));
+        assert.equal(error.code, 'PROVIDER_UNREACHABLE');
+        return true;
+      });
+    }
+    assert.equal(stub.introspections, 2);
+    assert.equal(bearer.cache.size, 0);
+  });
+
+  test('opaque tokens go to the first provider only, unless others are named', async () => {
+    const first = newStub();
+    const second = newStub();
+    second.introspect = async () => ({ active: true, sub: 's2', aud: AUDIENCE });
+    await refusal(authenticator(first, { second }).verifyToken('opaque'), /not active/);
+    assert.equal(second.introspections, 0, 'the token was never shown to the other provider');
+    const token = await authenticator(first, { second, opaqueProviders: ['default', 'other'] }).verifyToken('opaque');
+    assert.equal(token.provider, 'other');
+  });
+
+  test('requireBearer refuses invalid scope names when the route is declared', () => {
+    assert.throws(() => authenticator(newStub()).guard({ scopes: ['has space'] }), TypeError);
+    assert.throws(() => authenticator(newStub()).guard({ scopes: ['quo"te'] }), TypeError);
+  });
+});
