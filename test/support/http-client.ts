@@ -1,3 +1,30 @@
+import { request as httpRequest } from 'node:http';
+
+/**
+ * node:http rather than fetch: fetch forces its own Sec-Fetch-* headers, and tests must be able to
+ * present themselves as a page navigation.
+ */
+function send(url: URL, method: string, headers: Record<string, string>, body?: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const out = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : [value ?? '']) out.append(name, v);
+        }
+        const status = res.statusCode ?? 0;
+        const content = status === 204 || status === 304 ? null : Buffer.concat(chunks);
+        resolve(new Response(content, { status, headers: out }));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /**
  * A tiny browser stand-in for HTTP tests: a cookie jar per instance and manual redirects, so each
  * test can see every hop (status, Location, Set-Cookie) and attacks can replay or swap cookies.
@@ -40,7 +67,7 @@ export class HttpClient {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await fetch(target, { method, headers, body, redirect: 'manual' });
+    const response = await send(target, method, headers, body);
     for (const line of response.headers.getSetCookie()) {
       const [pair, ...attributes] = line.split(';');
       const eq = pair!.indexOf('=');

@@ -1,0 +1,55 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { needsRefresh, refreshSession } from '../sessions/refresh.ts';
+import type { AppContext } from './context.ts';
+import { clearSessionCookie } from './session-cookie.ts';
+
+/** Routes that must work on a session due for renewal: the flows themselves, logout, assets. */
+const EXEMPT = ['/authorization-code/', '/signout/', '/accounts/logout/', '/static/', '/healthz', '/oidc/'];
+
+export function isNavigation(request: FastifyRequest): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  const mode = request.headers['sec-fetch-mode'];
+  if (mode !== undefined) return mode === 'navigate';
+  return (request.headers.accept ?? '').includes('text/html') && request.headers['x-requested-with'] === undefined;
+}
+
+/**
+ * Keeps a provider session honest on every request. With a refresh token, an expiring access
+ * token is refreshed (a refused refresh logs the user out). Without one, the provider is asked
+ * again silently (prompt=none) every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: a page navigation is
+ * redirected there, and anything else (a POST, fetch/XHR) gets a 401 JSON with the URL, so no write
+ * goes through on a session the provider may have ended.
+ */
+export async function renewSession(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  const session = request.session;
+  if (!session?.row.provider || EXEMPT.some((prefix) => request.url.startsWith(prefix))) return false;
+  // A bearer token speaks for itself; the cookie riding along must not block it.
+  if (/^bearer\s/i.test(request.headers.authorization ?? '')) return false;
+  const provider = ctx.rp.providers.some((p) => p.id === session.row.provider) ? ctx.rp.provider(session.row.provider) : undefined;
+  if (!provider) return false;
+
+  if (needsRefresh(session.tokens)) {
+    const outcome = await refreshSession(ctx.db, provider, session);
+    request.log.info({ provider: provider.config.id, outcome }, 'session token refresh');
+    if (outcome === 'ended') {
+      request.session = null;
+      request.user = null;
+      clearSessionCookie(ctx.config, reply);
+    }
+    return false;
+  }
+
+  const renewAt = session.tokens.renewAt;
+  if (session.tokens.refreshToken !== undefined || renewAt === undefined || Date.now() < renewAt) return false;
+  const renewUrl = `/authorization-code/authenticate/?${new URLSearchParams({ provider: provider.config.id, next: request.url, prompt: 'none' })}`;
+  if (isNavigation(request)) {
+    reply.redirect(renewUrl, 302);
+  } else {
+    reply.code(401).header('www-authenticate', 'Bearer').send({
+      error: 'SESSION_RENEWAL_REQUIRED',
+      message: `The ${provider.config.name} session must be confirmed again. Send the browser to refresh_url.`,
+      refresh_url: `${ctx.config.appUrl}${renewUrl}`,
+    });
+  }
+  return true;
+}
