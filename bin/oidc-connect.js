@@ -1,3 +1,5 @@
 #!/usr/bin/env node
-// Node >= 22.18 runs the TypeScript sources directly (type stripping); no build step.
-import '../src/cli/main.ts';
+// In a checkout, Node (>= 22.18) runs the TypeScript sources directly; an installed package
+// (where Node refuses to strip types inside node_modules) runs the compiled dist/.
+const installed = import.meta.url.includes('/node_modules/');
+await import(installed ? '../dist/cli/main.js' : '../src/cli/main.ts');

@@ -4,6 +4,7 @@ import { migrate, openDatabase, type DatabaseHandle } from './db/index.ts';
 import { startDevIdp, type DevIdp } from './dev-idp/index.ts';
 import { createRelyingParty } from './rp/index.ts';
 import { buildApp } from './web/app.ts';
+import { loggerOptions } from './web/logging.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -31,10 +32,7 @@ export async function startServer(config: Config, options: { logger?: boolean } 
     }
     const rp = createRelyingParty(config, database.db);
     app = await buildApp({ config, db: database.db, rp }, {
-      logger: options.logger === false ? false : {
-        level: config.logLevel,
-        redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
-      },
+      logger: options.logger === false ? false : loggerOptions(config),
     });
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {

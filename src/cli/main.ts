@@ -83,18 +83,24 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   const server = await startServer(config);
-  console.log(banner(config, server));
-  onShutdown(() => server.close());
+  if (config.production) {
+    // Production output is a JSON log stream: the banner becomes one structured line.
+    server.app.log.info({ appUrl: config.appUrl, database: config.database.display, providers: config.providers.map((p) => p.issuer) }, 'oidc-connect started');
+    onShutdown(() => server.close(), (line) => server.app.log.info(line));
+  } else {
+    console.log(banner(config, server));
+    onShutdown(() => server.close());
+  }
   return -1;
 }
 
 /** SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0. */
-function onShutdown(close: () => Promise<void>): void {
+function onShutdown(close: () => Promise<void>, say: (line: string) => void = (line) => console.log(`\n${line}`)): void {
   let closing = false;
   const stop = (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(`\n${signal} received: shutting down`);
+    say(`${signal} received: shutting down`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     close().then(() => process.exit(0), (error: unknown) => {

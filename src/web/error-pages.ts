@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
+import { errorReason } from './logging.ts';
 import { render } from './views.ts';
 
 const TITLES: Partial<Record<ErrorCode, string>> = {
@@ -68,7 +69,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const mapped = toOidcConnectError(error);
-  if (mapped.status >= 500) request.log.error({ err: error, code: mapped.code }, 'request failed');
-  else request.log.info({ code: mapped.code, reason: (error as Error)?.message }, 'request refused');
+  // Only our own bugs get a stack; provider failures get their reasons, not their payloads.
+  if (mapped.code === 'INTERNAL') request.log.error({ err: error, code: mapped.code }, 'request failed');
+  else if (mapped.status >= 500) request.log.warn({ code: mapped.code, reason: errorReason(error) }, 'request failed');
+  else request.log.info({ code: mapped.code, reason: errorReason(error) }, 'request refused');
   return sendError(request, reply, mapped);
 }

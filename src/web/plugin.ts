@@ -1,17 +1,24 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { loadConfig, type Config } from '../config/index.ts';
+import { migrate, openDatabase, type Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
+import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
+import { BearerAuthenticator, type BearerGuardOptions, type BearerToken } from '../rp/bearer.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, sendError } from './error-pages.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { apiRoutes } from './routes/api.ts';
+import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { requireLogin } from './guards.ts';
 import { sessionCookieName } from './session-cookie.ts';
+import { renewSession } from './session-renewal.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,17 +26,49 @@ declare module 'fastify' {
     session: ActiveSession | null;
     /** The signed-in user, or null. */
     user: User | null;
+    /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
+    bearer: BearerToken | null;
+  }
+  interface FastifyInstance {
+    /**
+     * A preHandler hook for routes that need a signed-in user:
+     * `app.get('/account', { preHandler: app.requireLogin }, handler)`. Page navigations are sent to
+     * the login page (and come back through `next`); other requests get 401.
+     */
+    requireLogin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+    /**
+     * A preHandler hook that protects a route with bearer access tokens (RFC 6750), the way
+     * `/api/me` is protected: `app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['api:read'] }) }, handler)`.
+     * On success `request.bearer` holds the token (claims, scopes) and `request.user` its local user.
+     * Refusals answer 401/403/400 JSON with a `WWW-Authenticate: Bearer …` challenge. See src/rp/bearer.ts.
+     */
+    requireBearer(options?: BearerGuardOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
   }
 }
 
-export type OidcConnectOptions = AppContext;
+export interface OidcConnectOptions {
+  /** The validated configuration; default: `loadConfig()` from the environment and `.env`. */
+  config?: Config;
+  /** A Kysely database; default: opened from `config.database`, migrated, and closed with the app. */
+  db?: Db;
+  /** Default: `createRelyingParty(config, db)`. */
+  rp?: RelyingParty;
+}
 
 /**
  * The sign-in plugin: sessions, local accounts, OpenID Connect login and logout, `/api/me`.
  * Wrapped with fastify-plugin so `request.user` and the error pages reach the host app's routes.
  */
-async function plugin(app: FastifyInstance, ctx: OidcConnectOptions): Promise<void> {
-  const { config } = ctx;
+async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promise<void> {
+  const config = options.config ?? loadConfig();
+  let db = options.db;
+  if (!db) {
+    const database = openDatabase(config.database);
+    await migrate(database);
+    app.addHook('onClose', () => database.close());
+    db = database.db;
+  }
+  const ctx: AppContext = { config, db, rp: options.rp ?? createRelyingParty(config, db) };
   await app.register(fastifyCookie, { secret: config.sessionSecret });
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {
@@ -42,16 +81,21 @@ async function plugin(app: FastifyInstance, ctx: OidcConnectOptions): Promise<vo
     },
   });
 
+  app.decorate('requireLogin', requireLogin);
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
+  app.decorateRequest('bearer', null);
+  const bearer = new BearerAuthenticator(ctx);
+  app.decorate('requireBearer', (options?: BearerGuardOptions) => bearer.guard(options));
   const cookieName = sessionCookieName(config);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
     if (secret === undefined) return;
     const session = await loadSession(ctx.db, config.session, secret);
     if (session) {
       request.session = session;
       request.user = session.user;
+      if (await renewSession(ctx, request, reply)) return reply;
     }
   });
 
@@ -62,6 +106,7 @@ async function plugin(app: FastifyInstance, ctx: OidcConnectOptions): Promise<vo
   accountRoutes(app, ctx);
   apiRoutes(app, ctx);
   oidcRoutes(app, ctx);
+  backchannelRoutes(app, ctx);
 }
 
 export const oidcConnect = fp(plugin, { name: 'oidc-connect', fastify: '5.x' });
