@@ -9,6 +9,7 @@ export { createSession, deleteSession, deleteUserSessions, loadSession, type Act
 export { createRelyingParty, ReauthenticationRequired, type RelyingParty } from './rp/index.ts';
 export { BearerAuthenticator, BearerError, parseAuthorization, scopesOf, type BearerAuthentication, type BearerGuardOptions, type BearerToken } from './rp/bearer.ts';
 export { provisionUser, type ProviderClaims } from './provisioning/index.ts';
+export { AUDIT_EVENT_TYPES, pruneAuditLog, recordEvent, type AuditEvent, type AuditEventType } from './audit/index.ts';
 export { oidcConnect, type OidcConnectOptions } from './web/plugin.ts';
 export { buildApp } from './web/app.ts';
 export { startServer, type RunningServer } from './server.ts';

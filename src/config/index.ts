@@ -42,6 +42,8 @@ export interface Config {
   readonly sessionSecret: string;
   readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number }>;
   readonly lockout: Readonly<{ maxFailures: number; windowSeconds: number }>;
+  /** Audit log of sign-in events: kept this many days (0 keeps them forever). */
+  readonly audit: Readonly<{ retentionDays: number }>;
   readonly providers: readonly ProviderConfig[];
   /** Set when the embedded development provider must run (no real provider configured). */
   readonly devIdp: Readonly<{ port: number; usersFile?: string }> | null;
@@ -128,6 +130,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       idleTimeoutSeconds: integer(env, problems, 'SESSION_IDLE_TIMEOUT_SECONDS', 2 * 24 * 3600, 60, 366 * 24 * 3600),
     },
     lockout: { maxFailures: 10, windowSeconds: 15 * 60 },
+    audit: { retentionDays: integer(env, problems, 'AUDIT_RETENTION_DAYS', 90, 0, 36500) },
     providers,
     devIdp: devIdp ? { port: devIdp, ...optional('usersFile', text(env, 'DEV_IDP_USERS_FILE')) } : null,
     provisioning: {

@@ -13,6 +13,7 @@ import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, sendError } from './error-pages.ts';
 import { accountRoutes } from './routes/accounts.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
@@ -90,7 +91,8 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
-    if (secret === undefined) return;
+    // The health check and the stylesheet need no session: no database read for them.
+    if (secret === undefined || request.url.startsWith('/healthz') || request.url.startsWith('/static/')) return;
     const session = await loadSession(ctx.db, config.session, secret);
     if (session) {
       request.session = session;
@@ -107,6 +109,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   apiRoutes(app, ctx);
   oidcRoutes(app, ctx);
   backchannelRoutes(app, ctx);
+  adminRoutes(app, ctx);
 }
 
 export const oidcConnect = fp(plugin, { name: 'oidc-connect', fastify: '5.x' });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Eta } from 'eta';
 import type { User } from '../db/schema.ts';
+import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from './routes/admin.ts';
 
 /** Eta escapes every `<%= %>` by default; templates are compiled once and cached. */
 const eta = new Eta({ views: new URL('./views', import.meta.url).pathname, cache: true, autoEscape: true });
@@ -13,6 +14,11 @@ export interface Views {
   password_change: { user: ViewUser; csrf: string; error: string | null };
   password_change_done: { user: ViewUser };
   error: { user: ViewUser; title: string; message: string; code: string; status: number; retry: string | null };
+  'admin-dashboard': DashboardView;
+  'admin-users': UsersView;
+  'admin-user': UserDetailView;
+  'admin-sessions': SessionsView;
+  'admin-audit': AuditView;
 }
 
 export function render<K extends keyof Views>(view: K, data: Views[K]): string {

@@ -4,6 +4,7 @@ import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../acco
 import { findUserByUsername, setPassword } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
+import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
@@ -43,9 +44,11 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl);
     if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
+      await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username });
       return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
     }
     if (await isLockedOut(db, config.lockout, username)) {
+      await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'TOO_MANY_ATTEMPTS', username });
       throw new OidcConnectError('TOO_MANY_ATTEMPTS', 'Too many failed sign-in attempts for this account. Wait 15 minutes, then try again.');
     }
     const user = await findUserByUsername(db, username);
@@ -53,10 +56,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!user || !ok || !user.is_active) {
       await recordFailure(db, config.lockout, username);
       request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
+      await audit(ctx, request, {
+        type: 'login_failure', method: 'local', username, userId: user?.id ?? null,
+        errorCode: user && ok && !user.is_active ? 'USER_INACTIVE' : 'INVALID_CREDENTIALS',
+      });
       return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
     }
     await clearFailures(db, username);
     await startSession(ctx, request, reply, { userId: user.id });
+    await audit(ctx, request, { type: 'login_success', method: 'local', userId: user.id, username: user.username });
     return reply.redirect(next, 302);
   });
 
@@ -65,6 +73,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     clearSessionCookie(config, reply);
     if (!session) return reply.redirect('/', 302);
     await deleteSession(db, session.id);
+    await audit(ctx, request, { type: 'logout', method: session.row.provider ?? 'local', userId: session.user.id, username: session.user.username });
     const providerLogout = await ctx.rp.logoutUrl(session);
     return reply.redirect(providerLogout ?? '/', 302);
   });
@@ -104,6 +113,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw error;
     }
     await setPassword(db, user.id, new1);
+    await audit(ctx, request, { type: 'password_change', method: 'local', userId: user.id, username: user.username });
     // A changed password must cut off whoever else knew the old one.
     await deleteUserSessions(db, user.id);
     request.session = null;

@@ -1,0 +1,199 @@
+/**
+ * The admin's reads and writes of users, identities and sessions.
+ *
+ * The users list must stay fast at 100,000 users and more, so every page is one or two index range
+ * scans of at most `limit + 1` rows, never a count or a scan of the table:
+ *
+ * - Order: case-insensitive username, then id; keyset pagination on (lower(username), id) through
+ *   the index users_username_lower. Deep pages cost the same as the first (OFFSET would walk every
+ *   skipped row).
+ * - Search: a case-insensitive *prefix* of the username or the email. A prefix p is the index range
+ *   [lower(p), lower(p) + U+10FFFF) in byte order (SQLite's default; COLLATE "C" on PostgreSQL, see
+ *   0004_audit_log). A substring search (`%p%`) can't use a b-tree and would scan every row.
+ * - A search lists username matches first (alphabetical), then users matched by email only
+ *   (alphabetical by email), each phase a range scan of its own index, continued by a cursor.
+ */
+import { PostgresAdapter, sql, type Expression, type ExpressionBuilder, type RawBuilder } from 'kysely';
+import type { Db } from '../db/index.ts';
+import type { Database, User } from '../db/schema.ts';
+
+export const PAGE_SIZE = 50;
+
+/** Where a page of the users list continues: the phase, and the last row's sort key and id. */
+export interface UserCursor {
+  phase: 'username' | 'email';
+  key: string;
+  id: number;
+}
+
+export type UserListRow = Pick<User,
+  'id' | 'username' | 'email' | 'first_name' | 'last_name' | 'is_active' | 'is_staff' | 'is_superuser' | 'last_login' | 'date_joined'
+> & {
+  /** Whether the user has a local password (the hash itself is never selected). */
+  has_password: number;
+};
+
+export interface UserListPage {
+  users: UserListRow[];
+  next: UserCursor | null;
+}
+
+/**
+ * PostgreSQL needs COLLATE "C" to compare in byte order. Kysely doesn't expose the dialect, and
+ * its adapter is the one reliable sign of it.
+ */
+export function isPostgres(db: Db): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+type Column = 'username' | 'email';
+
+function sortKey(pg: boolean, column: Column): RawBuilder<string> {
+  return pg ? sql<string>`lower(${sql.ref(`users.${column}`)}) collate "C"` : sql<string>`lower(${sql.ref(`users.${column}`)})`;
+}
+
+/** The largest code point: every string with prefix p sorts before p + MAX in byte order. */
+const MAX = '\u{10FFFF}';
+
+function inPrefix(eb: ExpressionBuilder<Database, 'users'>, key: Expression<string>, prefix: string) {
+  return eb.and([
+    eb(key, '>=', eb.fn<string>('lower', [eb.val(prefix)])),
+    eb(key, '<', eb.fn<string>('lower', [eb.val(prefix + MAX)])),
+  ]);
+}
+
+async function phase(
+  db: Db,
+  pg: boolean,
+  column: Column,
+  prefix: string,
+  after: UserCursor | null,
+  limit: number,
+): Promise<(UserListRow & { sort_key: string })[]> {
+  const key = sortKey(pg, column);
+  let query = db
+    .selectFrom('users')
+    .select([
+      'id', 'username', 'email', 'first_name', 'last_name', 'is_active', 'is_staff', 'is_superuser',
+      'last_login', 'date_joined',
+    ])
+    .select((eb) => [
+      eb.case().when('password', 'is', null).then(0).else(1).end().as('has_password'),
+      key.as('sort_key'),
+    ]);
+  if (prefix !== '') query = query.where((eb) => inPrefix(eb, key, prefix));
+  // Users whose username matches were listed in the first phase.
+  if (column === 'email') query = query.where((eb) => eb.not(inPrefix(eb, sortKey(pg, 'username'), prefix)));
+  if (after) {
+    // `key >= k` is the index range; the tie on k is settled by id.
+    query = query
+      .where(key, '>=', after.key)
+      .where((eb) => eb.not(eb.and([eb(key, '=', after.key), eb('id', '<=', after.id)])));
+  }
+  const rows = await query.orderBy(key).orderBy('id').limit(limit).execute();
+  return rows as (UserListRow & { sort_key: string })[];
+}
+
+/** One page of users, optionally filtered by a username or email prefix. */
+export async function listUsers(
+  db: Db,
+  options: { q?: string; after?: UserCursor | null; limit?: number } = {},
+): Promise<UserListPage> {
+  const pg = isPostgres(db);
+  const prefix = (options.q ?? '').trim().slice(0, 254);
+  const limit = options.limit ?? PAGE_SIZE;
+  const after = options.after ?? null;
+  const rows: (UserListRow & { sort_key: string; phase: UserCursor['phase'] })[] = [];
+
+  if (after?.phase !== 'email') {
+    const found = await phase(db, pg, 'username', prefix, after, limit + 1);
+    rows.push(...found.map((r) => ({ ...r, phase: 'username' as const })));
+  }
+  if (prefix !== '' && rows.length <= limit) {
+    const found = await phase(db, pg, 'email', prefix, after?.phase === 'email' ? after : null, limit + 1 - rows.length);
+    rows.push(...found.map((r) => ({ ...r, phase: 'email' as const })));
+  }
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    users: page.map(({ sort_key: _key, phase: _phase, ...user }) => user),
+    next: rows.length > limit && last ? { phase: last.phase, key: last.sort_key, id: last.id } : null,
+  };
+}
+
+/** The cursor as URL parameters, and back. Anything malformed means "first page". */
+export function cursorParams(cursor: UserCursor): Record<string, string> {
+  return { phase: cursor.phase, after: cursor.key, id: String(cursor.id) };
+}
+
+export function parseCursor(query: Record<string, unknown>): UserCursor | null {
+  const { phase: p, after, id } = query;
+  if ((p !== 'username' && p !== 'email') || typeof after !== 'string' || typeof id !== 'string') return null;
+  if (!/^\d{1,15}$/.test(id) || after.length > 300) return null;
+  return { phase: p, key: after, id: Number(id) };
+}
+
+/** A user's sessions that would still be accepted now, newest first. Uses sessions_user_id. */
+export async function activeSessionsOf(db: Db, userId: number, policy: { idleTimeoutSeconds: number }, now = Date.now()) {
+  return db
+    .selectFrom('sessions')
+    .select(['id', 'created', 'last_seen', 'expires', 'provider', 'user_agent', 'ip'])
+    .where('user_id', '=', userId)
+    .where('expires', '>', now)
+    .where('last_seen', '>', now - policy.idleTimeoutSeconds * 1000)
+    .orderBy('created', 'desc')
+    .limit(200)
+    .execute();
+}
+
+export async function identitiesOf(db: Db, userId: number) {
+  return db
+    .selectFrom('identities')
+    .select(['id', 'issuer', 'subject', 'created', 'last_login'])
+    .where('user_id', '=', userId)
+    .orderBy('last_login', 'desc')
+    .execute();
+}
+
+export interface ActiveSessionRow {
+  id: string;
+  user_id: number;
+  username: string;
+  created: number;
+  last_seen: number;
+  expires: number;
+  provider: string | null;
+  user_agent: string;
+  ip: string;
+}
+
+/**
+ * All active sessions, newest first (by expiry, which is creation + the fixed maximum age), keyset
+ * on (expires, id) through the sessions_expires index.
+ */
+export async function listActiveSessions(
+  db: Db,
+  policy: { idleTimeoutSeconds: number },
+  before: { expires: number; id: string } | null,
+  limit = PAGE_SIZE,
+  now = Date.now(),
+): Promise<{ sessions: ActiveSessionRow[]; next: { expires: number; id: string } | null }> {
+  let query = db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .select([
+      'sessions.id', 'sessions.user_id', 'users.username', 'sessions.created', 'sessions.last_seen', 'sessions.expires',
+      'sessions.provider', 'sessions.user_agent', 'sessions.ip',
+    ])
+    .where('sessions.expires', '>', now)
+    .where('sessions.last_seen', '>', now - policy.idleTimeoutSeconds * 1000);
+  if (before) {
+    query = query
+      .where('sessions.expires', '<=', before.expires)
+      .where((eb) => eb.not(eb.and([eb('sessions.expires', '=', before.expires), eb('sessions.id', '>=', before.id)])));
+  }
+  const rows = await query.orderBy('sessions.expires', 'desc').orderBy('sessions.id', 'desc').limit(limit + 1).execute();
+  const sessions = rows.slice(0, limit);
+  const last = sessions.at(-1);
+  return { sessions, next: rows.length > limit && last ? { expires: last.expires, id: last.id } : null };
+}

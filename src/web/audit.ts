@@ -1,0 +1,72 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { pruneAuditLog, pruneDue, recordEvent, type AuditEvent } from '../audit/index.ts';
+import { digest } from '../rp/flows.ts';
+import type { AppContext } from './context.ts';
+import { toOidcConnectError } from './error-pages.ts';
+
+/**
+ * Records an audit event for this request (its IP and user agent added) and never fails the
+ * request: a database error is logged and the request goes on as if nothing happened. Now and
+ * then (hourly per process) it also prunes events past AUDIT_RETENTION_DAYS, in the background.
+ */
+export async function audit(ctx: AppContext, request: FastifyRequest, event: AuditEvent): Promise<void> {
+  try {
+    await recordEvent(ctx.db, { ip: request.ip, userAgent: request.headers['user-agent'] ?? '', ...event });
+  } catch (error) {
+    request.log.error({ err: error, type: event.type }, 'writing the audit log failed');
+    return;
+  }
+  const now = Date.now();
+  if (ctx.config.audit.retentionDays > 0 && pruneDue(ctx.db, now)) {
+    pruneAuditLog(ctx.db, ctx.config.audit.retentionDays, now).then(
+      (pruned) => { if (pruned > 0) request.log.info({ pruned }, 'audit log pruned'); },
+      (error: unknown) => request.log.warn({ err: error }, 'pruning the audit log failed'),
+    );
+  }
+}
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/**
+ * Wraps a provider sign-in route so that any failure it throws is recorded as a `login_failure`
+ * with the error's stable code, then rethrown unchanged: the route answers exactly as before.
+ * `methodOf` runs first, because the flow that names the provider is consumed by the handler.
+ */
+export function auditedSignIn(ctx: AppContext, methodOf: (request: FastifyRequest) => Promise<string>, handler: Handler): Handler {
+  return async (request, reply) => {
+    const method = await methodOf(request);
+    try {
+      return await handler(request, reply);
+    } catch (error) {
+      await audit(ctx, request, { type: 'login_failure', method, errorCode: toOidcConnectError(error).code });
+      throw error;
+    }
+  };
+}
+
+/** The provider a login starts with: `?provider=` when it is configured, else the default one. */
+export function startingProvider(ctx: AppContext): (request: FastifyRequest) => Promise<string> {
+  return async (request) => {
+    const id = (request.query as Record<string, unknown>).provider;
+    if (typeof id === 'string' && id !== '') return ctx.rp.providers.some((p) => p.id === id) ? id : '';
+    return ctx.rp.providers[0]?.id ?? '';
+  };
+}
+
+/**
+ * The provider a callback answers for. With one provider that is it; with several, the flow row
+ * of `state` says (one primary-key read, before the handler consumes it). '' when unknown.
+ */
+export function callbackProvider(ctx: AppContext): (request: FastifyRequest) => Promise<string> {
+  return async (request) => {
+    if (ctx.rp.providers.length <= 1) return ctx.rp.providers[0]?.id ?? '';
+    const state = (request.query as Record<string, unknown>).state;
+    if (typeof state !== 'string' || state === '' || state.length > 512) return '';
+    try {
+      const row = await ctx.db.selectFrom('oidc_flows').select('provider').where('id', '=', digest(state)).executeTakeFirst();
+      return row?.provider ?? '';
+    } catch {
+      return ''; // the handler will meet the same database trouble and report it
+    }
+  };
+}
