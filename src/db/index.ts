@@ -34,8 +34,11 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
       // Epoch-millisecond columns are int8: return numbers, as SQLite does.
       types: { getTypeParser: (oid, format) => (oid === PG_INT8 ? Number : pg.types.getTypeParser(oid, format)) },
     });
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server must not crash the process: pg emits 'error' on idle clients
+    // (through the pool) and on checked-out ones, which Kysely gives no listener. The query in
+    // flight is rejected anyway, and the pool drops the broken client when it is released.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const handle: DatabaseHandle = { db, kind: config.kind, close: () => db.destroy() };

@@ -25,7 +25,16 @@ const RETRY_FROM_LOGIN = new Set<ErrorCode>([
   'USER_NOT_ALLOWED', 'USER_CREATION_DISABLED', 'PROVIDER_NOT_CONFIGURED',
 ]);
 
-const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001', '53300']);
+const NETWORK_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+
+/** Connection loss, a server shutting down or out of connections, SQLite busy past its timeout. */
+function isDatabaseDown(error: { code?: unknown; errcode?: unknown; message?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : '';
+  if (NETWORK_DOWN.has(code) || /^(08|57P|53)/.test(code)) return true; // PostgreSQL classes 08, 57P, 53
+  if (error.errcode === 5 || error.errcode === 6) return true; // SQLITE_BUSY, SQLITE_LOCKED
+  return typeof error.message === 'string'
+    && /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(error.message);
+}
 
 /** The one place that turns lower-level errors into our stable codes. */
 export function toOidcConnectError(error: unknown): OidcConnectError {
@@ -34,7 +43,7 @@ export function toOidcConnectError(error: unknown): OidcConnectError {
   if (e?.code === 'FST_CSRF_INVALID_TOKEN' || e?.code === 'FST_CSRF_MISSING_SECRET') {
     return new OidcConnectError('CSRF_INVALID', 'This form has expired or was not sent from this site. Go back, reload the page and try again.');
   }
-  if (DB_DOWN.has(e?.code) || e?.errcode === 5 /* SQLITE_BUSY */ || e?.message === 'timeout exceeded when trying to connect') {
+  if (e && isDatabaseDown(e)) {
     return new OidcConnectError('DATABASE_UNAVAILABLE', 'The database is not answering right now. Please try again in a moment.', { cause: error });
   }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
