@@ -6,13 +6,12 @@
  * Writes docs/admin-dashboard.png and docs/admin-user.png for the README.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { createUser } from '../src/accounts/users.ts';
 import { migrate, openDatabase } from '../src/db/index.ts';
-import { browserSkipReason, DOCS_DIR, launchChromium, serveApp, type ServedApp } from './support/browser.ts';
+import { browserRig, browserSkipReason, DOCS_DIR } from './support/browser.ts';
 import { monthOfTraffic, seedEvents } from './support/seed.ts';
 
 const VIEWPORT = { width: 1280, height: 800 };
@@ -20,36 +19,11 @@ const SUPERUSER = { username: 'admin', email: 'admin@example.com', password: 'co
 const ALICE = { email: 'alice@example.com', password: 'wonderland', username: 'alice' };
 
 describe('admin pages in the browser (Chromium)', { skip: browserSkipReason(), timeout: 90_000 }, () => {
-  let served: ServedApp | undefined;
-  let browser: Browser | undefined;
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    mkdirSync(DOCS_DIR, { recursive: true });
-    browser = await launchChromium();
-    served = await serveApp();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    if (served) {
-      const { code, signal } = await served.stop();
-      assert.equal(signal, null, `server was killed by ${signal}:\n${served.output()}`);
-      assert.equal(code, 0, `graceful shutdown should exit 0:\n${served.output()}`);
-    }
-  });
-
-  function app(): ServedApp {
-    assert.ok(served, 'the app is running');
-    return served;
-  }
+  const rig = browserRig(VIEWPORT);
+  const app = () => rig.app();
 
   async function newPage(): Promise<Page> {
-    assert.ok(browser, 'Chromium is running');
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: 'en-US' });
-    context.setDefaultTimeout(10_000);
-    contexts.push(context);
+    const context = await rig.newContext();
     return context.newPage();
   }
 

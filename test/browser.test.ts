@@ -5,48 +5,21 @@
  * They also write the README screenshots under docs/.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { browserSkipReason, DOCS_DIR, launchChromium, serveApp, type ServedApp } from './support/browser.ts';
+import { describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { browserRig, browserSkipReason, DOCS_DIR } from './support/browser.ts';
 
 const VIEWPORT = { width: 1000, height: 700 };
 const SUPERUSER = { username: 'admin', email: 'admin@example.com', password: 'correct-horse-battery' };
 const ALICE = { email: 'alice@example.com', password: 'wonderland', username: 'alice' };
 
 describe('browser (Chromium)', { skip: browserSkipReason(), timeout: 60_000 }, () => {
-  let served: ServedApp | undefined;
-  let browser: Browser | undefined;
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    mkdirSync(DOCS_DIR, { recursive: true });
-    // One at a time, so that a failure of either leaves nothing running that after() can't stop.
-    browser = await launchChromium();
-    served = await serveApp();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    if (served) {
-      const { code, signal } = await served.stop();
-      assert.equal(signal, null, `server was killed by ${signal}:\n${served.output()}`);
-      assert.equal(code, 0, `graceful shutdown should exit 0:\n${served.output()}`);
-    }
-  });
-
-  function app(): ServedApp {
-    assert.ok(served, 'the app is running');
-    return served;
-  }
+  const rig = browserRig(VIEWPORT);
+  const app = () => rig.app();
 
   async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    assert.ok(browser, 'Chromium is running');
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: 'en-US' });
-    context.setDefaultTimeout(10_000);
-    contexts.push(context);
+    const context = await rig.newContext();
     const page = await context.newPage();
     return { context, page };
   }

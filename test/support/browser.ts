@@ -3,13 +3,15 @@
  * running the real CLI (`bin/oidc-connect.js serve` / `createsuperuser`) as a user would, in a
  * fresh working directory.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { freePort } from './app.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -46,17 +48,6 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-quic',
       '--disable-sync',
     ],
-  });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
   });
 }
 
@@ -205,5 +196,46 @@ export async function serveApp(options: { startTimeoutMs?: number } = {}): Promi
     output: () => output,
     cli: (args, extraEnv = {}) => runCli(args, cwd, { ...env, ...extraEnv }),
     stop,
+  };
+}
+
+/**
+ * One served app and one Chromium for a describe block: started in `before`, stopped in `after`
+ * (which also checks the server's graceful shutdown). Call it inside `describe`.
+ */
+export function browserRig(viewport: { width: number; height: number }) {
+  let served: ServedApp | undefined;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    mkdirSync(DOCS_DIR, { recursive: true });
+    // One at a time, so that a failure of either leaves nothing running that after() can't stop.
+    browser = await launchChromium();
+    served = await serveApp();
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await browser?.close();
+    if (served) {
+      const { code, signal } = await served.stop();
+      assert.equal(signal, null, `server was killed by ${signal}:\n${served.output()}`);
+      assert.equal(code, 0, `graceful shutdown should exit 0:\n${served.output()}`);
+    }
+  });
+
+  return {
+    app(): ServedApp {
+      assert.ok(served, 'the app is running');
+      return served;
+    },
+    async newContext(): Promise<BrowserContext> {
+      assert.ok(browser, 'Chromium is running');
+      const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: 'en-US' });
+      context.setDefaultTimeout(10_000);
+      contexts.push(context);
+      return context;
+    },
   };
 }
