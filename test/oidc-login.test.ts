@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser } from '../src/accounts/users.ts';
 import type { Db } from '../src/db/index.ts';
-import { DEMO_USERS } from '../src/dev-idp/index.ts';
+import { DEMO_USERS, startDevIdp } from '../src/dev-idp/index.ts';
+import { sessionIdFor } from '../src/sessions/index.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
 
@@ -113,6 +114,33 @@ describe('Log In with Okta against the development provider', () => {
     let hop = await client.get(again.location!);
     while (hop.status >= 300 && hop.status < 400) hop = await client.get(hop.location!);
     assert.match(hop.body, /name="password"/);
+  });
+});
+
+describe('a restart of the development provider', () => {
+  test('keeps logged-in app sessions working, and logins keep working after it', async () => {
+    const s = await startDevStack({ OIDC_RP_SCOPES: 'openid email profile offline_access' });
+    let idp = s.idp;
+    try {
+      const client = new HttpClient();
+      assert.equal((await providerLogin(client, s.app.url, alice)).status, 302);
+      await idp.close();
+      idp = await startDevIdp({ port: s.idp.port, appUrl: s.app.url, dataDir: s.app.dir });
+      assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice - alice@example.com!/);
+      // The refresh token was kept across the restart (grants persist in ./data).
+      const id = sessionIdFor(client.cookie(s.app.url, 'oc_session')!);
+      const row = await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
+      const tokens = JSON.parse(row.data) as { refreshToken: string; accessToken: string };
+      await s.app.database.db.updateTable('sessions').set({ data: JSON.stringify({ ...tokens, expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute();
+      assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice/);
+      const after = JSON.parse((await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
+      assert.notEqual(after.accessToken, tokens.accessToken, 'refreshed at the restarted provider');
+      // Same keys: a fresh login's ID token verifies against the app's cached JWKS.
+      assert.equal((await providerLogin(new HttpClient(), s.app.url, bob)).status, 302);
+    } finally {
+      await s.app.close();
+      await idp.close();
+    }
   });
 });
 
