@@ -3,6 +3,7 @@ import type { ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { OidcConnectError } from '../errors.ts';
 import { toSignInError } from './errors.ts';
+import type { JSONWebKeySet } from 'jose';
 import { JwksCache } from './jwks.ts';
 
 export interface ProviderOptions {
@@ -81,11 +82,16 @@ export class ProviderClient {
   }
 
   /**
-   * A fresh Configuration per use: openid-client keys its own JWKS cache by this object and
-   * re-fetches an unknown kid only when that cache is 60 s old. Seeding each one with our cache
-   * marked 61 s old makes an unknown kid go through `fetchHook`, where our cooldown applies.
+   * openid-client keys its own JWKS cache by the Configuration and re-fetches an unknown kid only
+   * when that cache is 60 s old. Each Configuration is seeded with our cache marked 61 s old, so an
+   * unknown kid goes through `fetchHook`, where our cooldown applies. Building one costs a JWKS
+   * clone and key imports, so it is reused until the hook was used, our JWKS changed, or it is a
+   * minute old (when openid-client's own copy would stop deferring to us).
    */
   private async configuration(): Promise<client.Configuration> {
+    const jwks = this.jwks?.current();
+    const now = Date.now();
+    if (this.reusable && this.reusable.jwks === jwks && now - this.reusable.at < 55_000) return this.reusable.configuration;
     const metadata = await this.serverMetadata();
     const methods = metadata.token_endpoint_auth_methods_supported;
     const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
@@ -99,10 +105,12 @@ export class ProviderClient {
     configuration[client.customFetch] = this.fetchHook;
     if (this.insecure) client.allowInsecureRequests(configuration);
     client.enableNonRepudiationChecks(configuration);
-    const jwks = this.jwks?.current();
-    if (jwks) client.setJwksCache(configuration, { jwks, uat: Math.floor(Date.now() / 1000) - 61 });
+    if (jwks) client.setJwksCache(configuration, { jwks, uat: Math.floor(now / 1000) - 61 });
+    this.reusable = { configuration, jwks, at: now };
     return configuration;
   }
+
+  private reusable: { configuration: client.Configuration; jwks: JSONWebKeySet | undefined; at: number } | undefined;
 
   /**
    * openid-client asks for the JWKS when we seeded no fresh copy (a routine fetch) or when the
@@ -110,6 +118,7 @@ export class ProviderClient {
    */
   private readonly fetchHook: client.CustomFetch = async (url, options) => {
     if (this.jwks && url === this.jwks.url.href) {
+      this.reusable = undefined; // that Configuration's own JWKS copy is fresh now; the next one defers to us again
       return Response.json(this.jwks.current() ? await this.jwks.refreshForUnknownKid() : await this.jwks.load());
     }
     return fetch(url, options as RequestInit);
