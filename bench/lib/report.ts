@@ -1,0 +1,209 @@
+import type { LoadSummary } from '../sections/http-load.ts';
+import type { LoginSummary } from '../sections/logins.ts';
+import type { ScaleOutcome } from '../sections/scale.ts';
+import type { Machine } from './machine.ts';
+import type { Options } from './options.ts';
+import { fmt, ratio } from './stats.ts';
+
+export interface Results {
+  machine: Machine;
+  started: Date;
+  durationS: number;
+  options: Options;
+  loadAverage: string;
+  loadAverageEnd: string;
+  page?: Map<string, LoadSummary>;
+  bearer?: Map<string, LoadSummary>;
+  logins?: Map<string, LoginSummary>;
+  scale?: ScaleOutcome;
+  notes: string[];
+}
+
+interface Target {
+  measure: string;
+  target: string;
+  figure: string;
+  met: boolean | undefined;
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+const yes = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? '**met**' : '**missed**');
+const spreadText = (s: { min: number; max: number }) => `${fmt(s.min)}–${fmt(s.max)}`;
+
+function targets(results: Results): Target[] {
+  const out: Target[] = [];
+  const page = results.page;
+  if (page) {
+    const ours = page.get('ours')!;
+    const bare = page.get('bare')!;
+    const r = ours.rps / bare.rps;
+    out.push({ measure: 'authenticated page, req/s', target: '≥ 0.7 of bare Fastify', figure: `${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${r.toFixed(3)} (CPU per request: ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${ratio(bare.cpuUsPerRequest, ours.cpuUsPerRequest)})`, met: r >= 0.7 });
+  }
+  const bearer = results.bearer;
+  if (bearer) {
+    const ours = bearer.get('ours')!;
+    const bare = bearer.get('bare')!;
+    const r = ours.rps / bare.rps;
+    out.push({ measure: 'bearer tokens, req/s', target: '≥ 0.8 of the jose ceiling', figure: `${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${r.toFixed(3)} (CPU per request: ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${ratio(bare.cpuUsPerRequest, ours.cpuUsPerRequest)})`, met: r >= 0.8 });
+  }
+  const logins = results.logins;
+  if (logins) {
+    const ours = logins.get('ours')!;
+    const eoc = logins.get('eoc')!;
+    out.push({ measure: 'logins, app CPU per complete login', target: '≤ 1.5 ms', figure: `${fmt(ours.appCpuMs)} ms (express-openid-connect ${fmt(eoc.appCpuMs)} ms)`, met: ours.appCpuMs <= 1.5 && ours.errors === 0 });
+    const r = ours.loginsPerSecond / eoc.loginsPerSecond;
+    const provider = logins.get('provider')!;
+    const capacity = eoc.appCpuMs / ours.appCpuMs;
+    out.push({
+      measure: 'logins, logins/s',
+      target: '≥ 1.5× express-openid-connect',
+      figure: `${fmt(ours.loginsPerSecond)} vs ${fmt(eoc.loginsPerSecond)} = ${r.toFixed(2)}× (the provider alone reaches ${fmt(provider.loginsPerSecond)}/s on its core; app capacity per core, 1000 / app CPU ms: ${fmt(1000 / ours.appCpuMs)} vs ${fmt(1000 / eoc.appCpuMs)} = ${capacity.toFixed(2)}×)`,
+      met: r >= 1.5 && ours.errors === 0,
+    });
+  }
+  for (const database of ['SQLite', 'PostgreSQL'] as const) {
+    const rows = results.scale?.rows.filter((row) => row.database === database) ?? [];
+    if (rows.length < 2) {
+      if (results.scale && database === 'PostgreSQL') out.push({ measure: `p99 at ${fmtCount(results.options.sessions)} sessions, PostgreSQL`, target: 'within 1.5× of p99 at 1k', figure: `not measured: ${results.scale.postgresSkipped}`, met: undefined });
+      continue;
+    }
+    const [small, large] = rows as [typeof rows[0], typeof rows[0]];
+    const r = large.load.p99 / small.load.p99;
+    out.push({
+      measure: `p99 at ${fmtCount(large.sessions)} sessions, ${database}`,
+      target: `within 1.5× of p99 at ${fmtCount(small.sessions)}`,
+      figure: `${fmt(large.load.p99)} ms vs ${fmt(small.load.p99)} ms = ${r.toFixed(2)}×`,
+      met: r <= 1.5,
+    });
+  }
+  return out;
+}
+
+function fmtCount(n: number): string {
+  if (n >= 1e6 && n % 1e5 === 0) return `${n / 1e6}M`;
+  if (n >= 1e3 && n % 100 === 0) return `${n / 1e3}k`;
+  return String(n);
+}
+
+export function renderReport(results: Results): string {
+  const { machine, options } = results;
+  const lines: string[] = [];
+  const push = (...more: string[]) => lines.push(...more);
+  push(
+    '# Benchmarks',
+    '',
+    `Written by \`npm run bench\` (bench/run.ts) on ${results.started.toISOString().slice(0, 16).replace('T', ' ')} UTC; the run took ${(results.durationS / 60).toFixed(1)} min.`,
+    'Every figure is the median of the interleaved rounds; each is also given as a ratio to its ceiling. "core 0 used by others" is the median share of the server\'s core that other processes on the machine took during the runs (core 0 busy time minus the server\'s own CPU time): above a few percent, the figures on that row are disturbed. "server CPU µs/request" is the server process\'s CPU time (all threads, /proc/<pid>/stat) divided by the requests it answered: it hardly moves when other processes take part of the core, and "CPU-bound capacity × ceiling" compares those.',
+    '',
+    '## Machine',
+    '',
+    '| | |',
+    '|---|---|',
+    `| CPU | ${machine.cpu} |`,
+    `| cores | ${machine.cores}: the server under test pinned to core 0 (taskset); the load generator (wrk, or the scripted login client), the development provider and PostgreSQL pinned to core 1 |`,
+    `| memory | ${machine.memoryGiB} GiB |`,
+    `| OS | ${machine.kernel} |`,
+    `| Node | ${machine.node} for every server and the driver (the node@24 devDependency) |`,
+    `| load generator | wrk ${machine.wrk}: 1 thread, ${options.connections} keep-alive connections, ${options.seconds} s per run |`,
+    `| rounds | ${options.rounds} interleaved rounds after a ${options.warmupSeconds} s warm-up per server; the order rotates each round |`,
+    `| SQLite | ${machine.sqlite} (node:sqlite) |`,
+    ...(results.scale?.postgresVersion ? [`| PostgreSQL | ${results.scale.postgresVersion} (its default settings; shared_buffers ${results.scale.postgresSharedBuffers ?? '?'}) |`] : []),
+    `| load average at start / end | ${results.loadAverage} / ${results.loadAverageEnd} |`,
+    '',
+  );
+
+  const goals = targets(results);
+  if (goals.length > 0) {
+    push('## Targets (issue 5)', '', '| measure | target | measured | |', '|---|---|---|---|');
+    for (const goal of goals) push(`| ${goal.measure} | ${goal.target} | ${goal.figure} | ${yes(goal.met)} |`);
+    push('');
+  }
+
+  if (results.page) {
+    const bare = results.page.get('bare')!;
+    push(
+      '## 1. Authenticated page',
+      '',
+      '`GET /` for a logged-in session (alice, logged in through the code flow against the development provider): "Hi alice - alice@example.com!" and a CSRF-protected logout form. The ceiling is a bare Fastify route sending the same HTML as a constant, with no auth.',
+      '',
+      '| stack | req/s | × ceiling | req/s min–max | p50 ms | p99 ms | p99 × ceiling | server CPU µs/request | CPU-bound capacity × ceiling | RSS MiB | core 0 used by others |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const row of results.page.values()) {
+      push(`| ${row.label} | ${fmt(row.rps)} | ${ratio(row.rps, bare.rps)} | ${spreadText(row.rpsSpread)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.p99 / bare.p99)} | ${fmt(row.cpuUsPerRequest)} | ${ratio(bare.cpuUsPerRequest, row.cpuUsPerRequest)} | ${fmt(row.rssMiB)} | ${pct(row.otherLoad)} |`);
+    }
+    push('');
+  }
+
+  if (results.logins) {
+    const provider = results.logins.get('provider')!;
+    const eoc = results.logins.get('eoc');
+    push(
+      '## 2. Logins',
+      '',
+      `Complete logins through the authorization code flow, ${options.loginConcurrency} at a time, each as a new browser: the app's login route, the provider's authorize endpoint and login form (alice), the app's callback (token exchange, ID token and every check, userinfo, the local user, a new session). The ceiling is the provider alone: the same authorize, form, token and userinfo requests from a client that checks nothing. CPU time per login is read from /proc/<pid>/stat around each run (all threads: main, libuv pool, GC); app capacity is 1000 / app CPU ms, the logins/s one core would sustain for the app alone.`,
+      '',
+      '| stack | logins/s | × provider alone | logins/s min–max | app CPU ms/login | app CPU × express-openid-connect | app capacity, logins/s per core | provider CPU ms/login | errors | core 0 used by others |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const row of results.logins.values()) {
+      const app = Number.isNaN(row.appCpuMs) ? '–' : fmt(row.appCpuMs);
+      const vsEoc = Number.isNaN(row.appCpuMs) || !eoc ? '–' : ratio(row.appCpuMs, eoc.appCpuMs);
+      const capacity = Number.isNaN(row.appCpuMs) ? '–' : fmt(1000 / row.appCpuMs);
+      push(`| ${row.label} | ${fmt(row.loginsPerSecond)} | ${ratio(row.loginsPerSecond, provider.loginsPerSecond)} | ${spreadText(row.loginsSpread)} | ${app} | ${vsEoc} | ${capacity} | ${fmt(row.providerCpuMs)} | ${row.errors}${row.firstError ? ` (${row.firstError.slice(0, 80)})` : ''} | ${pct(row.otherLoad)} |`);
+    }
+    push('');
+  }
+
+  if (results.bearer) {
+    const bare = results.bearer.get('bare')!;
+    push(
+      '## 3. Bearer tokens',
+      '',
+      "`GET /api/me` with `Authorization: Bearer <alice's JWT access token>` (aud api://default, from her real login): oidc-connect verifies it with jose against the provider's cached JWKS (signature, iss, aud, exp/nbf/iat, typ, sub) and looks up the (issuer, sub) identity. The ceiling is a bare Fastify route running jose's `jwtVerify` with a local key and the same iss/aud/algorithm checks, with no user lookup.",
+      '',
+      '| route | req/s | × ceiling | req/s min–max | p50 ms | p99 ms | p99 × ceiling | server CPU µs/request | CPU-bound capacity × ceiling | core 0 used by others |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const row of results.bearer.values()) {
+      push(`| ${row.label} | ${fmt(row.rps)} | ${ratio(row.rps, bare.rps)} | ${spreadText(row.rpsSpread)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.p99 / bare.p99)} | ${fmt(row.cpuUsPerRequest)} | ${ratio(bare.cpuUsPerRequest, row.cpuUsPerRequest)} | ${pct(row.otherLoad)} |`);
+    }
+    push('');
+  }
+
+  if (results.scale) {
+    push(
+      '## 4. Scale',
+      '',
+      `The authenticated page with the session table at ${fmtCount(options.smallSessions)} sessions (${fmtCount(options.smallSessions)} users) and at ${fmtCount(options.sessions)} sessions (${fmtCount(options.users)} users). Rows are minted in the app's own schema and shaped like real ones: OIDC sessions carrying a real login's tokens (~2 KB of JSON). Each request carries the cookie of a session drawn at random from a pool of up to ${fmtCount(options.pool)} sessions spread over the whole table; the pool is marked as seen just before each run, so every run measures the same read path (the app writes last_seen at most once a minute per session). The ceiling of each large-table figure is the same database at ${fmtCount(options.smallSessions)} sessions.`,
+      '',
+      '| database | sessions | users | size on disk MiB | req/s | × small | p50 ms | p99 ms | p99 × small | app CPU µs/request | app RSS MiB | app peak RSS MiB | core 0 used by others |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const database of ['SQLite', 'PostgreSQL'] as const) {
+      const rows = results.scale.rows.filter((row) => row.database === database);
+      const small = rows[0];
+      for (const row of rows) {
+        push(`| ${database} | ${fmtCount(row.sessions)} | ${fmtCount(row.users)} | ${fmt(row.seed.sizeMiB)} | ${fmt(row.load.rps)} | ${ratio(row.load.rps, small!.load.rps)} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.p99 / small!.load.p99)} | ${fmt(row.load.cpuUsPerRequest)} | ${fmt(row.load.rssMiB)} | ${fmt(row.load.peakMiB)} | ${pct(row.load.otherLoad)} |`);
+      }
+    }
+    if (results.scale.postgresSkipped) push('', `PostgreSQL not measured: ${results.scale.postgresSkipped}.`);
+    push('');
+  }
+
+  const disturbed: string[] = [];
+  for (const [section, rows] of [['page', results.page], ['bearer', results.bearer]] as const) {
+    for (const row of rows?.values() ?? []) if (row.otherLoad > 0.05) disturbed.push(`${section}: ${row.label} (${pct(row.otherLoad)})`);
+  }
+  for (const row of results.logins?.values() ?? []) if (row.otherLoad > 0.05) disturbed.push(`logins: ${row.label} (${pct(row.otherLoad)})`);
+  for (const row of results.scale?.rows ?? []) if (row.load.otherLoad > 0.05) disturbed.push(`scale: ${row.load.label} (${pct(row.load.otherLoad)})`);
+  const notes = disturbed.length > 0
+    ? [`Other processes took more than 5% of core 0 during these rows' runs (median), so their req/s and latencies are understated; their CPU per request is not: ${disturbed.join('; ')}.`, ...results.notes]
+    : results.notes;
+  if (notes.length > 0) {
+    push('## Notes', '');
+    for (const note of notes) push(`- ${note}`);
+    push('');
+  }
+  return lines.join('\n');
+}

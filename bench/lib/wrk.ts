@@ -1,0 +1,43 @@
+import { LOAD_CORE, run } from './proc.ts';
+
+export interface WrkOptions {
+  connections: number;
+  durationS: number;
+  headers?: Record<string, string>;
+  /** A wrk Lua script (e.g. a pool of session cookies, one picked per request). */
+  script?: string;
+}
+
+export interface WrkResult {
+  rps: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Socket errors, timeouts and non-2xx/3xx answers: any of them invalidates the run. */
+  errors: number;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+function latencyMs(text: string, percentile: string): number {
+  const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(text);
+  if (!match) throw new Error(`wrk printed no ${percentile}% latency:\n${text}`);
+  return Number(match[1]) * UNIT_MS[match[2]!]!;
+}
+
+/** One wrk run on the load generator's core: one thread, keep-alive connections. */
+export async function wrk(url: string, options: WrkOptions): Promise<WrkResult> {
+  const args = ['-c', LOAD_CORE, 'wrk', '-t1', `-c${options.connections}`, `-d${options.durationS}s`, '--latency', '--timeout', '10s'];
+  for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  if (options.script) args.push('-s', options.script);
+  args.push(url);
+  const out = await run('taskset', args, { timeoutMs: (options.durationS + 30) * 1000 });
+  const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
+  const requests = Number(/^\s*(\d+) requests in/m.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  if (!Number.isFinite(rps) || !Number.isFinite(requests)) throw new Error(`unexpected wrk output:\n${out}`);
+  return { rps, p50: latencyMs(out, '50'), p99: latencyMs(out, '99'), requests, errors: non2xx + socketErrors };
+}

@@ -1,0 +1,41 @@
+import { DatabaseSync } from 'node:sqlite';
+import type { Options } from '../lib/options.ts';
+import type { Stack } from '../lib/stack.ts';
+import { interleaved, type LoadSummary } from './http-load.ts';
+
+/** alice's access token, from her oidc-connect session row (the provider's JWT for api://default). */
+export function aliceAccessToken(stack: Stack): string {
+  const db = new DatabaseSync(stack.oursDatabase, { readOnly: true });
+  try {
+    const row = db.prepare("SELECT data FROM sessions WHERE provider = 'default' ORDER BY created DESC LIMIT 1").get() as { data: string } | undefined;
+    const token = row ? (JSON.parse(row.data) as { accessToken?: string }).accessToken : undefined;
+    if (!token) throw new Error('no access token in oidc-connect\'s sessions');
+    return token;
+  } finally {
+    db.close();
+  }
+}
+
+async function check(url: string, token: string, label: string): Promise<void> {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const body = await response.text();
+  if (response.status !== 200 || !body.includes('"sub"') && !body.includes('"auth":"bearer"')) {
+    throw new Error(`${label}: GET /api/me with the access token answered ${response.status}: ${body.slice(0, 300)}`);
+  }
+}
+
+/**
+ * 3. `/api/me` with a JWT access token (signature, iss, aud, exp, typ checks with jose against the
+ * cached JWKS, then the (issuer, sub) -> user lookup), against a bare route that only runs jose's
+ * jwtVerify with a local key (the ceiling).
+ */
+export async function bearerSection(stack: Stack, options: Options): Promise<{ token: string; results: Map<string, LoadSummary> }> {
+  const token = aliceAccessToken(stack);
+  const headers = { authorization: `Bearer ${token}` };
+  const targets = [
+    { key: 'bare', label: 'jose jwtVerify, local key (ceiling)', url: `${stack.bare.url}/api/me`, pid: stack.bare.child.pid },
+    { key: 'ours', label: 'oidc-connect /api/me', url: `${stack.ours.url}/api/me`, pid: stack.ours.child.pid },
+  ];
+  const results = await interleaved('bearer', targets.map((t) => ({ ...t, headers, before: () => check(t.url, token, t.label) })), options);
+  return { token, results };
+}

@@ -1,0 +1,182 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
+import { fetchText } from '../lib/http.ts';
+import type { Options } from '../lib/options.ts';
+import { LOAD_CORE, pinTree, type Child } from '../lib/proc.ts';
+import { cookieSecret, samplePool, seedSqlite, startPostgresSeed, touchPool, writeCookiePoolScript, type SeedReport, type SeedSpec } from '../lib/seed.ts';
+import type { Stack } from '../lib/stack.ts';
+import { interleaved, type LoadSummary } from './http-load.ts';
+
+export interface ScaleResult {
+  database: 'SQLite' | 'PostgreSQL';
+  sessions: number;
+  users: number;
+  seed: SeedReport;
+  load: LoadSummary;
+}
+
+export interface ScaleOutcome {
+  rows: ScaleResult[];
+  /** Why PostgreSQL was not measured, when it was not. */
+  postgresSkipped: string | undefined;
+  postgresVersion: string | undefined;
+  postgresSharedBuffers: string | undefined;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** A real session's `data` (alice's tokens, ~2 KB), valid for the whole run. */
+function realSessionData(stack: Stack, now: number): string {
+  const db = new DatabaseSync(stack.oursDatabase, { readOnly: true });
+  try {
+    const row = db.prepare("SELECT data FROM sessions WHERE provider = 'default' ORDER BY created DESC LIMIT 1").get() as { data: string };
+    const tokens = JSON.parse(row.data) as Record<string, unknown>;
+    return JSON.stringify({ ...tokens, expiresAt: now + 2 * 3600_000, renewAt: now + 2 * 3600_000 });
+  } finally {
+    db.close();
+  }
+}
+
+type Where = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+
+interface Size {
+  name: string;
+  spec: SeedSpec;
+  where: Where;
+  pool: number[];
+  script: string;
+  seed?: SeedReport;
+}
+
+const label = (n: number) => (n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : String(n));
+
+/**
+ * Measures the home page on two databases of one kind, a small one and a large one, already seeded,
+ * with requests spread at random over a pool of sessions drawn from the whole table.
+ */
+async function measureKind(stack: Stack, options: Options, database: ScaleResult['database'], sizes: Size[]): Promise<ScaleResult[]> {
+  const children: Child[] = [];
+  try {
+    for (const size of sizes) {
+      writeCookiePoolScript(size.script, 'oc_session', size.pool, stack.oursExtraCookies);
+      const url = size.where.kind === 'sqlite' ? `sqlite:${size.where.file}` : size.where.url;
+      children.push(await stack.startOurs(`oidc-connect ${database} ${size.name}`, url));
+    }
+    const check = async (size: Size, child: Child) => {
+      await touchPool(size.where, size.pool);
+      const n = size.pool[0]!;
+      const page = await fetchText(`${String(child.info['url'])}/`, { cookie: `oc_session=${cookieSecret(n)}; ${stack.oursExtraCookies}` });
+      const user = 1 + (n % size.spec.users);
+      if (page.status !== 200 || !page.body.includes(`Hi user${user} - user${user}@example.com!`)) {
+        throw new Error(`${database} ${size.name}: GET / for session ${n} answered ${page.status}: ${page.body.slice(0, 300)}`);
+      }
+    };
+    const results = await interleaved(`scale ${database}`, sizes.map((size, i) => ({
+      key: size.name,
+      label: `${database} ${size.name}`,
+      url: `${String(children[i]!.info['url'])}/`,
+      pid: children[i]!.pid,
+      script: size.script,
+      before: () => check(size, children[i]!),
+    })), options);
+    return sizes.map((size) => ({
+      database, sessions: size.spec.sessions, users: size.spec.users, seed: size.seed!, load: results.get(size.name)!,
+    }));
+  } finally {
+    for (const child of children) await child.stop();
+  }
+}
+
+/** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
+async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]', ''].includes(host)) return undefined;
+  const backend = (await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  try {
+    const stat = readFileSync(`/proc/${backend}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined; // in a container of its own
+  }
+}
+
+/**
+ * 4. 1k sessions against 1M sessions (100k users), on SQLite and, when configured, PostgreSQL.
+ * Seeding is the slow part (a 4 GB SQLite file, 3 GB in PostgreSQL), so both databases are seeded
+ * at once: PostgreSQL works on its bulk insert while this process writes the SQLite file.
+ */
+export async function scaleSection(stack: Stack, options: Options): Promise<ScaleOutcome> {
+  const now = Date.now();
+  const data = realSessionData(stack, now);
+  const maxAgeMs = 14 * 24 * 3600_000;
+  const specs: SeedSpec[] = [
+    { users: options.smallSessions, sessions: options.smallSessions, data, now, maxAgeMs },
+    { users: options.users, sessions: options.sessions, data, now, maxAgeMs },
+  ];
+  const size = (spec: SeedSpec, kind: string, where: Where): Size => ({
+    name: `${label(spec.sessions)} sessions`,
+    spec,
+    where,
+    pool: samplePool(spec.sessions, Math.min(options.pool, spec.sessions)),
+    script: join(stack.dir, `pool-${kind}-${spec.sessions}.lua`),
+  });
+  const sqliteSizes = specs.map((spec) => size(spec, 'sqlite', { kind: 'sqlite', file: join(stack.dir, `scale-${spec.sessions}.sqlite`) }));
+  const rows: ScaleResult[] = [];
+  const outcome: ScaleOutcome = { rows, postgresSkipped: undefined, postgresVersion: undefined, postgresSharedBuffers: undefined };
+  const removeSqlite = () => {
+    for (const s of sqliteSizes) for (const suffix of ['', '-wal', '-shm']) rmSync(`${(s.where as { file: string }).file}${suffix}`, { force: true });
+  };
+
+  let admin: pg.Client | undefined;
+  const created: string[] = [];
+  let unpin: (() => void) | undefined;
+  try {
+    const pgSizes: Size[] = [];
+    let pending: Array<{ size: Size; finish(): Promise<SeedReport> }> = [];
+    if (options.postgresUrl) {
+      admin = new pg.Client({ connectionString: options.postgresUrl });
+      await admin.connect();
+      outcome.postgresVersion = (await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+      outcome.postgresSharedBuffers = (await admin.query<{ v: string }>("SELECT current_setting('shared_buffers') AS v")).rows[0]!.v;
+      for (const spec of specs) {
+        const name = `oc_bench_${Date.now().toString(36)}_${process.pid}_${spec.sessions}`;
+        await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+        created.push(name);
+        const url = new URL(options.postgresUrl);
+        url.pathname = `/${name}`;
+        pgSizes.push(size(spec, 'pg', { kind: 'postgres', url: url.href }));
+      }
+      log(`  scale: seeding PostgreSQL ${outcome.postgresVersion} in the background`);
+      pending = await Promise.all(pgSizes.map(async (s) => ({ size: s, ...await startPostgresSeed((s.where as { url: string }).url, s.spec) })));
+    } else {
+      outcome.postgresSkipped = 'neither BENCH_DATABASE_URL nor TEST_DATABASE_URL is set';
+    }
+    for (const s of sqliteSizes) {
+      log(`  scale: seeding SQLite with ${s.spec.sessions} sessions and ${s.spec.users} users`);
+      s.seed = await seedSqlite((s.where as { file: string }).file, s.spec);
+      log(`  scale: SQLite seeded in ${s.seed.seconds.toFixed(1)} s (${s.seed.sizeMiB.toFixed(0)} MiB)`);
+    }
+    for (const { size: s, finish } of pending) {
+      s.seed = await finish();
+      log(`  scale: PostgreSQL ${s.name} seeded in ${s.seed.seconds.toFixed(1)} s (${s.seed.sizeMiB.toFixed(0)} MiB)`);
+    }
+
+    rows.push(...await measureKind(stack, options, 'SQLite', sqliteSizes));
+    removeSqlite();
+
+    if (admin && options.postgresUrl) {
+      // The database server shares the load generator's core, so that it does not take the app's.
+      const postmaster = await localPostmaster(admin, options.postgresUrl);
+      if (postmaster !== undefined) unpin = pinTree(postmaster, LOAD_CORE);
+      rows.push(...await measureKind(stack, options, 'PostgreSQL', pgSizes));
+    }
+  } finally {
+    unpin?.();
+    removeSqlite();
+    for (const name of created) await admin!.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`).catch(() => {});
+    await admin?.end();
+  }
+  return outcome;
+}
