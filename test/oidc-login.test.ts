@@ -6,6 +6,7 @@ import { DEMO_USERS, startDevIdp } from '../src/dev-idp/index.ts';
 import { sessionIdFor } from '../src/sessions/index.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { databaseTargets, type TestDatabase } from './support/postgres.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
@@ -16,106 +17,114 @@ async function counts(db: Db) {
   return { users: await count('users'), identities: await count('identities'), sessions: await count('sessions') };
 }
 
-describe('Log In with Okta against the development provider', () => {
-  let s: DevStack;
-  before(async () => {
-    s = await startDevStack();
+// The main flow on SQLite and on PostgreSQL (TEST_DATABASE_URL; see test/support/postgres.ts).
+for (const target of databaseTargets) {
+  describe(`Log In with Okta against the development provider, on ${target.name}`, { skip: target.skip }, () => {
+    let s: DevStack;
+    let database: TestDatabase;
+    before(async () => {
+      database = await target.create();
+      s = await startDevStack({ DATABASE_URL: database.url });
+    });
+    after(async () => {
+      await s.close();
+      await database.drop();
+    });
+
+    test('alice logs in, next is carried through, tokens stay on the server', async () => {
+      const client = new HttpClient();
+      const page = await client.get(`${s.app.url}/accounts/login/?next=/api/me`);
+      assert.match(page.body, /Log In with Okta/);
+      const start = await client.get(`${s.app.url}/authorization-code/authenticate/?next=%2Fapi%2Fme`);
+      assert.equal(start.status, 302);
+      const authorize = new URL(start.location!);
+      assert.equal(authorize.origin + authorize.pathname, `${s.idp.issuer}/v1/authorize`);
+      for (const param of ['state', 'nonce', 'code_challenge']) assert.ok(authorize.searchParams.get(param), param);
+      assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+      assert.equal(authorize.searchParams.get('redirect_uri'), `${s.app.url}/authorization-code/callback`);
+      assert.equal(authorize.searchParams.get('scope'), 'openid email profile');
+
+      const done = await providerLogin(client, s.app.url, alice, '/api/me');
+      assert.equal(done.status, 302);
+      assert.equal(done.location, `${s.app.url}/api/me`);
+      const me = JSON.parse((await client.get(done.location!)).body);
+      assert.equal(me.username, 'alice');
+      assert.equal(me.email, 'alice@example.com');
+      assert.equal(me.first_name, 'Alice');
+      assert.equal(me.last_name, 'Liddell');
+      assert.equal(me.provider, 'default');
+      assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice - alice@example.com!/);
+
+      const cookie = client.cookie(s.app.url, 'oc_session')!;
+      assert.ok(!cookie.includes('.'), 'the cookie is an opaque secret, not a token');
+      const row = await s.app.database.db.selectFrom('sessions').select(['data', 'provider', 'provider_sid']).orderBy('created', 'desc').executeTakeFirstOrThrow();
+      const tokens = JSON.parse(row.data);
+      assert.ok(tokens.idToken && tokens.accessToken, 'tokens are kept in the session row');
+      assert.equal(row.provider, 'default');
+      const identity = await s.app.database.db.selectFrom('identities').selectAll().where('subject', '=', DEMO_USERS[0]!.sub).executeTakeFirstOrThrow();
+      assert.equal(identity.issuer, s.idp.issuer);
+    });
+
+    test('bob logs in too; a second login reuses the identity and refreshes the profile', async () => {
+      const first = await providerLogin(new HttpClient(), s.app.url, bob);
+      assert.equal(first.status, 302);
+      const before = await counts(s.app.database.db);
+      const user = await s.app.database.db.selectFrom('users').selectAll().where('username', '=', 'bob').executeTakeFirstOrThrow();
+      await s.app.database.db.updateTable('users').set({ email: 'stale@example.com', first_name: 'Old' }).where('id', '=', user.id).execute();
+
+      const client = new HttpClient();
+      assert.equal((await providerLogin(client, s.app.url, bob, '/api/me')).status, 302);
+      const me = JSON.parse((await client.get(`${s.app.url}/api/me`)).body);
+      assert.equal(me.id, user.id);
+      assert.equal(me.email, 'bob@example.com');
+      assert.equal(me.first_name, 'Bob');
+      const afterCounts = await counts(s.app.database.db);
+      assert.equal(afterCounts.users, before.users);
+      assert.equal(afterCounts.identities, before.identities);
+    });
+
+    test('logins started in several tabs all finish', async () => {
+      const client = new HttpClient();
+      const tab1 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/one`);
+      const tab2 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/two`);
+      assert.notEqual(new URL(tab1.location!).searchParams.get('state'), new URL(tab2.location!).searchParams.get('state'));
+      const second = await providerLogin(client, s.app.url, alice, '/two');
+      assert.equal(second.location, `${s.app.url}/two`);
+      // Tab 1 continues its own flow; the provider already knows the browser.
+      let hop = await client.get(tab1.location!);
+      while (!hop.url.startsWith(`${s.app.url}/authorization-code/callback`)) hop = await client.get(hop.location!);
+      assert.equal(hop.status, 302);
+      assert.equal(hop.location, `${s.app.url}/one`);
+    });
+
+    test('logout ends the local session, then the provider session, and comes back', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.app.url, alice);
+      const cookie = client.cookie(s.app.url, 'oc_session')!;
+      const home = await client.get(`${s.app.url}/`);
+      const out = await client.post(`${s.app.url}/accounts/logout/`, { _csrf: hiddenField(home.body, '_csrf') });
+      assert.equal(out.status, 302);
+      const logout = new URL(out.location!);
+      assert.equal(logout.origin + logout.pathname, `${s.idp.issuer}/v1/logout`);
+      assert.ok(logout.searchParams.get('id_token_hint'));
+      assert.equal(logout.searchParams.get('post_logout_redirect_uri'), `${s.app.url}/signout/callback`);
+      // Logged out locally before the provider is even asked.
+      const replay = new HttpClient();
+      replay.setCookie(s.app.url, 'oc_session', cookie);
+      assert.match((await replay.get(`${s.app.url}/`)).body, /You are not logged in/);
+
+      const confirm = await client.get(out.location!);
+      const hops = await confirmProviderLogout(client, confirm);
+      assert.ok(hops.some((h) => h.url.startsWith(`${s.app.url}/signout/callback`)), 'the provider sent the browser back');
+      assert.match(hops.at(-1)!.body, /You are not logged in/);
+      // The provider session is over too: the next login asks for the password again.
+      const again = await client.get(`${s.app.url}/authorization-code/authenticate/`);
+      let hop = await client.get(again.location!);
+      while (hop.status >= 300 && hop.status < 400) hop = await client.get(hop.location!);
+      assert.match(hop.body, /name="password"/);
+    });
   });
-  after(() => s.close());
-
-  test('alice logs in, next is carried through, tokens stay on the server', async () => {
-    const client = new HttpClient();
-    const page = await client.get(`${s.app.url}/accounts/login/?next=/api/me`);
-    assert.match(page.body, /Log In with Okta/);
-    const start = await client.get(`${s.app.url}/authorization-code/authenticate/?next=%2Fapi%2Fme`);
-    assert.equal(start.status, 302);
-    const authorize = new URL(start.location!);
-    assert.equal(authorize.origin + authorize.pathname, `${s.idp.issuer}/v1/authorize`);
-    for (const param of ['state', 'nonce', 'code_challenge']) assert.ok(authorize.searchParams.get(param), param);
-    assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
-    assert.equal(authorize.searchParams.get('redirect_uri'), `${s.app.url}/authorization-code/callback`);
-    assert.equal(authorize.searchParams.get('scope'), 'openid email profile');
-
-    const done = await providerLogin(client, s.app.url, alice, '/api/me');
-    assert.equal(done.status, 302);
-    assert.equal(done.location, `${s.app.url}/api/me`);
-    const me = JSON.parse((await client.get(done.location!)).body);
-    assert.equal(me.username, 'alice');
-    assert.equal(me.email, 'alice@example.com');
-    assert.equal(me.first_name, 'Alice');
-    assert.equal(me.last_name, 'Liddell');
-    assert.equal(me.provider, 'default');
-    assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice - alice@example.com!/);
-
-    const cookie = client.cookie(s.app.url, 'oc_session')!;
-    assert.ok(!cookie.includes('.'), 'the cookie is an opaque secret, not a token');
-    const row = await s.app.database.db.selectFrom('sessions').select(['data', 'provider', 'provider_sid']).orderBy('created', 'desc').executeTakeFirstOrThrow();
-    const tokens = JSON.parse(row.data);
-    assert.ok(tokens.idToken && tokens.accessToken, 'tokens are kept in the session row');
-    assert.equal(row.provider, 'default');
-    const identity = await s.app.database.db.selectFrom('identities').selectAll().where('subject', '=', DEMO_USERS[0]!.sub).executeTakeFirstOrThrow();
-    assert.equal(identity.issuer, s.idp.issuer);
-  });
-
-  test('bob logs in too; a second login reuses the identity and refreshes the profile', async () => {
-    const first = await providerLogin(new HttpClient(), s.app.url, bob);
-    assert.equal(first.status, 302);
-    const before = await counts(s.app.database.db);
-    const user = await s.app.database.db.selectFrom('users').selectAll().where('username', '=', 'bob').executeTakeFirstOrThrow();
-    await s.app.database.db.updateTable('users').set({ email: 'stale@example.com', first_name: 'Old' }).where('id', '=', user.id).execute();
-
-    const client = new HttpClient();
-    assert.equal((await providerLogin(client, s.app.url, bob, '/api/me')).status, 302);
-    const me = JSON.parse((await client.get(`${s.app.url}/api/me`)).body);
-    assert.equal(me.id, user.id);
-    assert.equal(me.email, 'bob@example.com');
-    assert.equal(me.first_name, 'Bob');
-    const afterCounts = await counts(s.app.database.db);
-    assert.equal(afterCounts.users, before.users);
-    assert.equal(afterCounts.identities, before.identities);
-  });
-
-  test('logins started in several tabs all finish', async () => {
-    const client = new HttpClient();
-    const tab1 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/one`);
-    const tab2 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/two`);
-    assert.notEqual(new URL(tab1.location!).searchParams.get('state'), new URL(tab2.location!).searchParams.get('state'));
-    const second = await providerLogin(client, s.app.url, alice, '/two');
-    assert.equal(second.location, `${s.app.url}/two`);
-    // Tab 1 continues its own flow; the provider already knows the browser.
-    let hop = await client.get(tab1.location!);
-    while (!hop.url.startsWith(`${s.app.url}/authorization-code/callback`)) hop = await client.get(hop.location!);
-    assert.equal(hop.status, 302);
-    assert.equal(hop.location, `${s.app.url}/one`);
-  });
-
-  test('logout ends the local session, then the provider session, and comes back', async () => {
-    const client = new HttpClient();
-    await providerLogin(client, s.app.url, alice);
-    const cookie = client.cookie(s.app.url, 'oc_session')!;
-    const home = await client.get(`${s.app.url}/`);
-    const out = await client.post(`${s.app.url}/accounts/logout/`, { _csrf: hiddenField(home.body, '_csrf') });
-    assert.equal(out.status, 302);
-    const logout = new URL(out.location!);
-    assert.equal(logout.origin + logout.pathname, `${s.idp.issuer}/v1/logout`);
-    assert.ok(logout.searchParams.get('id_token_hint'));
-    assert.equal(logout.searchParams.get('post_logout_redirect_uri'), `${s.app.url}/signout/callback`);
-    // Logged out locally before the provider is even asked.
-    const replay = new HttpClient();
-    replay.setCookie(s.app.url, 'oc_session', cookie);
-    assert.match((await replay.get(`${s.app.url}/`)).body, /You are not logged in/);
-
-    const confirm = await client.get(out.location!);
-    const hops = await confirmProviderLogout(client, confirm);
-    assert.ok(hops.some((h) => h.url.startsWith(`${s.app.url}/signout/callback`)), 'the provider sent the browser back');
-    assert.match(hops.at(-1)!.body, /You are not logged in/);
-    // The provider session is over too: the next login asks for the password again.
-    const again = await client.get(`${s.app.url}/authorization-code/authenticate/`);
-    let hop = await client.get(again.location!);
-    while (hop.status >= 300 && hop.status < 400) hop = await client.get(hop.location!);
-    assert.match(hop.body, /name="password"/);
-  });
-});
+}
 
 describe('a restart of the development provider', () => {
   test('keeps logged-in app sessions working, and logins keep working after it', async () => {
