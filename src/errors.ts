@@ -65,6 +65,13 @@ export class ConfigError extends OidcConnectError {
   }
 }
 
+/** An error and its causes, outermost first (bounded: cause chains can be cyclic). */
+export function causeChain(error: unknown, limit = 6): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e && chain.length < limit; e = (e as { cause?: unknown }).cause) chain.push(e);
+  return chain;
+}
+
 export function isOidcConnectError(error: unknown): error is OidcConnectError {
   return error instanceof OidcConnectError;
 }

@@ -274,3 +274,26 @@ for (const target of databaseTargets) {
     });
   });
 }
+
+describe('housekeeping', () => {
+  test('expired sessions whose cookie never comes back are swept at a login', async () => {
+    const app = await startTestApp();
+    try {
+      const user = await createUser(app.database.db, { username: 'gina', email: 'gina@example.com', password: 'gina password' });
+      const long = Date.now() - 30 * 24 * 3600 * 1000;
+      await app.database.db.insertInto('sessions').values({
+        id: 'abandoned', user_id: user.id, created: long, expires: long + 1000, last_seen: long,
+        provider: null, provider_sid: null, user_agent: '', ip: '',
+      }).execute();
+      const client = new HttpClient();
+      const page = await client.get(`${app.url}/accounts/login/`);
+      const done = await client.post(`${app.url}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), username: 'gina', password: 'gina password' });
+      assert.equal(done.status, 302);
+      const ids = (await app.database.db.selectFrom('sessions').select('id').execute()).map((r) => r.id);
+      assert.equal(ids.length, 1);
+      assert.ok(!ids.includes('abandoned'));
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -19,6 +19,7 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp, type DevIdp } from '../s
 import { freePort } from './support/app.ts';
 import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
 import { postgresTarget, type TestDatabase } from './support/postgres.ts';
+import { rowCount } from './support/rows.ts';
 
 const CLI = fileURLToPath(new URL('../bin/oidc-connect.js', import.meta.url));
 const alice = { email: 'alice@example.com', password: 'wonderland' };
@@ -121,8 +122,7 @@ async function signInAtProvider(client: HttpClient, start: Hop, callbackPrefix: 
   throw new Error('too many redirects at the provider');
 }
 
-const sessionCount = async (db: DatabaseHandle['db']) =>
-  Number((await db.selectFrom('sessions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+const sessionCount = (db: DatabaseHandle['db']) => rowCount(db, 'sessions');
 
 describe('two app instances sharing one PostgreSQL database', { skip: postgresTarget.skip }, () => {
   let database: TestDatabase | undefined;

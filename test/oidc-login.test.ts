@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser } from '../src/accounts/users.ts';
-import type { Db } from '../src/db/index.ts';
 import { DEMO_USERS, startDevIdp } from '../src/dev-idp/index.ts';
 import { sessionIdFor } from '../src/sessions/index.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { signInRows } from './support/rows.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
 
-async function counts(db: Db) {
-  const count = async (table: 'users' | 'identities' | 'sessions') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-  return { users: await count('users'), identities: await count('identities'), sessions: await count('sessions') };
-}
 
 // The main flow on SQLite and on PostgreSQL (TEST_DATABASE_URL; see test/support/postgres.ts).
 for (const target of databaseTargets) {
@@ -68,7 +63,7 @@ for (const target of databaseTargets) {
     test('bob logs in too; a second login reuses the identity and refreshes the profile', async () => {
       const first = await providerLogin(new HttpClient(), s.app.url, bob);
       assert.equal(first.status, 302);
-      const before = await counts(s.app.database.db);
+      const before = await signInRows(s.app.database.db);
       const user = await s.app.database.db.selectFrom('users').selectAll().where('username', '=', 'bob').executeTakeFirstOrThrow();
       await s.app.database.db.updateTable('users').set({ email: 'stale@example.com', first_name: 'Old' }).where('id', '=', user.id).execute();
 
@@ -78,7 +73,7 @@ for (const target of databaseTargets) {
       assert.equal(me.id, user.id);
       assert.equal(me.email, 'bob@example.com');
       assert.equal(me.first_name, 'Bob');
-      const afterCounts = await counts(s.app.database.db);
+      const afterCounts = await signInRows(s.app.database.db);
       assert.equal(afterCounts.users, before.users);
       assert.equal(afterCounts.identities, before.identities);
     });
@@ -163,7 +158,7 @@ describe('provisioning rules', () => {
       const me = JSON.parse((await client.get(`${s.app.url}/api/me`)).body);
       assert.equal(me.id, local.id);
       assert.equal(me.username, 'alice.local');
-      assert.equal((await counts(s.app.database.db)).users, 1);
+      assert.equal((await signInRows(s.app.database.db)).users, 1);
     } finally {
       await s.close();
     }
@@ -205,7 +200,7 @@ describe('provisioning rules', () => {
       assert.equal(result.status, 403);
       assert.match(result.body, /USER_CREATION_DISABLED/);
       assert.match(result.body, /Try again/);
-      assert.deepEqual(await counts(s.app.database.db), { users: 0, identities: 0, sessions: 0 });
+      assert.deepEqual(await signInRows(s.app.database.db), { users: 0, identities: 0, sessions: 0 });
       // A user linked by verified email still gets in.
       await createUser(s.app.database.db, { username: 'bobby', email: 'bob@example.com', password: 'local password' });
       assert.equal((await providerLogin(new HttpClient(), s.app.url, bob)).status, 302);
@@ -231,11 +226,11 @@ describe('provisioning rules', () => {
     try {
       await providerLogin(new HttpClient(), s.app.url, alice);
       await s.app.database.db.updateTable('users').set({ is_active: 0 }).where('username', '=', 'alice').execute();
-      const before = await counts(s.app.database.db);
+      const before = await signInRows(s.app.database.db);
       const result = await providerLogin(new HttpClient(), s.app.url, alice);
       assert.equal(result.status, 403);
       assert.match(result.body, /USER_INACTIVE/);
-      assert.deepEqual(await counts(s.app.database.db), before, 'nothing is written for a refused login');
+      assert.deepEqual(await signInRows(s.app.database.db), before, 'nothing is written for a refused login');
     } finally {
       await s.close();
     }
@@ -263,7 +258,7 @@ describe('claims checks', () => {
       const refused = await providerLogin(new HttpClient(), s.app.url, alice);
       assert.equal(refused.status, 403);
       assert.match(refused.body, /Access denied/);
-      assert.deepEqual(await counts(s.app.database.db), { users: 0, identities: 0, sessions: 0 });
+      assert.deepEqual(await signInRows(s.app.database.db), { users: 0, identities: 0, sessions: 0 });
     } finally {
       await s.close();
     }

@@ -17,6 +17,7 @@ import { JWKS_COOLDOWN_MS } from '../src/rp/jwks.ts';
 import { freePort, startTestApp, type TestApp } from './support/app.ts';
 import { startFakeOp, type Fault, type FakeOp, type FakeOpOptions } from './support/fake-op.ts';
 import { HttpClient, type Hop } from './support/http-client.ts';
+import { signInRows } from './support/rows.ts';
 
 const CLAIMS = {
   email: 'fake.user@example.com',
@@ -92,14 +93,7 @@ async function login(rig: Rig, browser: HttpClient, next = '/api/me'): Promise<H
 
 type Counts = { users: number; identities: number; sessions: number };
 
-async function counts(app: TestApp): Promise<Counts> {
-  const db = app.database.db;
-  const count = async (table: 'users' | 'identities' | 'sessions'): Promise<number> => {
-    const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    return Number(row.n);
-  };
-  return { users: await count('users'), identities: await count('identities'), sessions: await count('sessions') };
-}
+const counts = (app: TestApp): Promise<Counts> => signInRows(app.database.db);
 
 const EMPTY: Counts = { users: 0, identities: 0, sessions: 0 };
 

@@ -21,6 +21,7 @@ import {
   createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, loadSession, sessionIdFor,
 } from '../src/sessions/index.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { rowCount } from './support/rows.ts';
 
 /** The app's own parsing of DATABASE_URL and DATABASE_POOL_SIZE, so the suite opens what the app opens. */
 function databaseConfig(url: string, poolSize = 10): DatabaseConfig {
@@ -35,10 +36,6 @@ function databaseConfig(url: string, poolSize = 10): DatabaseConfig {
   }
 }
 
-async function count(db: Db, table: 'users' | 'identities' | 'sessions' | 'oidc_flows' | 'login_failures'): Promise<number> {
-  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
-  return Number(row.n);
-}
 
 const CLI = fileURLToPath(new URL('../bin/oidc-connect.js', import.meta.url));
 

@@ -10,6 +10,7 @@
  */
 import type { Db } from '../db/index.ts';
 import type { ErrorCode } from '../errors.ts';
+import { SWEEP_INTERVAL_MS, sweepDue } from '../db/housekeeping.ts';
 
 export const AUDIT_EVENT_TYPES = [
   'login_success',
@@ -109,17 +110,9 @@ export async function pruneAuditLog(db: Db, retentionDays: number, now = Date.no
   return Number(result.numDeletedRows);
 }
 
-/** How often one process prunes: the first event after start, then at most hourly. */
-export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
-const lastPrune = new WeakMap<Db, number>();
+/** How often one process prunes the audit log: the first event after start, then at most hourly. */
+export const PRUNE_INTERVAL_MS = SWEEP_INTERVAL_MS;
 
-/**
- * Opportunistic pruning: true when this call is the one that should prune now. The check is in
- * memory; several instances each prune hourly, which is harmless (an indexed range delete).
- */
 export function pruneDue(db: Db, now = Date.now()): boolean {
-  const last = lastPrune.get(db);
-  if (last !== undefined && now - last < PRUNE_INTERVAL_MS) return false;
-  lastPrune.set(db, now);
-  return true;
+  return sweepDue(db, 'audit_log', now);
 }

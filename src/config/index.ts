@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
+import { ASYMMETRIC_ALGORITHMS } from '../rp/algorithms.ts';
 import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
@@ -66,9 +67,7 @@ export interface LoadOptions {
   env?: Env;
 }
 
-const SIGN_ALGS = new Set([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-]);
+const SIGN_ALGS = new Set(ASYMMETRIC_ALGORITHMS);
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**

@@ -37,11 +37,7 @@ import { toSignInError } from './errors.ts';
 import type { RelyingParty } from './index.ts';
 import type { ProviderClient } from './provider.ts';
 import { TokenCache, tokenCacheKey, type TokenCacheOptions } from './token-cache.ts';
-
-/** Asymmetric JWS algorithms only: `none` and HMACs (keyed by something public) never verify. */
-export const ACCESS_TOKEN_ALGORITHMS: readonly string[] = Object.freeze([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-]);
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 
 /** Longest token accepted, in characters; real access tokens are a few KB at most. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -326,7 +322,7 @@ export class BearerAuthenticator {
       ({ payload } = await jose.jwtVerify(token, keys, {
         issuer,
         audience: this.#config.apiAudience,
-        algorithms: [...ACCESS_TOKEN_ALGORITHMS],
+        algorithms: [...ASYMMETRIC_ALGORITHMS],
         clockTolerance: this.#config.clockToleranceSeconds,
         requiredClaims: ['exp', 'sub'],
       }));

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { OidcConnectError, isOidcConnectError } from '../errors.ts';
+import { OidcConnectError, causeChain, isOidcConnectError } from '../errors.ts';
 
 export type Stage = 'discovery' | 'authorization' | 'token' | 'userinfo' | 'jwks';
 
@@ -9,19 +9,13 @@ const TOKEN_CHECKS = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TI
   'OAUTH_KEY_SELECTION_FAILED', 'OAUTH_UNSUPPORTED_OPERATION', 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
   'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JOSE_ALG_NOT_ALLOWED']);
 
-function unwrap(error: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (let e = error; e && chain.length < 6; e = (e as { cause?: unknown }).cause) chain.push(e);
-  return chain;
-}
-
 /**
  * The one place that maps openid-client, oauth4webapi, jose and fetch failures to our codes. A
  * provider that misbehaves gives a 4xx/502/504 page, never a 500.
  */
 export function toSignInError(error: unknown, stage: Stage, provider: string): OidcConnectError {
   if (isOidcConnectError(error)) return error;
-  const chain = unwrap(error);
+  const chain = causeChain(error);
   const names = chain.map((e) => (e as Error)?.name);
   const codes = chain.map((e) => (e as { code?: string })?.code);
   const options = { cause: error };

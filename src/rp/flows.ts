@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sweepDue } from '../db/housekeeping.ts';
 import type { Db } from '../db/index.ts';
 import type { OidcFlowsTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
@@ -32,8 +33,8 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     expires: now + FLOW_LIFETIME_MS,
   };
   await db.insertInto('oidc_flows').values(row).execute();
-  // Opportunistic sweep so abandoned logins don't pile up.
-  if (Math.random() < 0.05) await db.deleteFrom('oidc_flows').where('expires', '<', now).execute();
+  // Abandoned logins must not pile up.
+  if (sweepDue(db, 'oidc_flows', now)) await db.deleteFrom('oidc_flows').where('expires', '<', now).execute();
 }
 
 /**

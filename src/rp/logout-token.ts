@@ -8,13 +8,10 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import type { Db } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { RelyingParty } from './index.ts';
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-/** Asymmetric JWS algorithms only: `none` and MACs (keyed by who knows what) never qualify. */
-export const ASYMMETRIC_ALGS: readonly string[] = Object.freeze([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-]);
 
 /** A token without `exp` is accepted for this long after its `iat` (the spec recommends two minutes' validity). */
 export const DEFAULT_MAX_AGE_SECONDS = 300;
@@ -107,7 +104,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
   } catch (error) {
     throw invalid('it is not a signed JWT.', error);
   }
-  if (typeof header.alg !== 'string' || !ASYMMETRIC_ALGS.includes(header.alg)) {
+  if (typeof header.alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(header.alg)) {
     throw invalid(`the "${String(header.alg)}" algorithm is refused; only asymmetric signatures are accepted.`);
   }
   if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYPES.has(header.typ.toLowerCase()))) {
@@ -129,7 +126,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
   } catch (error) {
     throw keyFetchError(error, target.id) ?? error;
   }
-  const algorithms = (resolved.algorithms ?? ASYMMETRIC_ALGS).filter((alg) => ASYMMETRIC_ALGS.includes(alg));
+  const algorithms = (resolved.algorithms ?? ASYMMETRIC_ALGORITHMS).filter((alg) => ASYMMETRIC_ALGORITHMS.includes(alg));
   const now = options.now ?? Date.now();
   const tolerance = options.clockToleranceSeconds;
 
@@ -138,7 +135,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
     ({ payload } = await jwtVerify(token, resolved.keys, {
       issuer: resolved.issuer,
       audience: target.clientId,
-      algorithms: algorithms.length > 0 ? algorithms : [...ASYMMETRIC_ALGS],
+      algorithms: algorithms.length > 0 ? algorithms : [...ASYMMETRIC_ALGORITHMS],
       clockTolerance: tolerance,
       currentDate: new Date(now),
       requiredClaims: ['iat'],

@@ -1,5 +1,6 @@
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/index.ts';
+import { causeChain } from '../errors.ts';
 
 /** Query parameters that carry credentials; logged as `[redacted]`. */
 const SECRET_PARAMS = /([?&](?:code|state|id_token_hint|logout_token|token|access_token|refresh_token|session_state|_csrf)=)[^&#]*/gi;
@@ -33,7 +34,7 @@ export function loggerOptions(config: Config): NonNullable<FastifyServerOptions[
  */
 export function errorReason(error: unknown): string {
   const parts: string[] = [];
-  for (let e = error; e && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+  for (const e of causeChain(error, 5)) {
     const message = (e as Error)?.message;
     if (typeof message === 'string' && message !== '' && !parts.includes(message)) parts.push(redactUrl(message));
   }
