@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { NewUser, User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
@@ -58,10 +59,4 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
 export async function setPassword(db: Db, userId: number, password: string): Promise<void> {
   checkNewPassword(password);
   await db.updateTable('users').set({ password: await hashPassword(password) }).where('id', '=', userId).execute();
-}
-
-/** Both dialects' ways of saying "unique constraint failed". */
-export function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; errcode?: number; message?: string };
-  return e?.code === '23505' || e?.errcode === 2067 || e?.errcode === 1555 || /UNIQUE constraint failed/.test(e?.message ?? '');
 }

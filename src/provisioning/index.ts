@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { isUniqueViolation } from '../accounts/users.ts';
 import type { Config, ProviderConfig } from '../config/index.ts';
+import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
