@@ -138,6 +138,14 @@ for (const target of databaseTargets) {
         assert.equal(direct.location, `${t.url}/`);
       });
 
+      test('a posted next whose dot segments collapse to //host is not followed', async () => {
+        const client = new HttpClient();
+        const page = await client.get(`${t.url}/accounts/login/`);
+        const direct = await client.post(`${t.url}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), next: '/.//evil.example', username: 'carol', password: 'carol password' });
+        assert.equal(direct.status, 302);
+        assert.equal(direct.headers.get('location'), '/', 'the raw Location header, before any resolving');
+      });
+
       test('the session id changes at login (no fixation)', async () => {
         const client = new HttpClient();
         await login(client, 'carol', 'carol password');

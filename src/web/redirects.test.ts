@@ -19,3 +19,10 @@ test('anything that could leave the origin becomes /', () => {
     assert.equal(safeNext(bad, app), '/', `refused: ${JSON.stringify(bad)}`);
   }
 });
+
+test('dot segments that collapse into a protocol-relative path become /', () => {
+  // URL parsing turns each of these into the path //evil.example, which a browser reads as a host.
+  for (const bad of ['/.//evil.example', '/%2e//evil.example', '/%2E//evil.example', '/..//evil.example', '/a/..//evil.example', '/%2e%2e//evil.example/x?y#z']) {
+    assert.equal(safeNext(bad, app), '/', `refused: ${JSON.stringify(bad)}`);
+  }
+});

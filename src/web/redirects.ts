@@ -1,14 +1,18 @@
+/** A path a browser keeps on this origin: not `//host`, `/\host`, nor with tabs or newlines that browsers strip. */
+const isLocalPath = (path: string): boolean =>
+  path.startsWith('/') && !path.startsWith('//') && !/[\\\u0000-\u001f\u007f]/.test(path);
+
 /**
  * `next` is honoured only for same-origin paths: anything that a browser could read as another
- * host (`//evil`, `/\evil`, tabs or newlines that browsers strip) falls back to `/`.
+ * host falls back to `/`. The normalised result is checked again, because dot segments can collapse
+ * into a protocol-relative path (`/.//evil`, `/%2e//evil` and `/..//evil` all become `//evil`).
  */
 export function safeNext(next: unknown, appUrl: string): string {
-  if (typeof next !== 'string' || next.length > 2048) return '/';
-  if (!next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return '/';
+  if (typeof next !== 'string' || next.length > 2048 || !isLocalPath(next)) return '/';
   try {
     const url = new URL(next, appUrl);
-    if (url.origin !== new URL(appUrl).origin) return '/';
-    return `${url.pathname}${url.search}${url.hash}`;
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    return url.origin === new URL(appUrl).origin && isLocalPath(path) ? path : '/';
   } catch {
     return '/';
   }
