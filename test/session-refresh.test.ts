@@ -4,7 +4,7 @@ import { sessionIdFor, type ProviderTokens } from '../src/sessions/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
-import { HttpClient } from './support/http-client.ts';
+import { HttpClient, hiddenField } from './support/http-client.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 
@@ -135,6 +135,33 @@ describe('silent re-authentication without refresh tokens (prompt=none)', () => 
     const xhr = await client.get(`${s.app.url}/api/me`, { accept: 'application/json', 'sec-fetch-mode': 'cors' });
     assert.equal(xhr.status, 401);
     assert.equal(JSON.parse(xhr.body).error, 'SESSION_RENEWAL_REQUIRED');
+  });
+
+  test('a Bearer header does not let a session due for renewal through: the token or the cookie, never a bad token plus a cookie', async () => {
+    const client = new HttpClient();
+    await providerLogin(client, s.app.url, alice);
+    const home = await client.get(`${s.app.url}/`);
+    const csrf = hiddenField(home.body, '_csrf');
+    const { accessToken } = await tokensOf(s.app, client);
+    await patchTokens(s.app, client, { renewAt: Date.now() - 1 });
+    const bogus = { authorization: 'Bearer x' };
+
+    const page = await client.get(`${s.app.url}/`, bogus);
+    assert.match(page.body, /You are not logged in/, 'the cookie does not sign in a request that carries a Bearer header');
+    const write = await client.post(`${s.app.url}/accounts/password_change/`, { _csrf: csrf, old_password: 'x', new_password1: 'yyyyyyyy', new_password2: 'yyyyyyyy' }, bogus);
+    assert.equal(write.status, 302, write.body);
+    assert.match(write.location!, /\/accounts\/login\/\?next=/, 'the write is treated as anonymous, not as alice');
+    const me = await client.get(`${s.app.url}/api/me`, { ...bogus, accept: 'application/json', 'sec-fetch-mode': 'cors' });
+    assert.equal(me.status, 401);
+    assert.equal(JSON.parse(me.body).error, 'INVALID_TOKEN');
+
+    // A valid token authenticates by itself, so the cookie's renewal does not stand in its way.
+    const api = await client.get(`${s.app.url}/api/me`, { authorization: `Bearer ${accessToken}`, accept: 'application/json', 'sec-fetch-mode': 'cors' });
+    assert.equal(api.status, 200, api.body);
+    assert.deepEqual([JSON.parse(api.body).auth, JSON.parse(api.body).username], ['bearer', 'alice']);
+    // Without a Bearer header the cookie session is still held to its renewal.
+    const renew = await client.get(`${s.app.url}/api/me`, { accept: 'application/json', 'sec-fetch-mode': 'cors' });
+    assert.equal(JSON.parse(renew.body).error, 'SESSION_RENEWAL_REQUIRED');
   });
 
   test('when the provider session is over, the local session ends and the login page follows', async () => {

@@ -8,8 +8,9 @@ import { migrate, openDatabase, type Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
 import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
-import { BearerAuthenticator, type BearerGuardOptions, type BearerToken } from '../rp/bearer.ts';
+import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
+import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, sendError } from './error-pages.ts';
 import { accountRoutes } from './routes/accounts.ts';
@@ -41,7 +42,7 @@ declare module 'fastify' {
      * A preHandler hook that protects a route with bearer access tokens (RFC 6750), the way
      * `/api/me` is protected: `app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['api:read'] }) }, handler)`.
      * On success `request.bearer` holds the token (claims, scopes) and `request.user` its local user.
-     * Refusals answer 401/403/400 JSON with a `WWW-Authenticate: Bearer …` challenge. See src/rp/bearer.ts.
+     * Refusals answer 401/403/400 JSON with a `WWW-Authenticate: Bearer …` challenge. See src/web/bearer-guard.ts.
      */
     requireBearer(options?: BearerGuardOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
   }
@@ -87,7 +88,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
   const bearer = new BearerAuthenticator(ctx);
-  app.decorate('requireBearer', (options?: BearerGuardOptions) => bearer.guard(options));
+  app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];

@@ -23,8 +23,6 @@ export function isNavigation(request: FastifyRequest): boolean {
 export async function renewSession(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
   const session = request.session;
   if (!session?.row.provider || EXEMPT.some((prefix) => request.url.startsWith(prefix))) return false;
-  // A bearer token speaks for itself; the cookie riding along must not block it.
-  if (/^bearer\s/i.test(request.headers.authorization ?? '')) return false;
   const provider = ctx.rp.providers.some((p) => p.id === session.row.provider) ? ctx.rp.provider(session.row.provider) : undefined;
   if (!provider) return false;
 
