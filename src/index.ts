@@ -7,7 +7,8 @@ export { createUser, findUserById, findUserByUsername, setPassword, type NewAcco
 export { hashPassword, verifyPassword } from './accounts/passwords.ts';
 export { createSession, deleteSession, deleteUserSessions, loadSession, type ActiveSession, type ProviderTokens } from './sessions/index.ts';
 export { createRelyingParty, ReauthenticationRequired, type RelyingParty } from './rp/index.ts';
-export { BearerAuthenticator, BearerError, parseAuthorization, scopesOf, type BearerAuthentication, type BearerGuardOptions, type BearerToken } from './rp/bearer.ts';
+export { BearerAuthenticator, BearerError, parseAuthorization, scopesOf, type BearerAuthentication, type BearerToken } from './rp/bearer/index.ts';
+export type { BearerGuardOptions } from './web/bearer-guard.ts';
 export { provisionUser, type ProviderClaims } from './provisioning/index.ts';
 export { AUDIT_EVENT_TYPES, pruneAuditLog, recordEvent, type AuditEvent, type AuditEventType } from './audit/index.ts';
 export { oidcConnect, type OidcConnectOptions } from './web/plugin.ts';

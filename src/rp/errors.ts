@@ -1,3 +1,4 @@
+import { errors as joseErrors } from 'jose';
 import * as client from 'openid-client';
 import { OidcConnectError, causeChain, isOidcConnectError } from '../errors.ts';
 
@@ -60,4 +61,66 @@ export function toSignInError(error: unknown, stage: Stage, provider: string): O
     return new OidcConnectError('PROVIDER_UNREACHABLE', `${provider} could not be reached. Please try again in a moment.`, options);
   }
   return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} sent a response we could not use during ${stage} (${code || message}).`, options);
+}
+
+// --- Tokens we verify ourselves: bearer access tokens (rp/bearer/) and logout tokens ---
+
+/** Why jose refused a JWT: the token's fault. Callers word it for their kind of token. */
+export type JwtRefusal =
+  | { readonly reason: 'expired' | 'signature' | 'unknown-key' | 'ambiguous-key' | 'algorithm' | 'malformed' }
+  | { readonly reason: 'claim'; readonly claim: string; readonly detail: string };
+
+/** jose's codes for a JWT at fault; any other failure while verifying is the provider's. */
+const JWT_REFUSALS: Readonly<Record<string, Exclude<JwtRefusal['reason'], 'claim'>>> = {
+  ERR_JWT_EXPIRED: 'expired',
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'signature',
+  ERR_JWKS_NO_MATCHING_KEY: 'unknown-key',
+  ERR_JWKS_MULTIPLE_MATCHING_KEYS: 'ambiguous-key',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'algorithm',
+  ERR_JWS_INVALID: 'malformed',
+  ERR_JWT_INVALID: 'malformed',
+  ERR_JOSE_NOT_SUPPORTED: 'malformed',
+};
+
+/**
+ * A failure of jose's `jwtVerify` with a provider's keys: the token's fault as a JwtRefusal, or the
+ * provider's (its keys could not be had) as PROVIDER_*, which is never the client's 400/401.
+ */
+export function toJwtFailure(error: unknown, provider: string): JwtRefusal | OidcConnectError {
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return { reason: 'claim', claim: error.claim, detail: error.reason };
+  const reason = error instanceof joseErrors.JOSEError ? JWT_REFUSALS[error.code] : undefined;
+  return reason ? { reason } : toSigningKeysError(error, provider);
+}
+
+/** The provider's signing keys (discovery, then its JWKS) could not be had. */
+export function toSigningKeysError(error: unknown, provider: string): OidcConnectError {
+  if (error instanceof joseErrors.JWKSTimeout) {
+    return new OidcConnectError('PROVIDER_TIMEOUT', `${provider} did not send its signing keys in time.`, { cause: error });
+  }
+  return providerFault(error, 'jwks', provider, 'sent no usable signing keys (JWKS)');
+}
+
+/**
+ * Asking the provider about an opaque access token failed. A 4xx from userinfo is the provider
+ * refusing the token: 'refused'. Anything else is the provider's fault (502/504, not the caller's
+ * 401), introspection refusing our own client credentials included: that is a configuration problem.
+ */
+export function toTokenQueryError(error: unknown, endpoint: 'introspection' | 'userinfo', provider: string): OidcConnectError | 'refused' {
+  const status = httpStatusOf(error);
+  if (endpoint === 'userinfo' && status !== undefined && status >= 400 && status < 500) return 'refused';
+  return providerFault(error, 'userinfo', provider, `could not answer at ${endpoint} to check the access token`);
+}
+
+/** Timeouts, unreachable hosts and errors we already mapped keep their code; the rest say what failed. */
+function providerFault(error: unknown, stage: Stage, provider: string, what: string): OidcConnectError {
+  const mapped = toSignInError(error, stage, provider);
+  if (mapped === error || mapped.code === 'PROVIDER_TIMEOUT' || mapped.code === 'PROVIDER_UNREACHABLE') return mapped;
+  return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} ${what}.`, { cause: error });
+}
+
+/** The HTTP status of a provider's error answer, as openid-client reports it. */
+function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof client.WWWAuthenticateChallengeError || error instanceof client.ResponseBodyError) return error.status;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause instanceof Response ? cause.status : undefined;
 }

@@ -1,0 +1,10 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BearerAuthenticator } from '../rp/bearer/index.ts';
+import { bearerGuard } from './bearer-guard.ts';
+
+test('requireBearer refuses invalid scope names when the route is declared', () => {
+  const authenticator = {} as BearerAuthenticator; // never reached: the names are checked first
+  assert.throws(() => bearerGuard(authenticator, { scopes: ['has space'] }), TypeError);
+  assert.throws(() => bearerGuard(authenticator, { scopes: ['quo"te'] }), TypeError);
+});
