@@ -48,6 +48,9 @@ declare module 'fastify' {
   }
 }
 
+/** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
+const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
+
 export interface OidcConnectOptions {
   /** The validated configuration; default: `loadConfig()` from the environment and `.env`. */
   config?: Config;
@@ -94,6 +97,9 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     const secret = request.cookies[cookieName];
     // The health check and the stylesheet need no session: no database read for them.
     if (secret === undefined || request.url.startsWith('/healthz') || request.url.startsWith('/static/')) return;
+    // A request signs in with its bearer token or with its cookie, never both: a bad token riding on a
+    // cookie would otherwise pass as the cookie's user, and skip that session's renewal checks.
+    if (BEARER_SCHEME.test(request.headers.authorization ?? '')) return;
     const session = await loadSession(ctx.db, config.session, secret);
     if (session) {
       request.session = session;
