@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { needsRefresh, refreshSession } from '../sessions/refresh.ts';
+import { refreshSession } from '../rp/refresh.ts';
+import { needsRefresh } from '../sessions/refresh-lease.ts';
 import type { AppContext } from './context.ts';
 import { clearSessionCookie } from './session-cookie.ts';
 
