@@ -32,7 +32,10 @@ export const LAYERS: readonly (readonly string[])[] = [
 ];
 
 /** Modules that import nothing from src/, so every layer and dev-idp/ may use them. */
-export const LEAVES: readonly string[] = ['errors.ts'];
+export const LEAVES: readonly string[] = [
+  'errors.ts',
+  'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
+];
 
 const DEV_IDP = 'dev-idp';
 const DEV_IDP_IMPORTERS: readonly string[] = ['cli', 'index.ts', 'server.ts'];

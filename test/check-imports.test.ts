@@ -21,13 +21,14 @@ function tree(files: Record<string, string>): string {
 test('a tree that points one way passes', () => {
   const root = tree({
     'errors.ts': 'export class E {}',
-    'config/index.ts': "import { E } from '../errors.ts';",
+    'dev-client.ts': "export const ID = 'x';",
+    'config/index.ts': "import { E } from '../errors.ts';\nimport { ID } from '../dev-client.ts';",
     'db/index.ts': "import type { Config } from '../config/index.ts';",
     'sessions/index.ts': "import { db } from '../db/index.ts';",
     'rp/index.ts': "import { s } from '../sessions/index.ts';\nimport * as client from 'openid-client';",
     'web/plugin.ts': "import fp from 'fastify-plugin';\nimport cookie from '@fastify/cookie';\nimport { rp } from '../rp/index.ts';",
     'web/plugin.test.ts': "import { op } from '../dev-idp/op.ts';",
-    'dev-idp/op.ts': "import Provider from 'oidc-provider';\nimport { E } from '../errors.ts';",
+    'dev-idp/op.ts': "import Provider from 'oidc-provider';\nimport { ID } from '../dev-client.ts';\nimport { E } from '../errors.ts';",
     'server.ts': "import { op } from './dev-idp/op.ts';\nimport { app } from './web/plugin.ts';",
   });
   assert.deepEqual(checkImports(root), []);
@@ -52,7 +53,7 @@ test('each cycle, wrong-way import and misplaced package gets one line', () => {
     'package: src/rp/provider.ts -> fastify (only web, server.ts, cli, index.ts may import fastify)',
     'wrong way: src/admin/users.ts -> src/web/views.ts (web sits above admin)',
     'wrong way: src/config/index.ts -> src/rp/algorithms.ts (rp sits above config)',
-    'wrong way: src/dev-idp/op.ts -> src/config/index.ts (dev-idp/ stands apart and imports only errors.ts)',
+    'wrong way: src/dev-idp/op.ts -> src/config/index.ts (dev-idp/ stands apart and imports only errors.ts, dev-client.ts)',
     'wrong way: src/errors.ts -> src/config/index.ts (errors.ts is a leaf and imports nothing from src/)',
     'wrong way: src/sessions/index.ts -> src/rp/provider.ts (rp sits above sessions)',
     'cycle: src/config/index.ts -> src/config/providers-file.ts -> src/config/index.ts',

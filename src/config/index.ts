@@ -1,66 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-idp/index.ts';
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
-import { ASYMMETRIC_ALGORITHMS } from '../rp/algorithms.ts';
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
+import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
+
+export type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
-
-export type UsernameAlgo = 'claims' | 'sha224';
-
-export interface ProviderConfig {
-  /** Stable id used in `?provider=` and stored with identities' sessions. */
-  readonly id: string;
-  /** Button label: "Log In with {name}". */
-  readonly name: string;
-  readonly issuer: string;
-  readonly clientId: string;
-  readonly clientSecret: string;
-  readonly scopes: readonly string[];
-  /** Allowed ID-token algorithms; empty means "what the provider advertises, never none". */
-  readonly signAlgs: readonly string[];
-  readonly usernameAlgo: UsernameAlgo;
-  /** The tutorial's explicit endpoint variables; each one overrides discovery. */
-  readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string }>;
-}
-
-export type DatabaseConfig =
-  | { readonly kind: 'sqlite'; readonly file: string; readonly display: string }
-  | { readonly kind: 'postgres'; readonly url: string; readonly display: string; readonly poolSize: number };
-
-export interface Config {
-  readonly production: boolean;
-  readonly host: string;
-  readonly port: number;
-  readonly appUrl: string;
-  readonly secureCookies: boolean;
-  readonly dataDir: string;
-  readonly database: DatabaseConfig;
-  readonly sessionSecret: string;
-  readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number }>;
-  readonly lockout: Readonly<{ maxFailures: number; windowSeconds: number }>;
-  /** Audit log of sign-in events: kept this many days (0 keeps them forever). */
-  readonly audit: Readonly<{ retentionDays: number }>;
-  readonly providers: readonly ProviderConfig[];
-  /** Set when the embedded development provider must run (no real provider configured). */
-  readonly devIdp: Readonly<{ port: number; usersFile?: string }> | null;
-  readonly provisioning: Readonly<{
-    createUser: boolean;
-    linkByEmail: boolean;
-    allowedEmailDomains: readonly string[];
-    requiredGroups: readonly string[];
-  }>;
-  readonly apiAudience: string;
-  readonly renewIdTokenExpirySeconds: number;
-  readonly clockToleranceSeconds: number;
-  readonly httpTimeoutMs: number;
-  readonly trustProxy: boolean | number | string;
-  readonly logLevel: string;
-}
 
 export interface LoadOptions {
   cwd?: string;

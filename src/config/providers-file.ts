@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env.ts';
-import type { ProviderConfig, UsernameAlgo } from './index.ts';
 import { Problems, httpsUrl, text } from './parse.ts';
+import type { ProviderConfig, UsernameAlgo } from './types.ts';
 
 export const PROVIDERS_FILE = 'oidc-connect.config.json';
 

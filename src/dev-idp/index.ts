@@ -1,5 +1,6 @@
 // The embedded development OpenID provider ("Okta" on localhost). Explicit named exports only.
-export { DEV_CLIENT_ID, DEV_CLIENT_SECRET, PRODUCTION_REFUSAL, startDevIdp } from './start.ts';
+export { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
+export { PRODUCTION_REFUSAL, startDevIdp } from './start.ts';
 export type { DevIdp, DevIdpOptions } from './start.ts';
 export { DEMO_USERS, deriveSub, loadUsersFile } from './users.ts';
 export type { DemoUser } from './users.ts';

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { appClient } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
@@ -16,9 +17,6 @@ import { createUserinfoHandler } from './userinfo.ts';
 import { DEMO_USERS, loadUsersFile, UserDirectory } from './users.ts';
 import type { DemoUser } from './users.ts';
 
-export const DEV_CLIENT_ID = 'oidc-connect-dev';
-/** Fixed on purpose: development only, served on loopback only, refused in production. */
-export const DEV_CLIENT_SECRET = 'oidc-connect-dev-secret';
 export const DATABASE_FILE = 'dev-idp.sqlite';
 
 export interface DevIdpOptions {

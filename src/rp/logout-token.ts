@@ -8,7 +8,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import type { Db } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { RelyingParty } from './index.ts';
-import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
+import { ASYMMETRIC_ALGORITHMS } from '../config/algorithms.ts';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
