@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { NewUser, User } from '../db/schema.ts';
@@ -59,4 +60,57 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
 export async function setPassword(db: Db, userId: number, password: string): Promise<void> {
   checkNewPassword(password);
   await db.updateTable('users').set({ password: await hashPassword(password) }).where('id', '=', userId).execute();
+}
+
+/** The profile fields a provider's claims may set. */
+export type Profile = Partial<Pick<User, 'email' | 'first_name' | 'last_name'>>;
+
+/** Users with this email, ignoring case; at most `limit` of them. */
+export async function findUsersByEmail(db: Db, email: string, limit: number): Promise<User[]> {
+  return db.selectFrom('users').selectAll().where(sql<string>`lower(email)`, '=', email.toLowerCase()).limit(limit).execute();
+}
+
+export async function updateProfile(db: Db, userId: number, profile: Profile): Promise<User> {
+  return db.updateTable('users').set(profile).where('id', '=', userId).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * A user without a password (they sign in through a provider) under the first free username of
+ * `candidates`, trying at most 1000; undefined when none is free. Two creates racing for one name
+ * end in a unique violation, which the caller may retry.
+ */
+export async function createUserWithFreeUsername(db: Db, candidates: Iterable<string>, profile: Profile, now = Date.now()): Promise<User | undefined> {
+  let tries = 0;
+  for (const username of candidates) {
+    if (++tries > 1000) return undefined;
+    const taken = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
+    if (taken) continue;
+    return db.insertInto('users').values({
+      username, email: profile.email ?? '', first_name: profile.first_name ?? '', last_name: profile.last_name ?? '',
+      password: null, is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: now,
+    }).returningAll().executeTakeFirstOrThrow();
+  }
+  return undefined;
+}
+
+/** Stamps a successful sign-in (Django's last_login). */
+export async function recordLogin(db: Db, userId: number, now = Date.now()): Promise<void> {
+  await db.updateTable('users').set({ last_login: now }).where('id', '=', userId).execute();
+}
+
+/** Works inside `db.transaction()`, so a deactivation can end the sessions in the same step. */
+export async function setActive(db: Db, userId: number, active: boolean): Promise<void> {
+  await db.updateTable('users').set({ is_active: active ? 1 : 0 }).where('id', '=', userId).execute();
+}
+
+export async function setStaff(db: Db, userId: number, staff: boolean): Promise<void> {
+  await db.updateTable('users').set({ is_staff: staff ? 1 : 0 }).where('id', '=', userId).execute();
+}
+
+/** Usernames by id (primary-key reads), for lists that show who a row belongs to. */
+export async function usernamesByIds(db: Db, ids: Iterable<number>): Promise<Map<number, string>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = await db.selectFrom('users').select(['id', 'username']).where('id', 'in', unique).execute();
+  return new Map(rows.map((r) => [r.id, r.username]));
 }

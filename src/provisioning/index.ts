@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { createUserWithFreeUsername, findUserById, findUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
+import { findIdentity, linkIdentity, touchIdentity } from './identities.ts';
 import { baseUsername, usernameCandidates } from './username.ts';
 
 export interface ProviderClaims {
@@ -70,23 +71,22 @@ async function provisionIn(
   now: number,
 ): Promise<{ user: User; linkedBy: LinkedBy }> {
   const email = str(claims.email, 254);
-  const profile = {
+  const profile: Profile = {
     ...(email ? { email } : {}),
     ...(typeof claims.given_name === 'string' ? { first_name: str(claims.given_name, 150) } : {}),
     ...(typeof claims.family_name === 'string' ? { last_name: str(claims.family_name, 150) } : {}),
   };
 
-  const identity = await db.selectFrom('identities').select(['id', 'user_id'])
-    .where('issuer', '=', provider.issuer).where('subject', '=', claims.sub).executeTakeFirst();
+  const identity = await findIdentity(db, provider.issuer, claims.sub);
   let user: User | undefined;
   let linkedBy: LinkedBy;
   if (identity) {
-    user = await db.selectFrom('users').selectAll().where('id', '=', identity.user_id).executeTakeFirstOrThrow();
+    user = await findUserById(db, identity.user_id);
+    if (!user) throw new Error(`identity ${identity.id} points to no user`); // the foreign key rules this out
     linkedBy = 'identity';
   } else {
     if (policy.linkByEmail && claims.email_verified === true && email) {
-      const matches = await db.selectFrom('users').selectAll()
-        .where(sql<string>`lower(email)`, '=', email.toLowerCase()).limit(2).execute();
+      const matches = await findUsersByEmail(db, email, 2);
       // Two local users with that email: linking either would be a guess.
       if (matches.length === 1) user = matches[0];
     }
@@ -99,38 +99,15 @@ async function provisionIn(
     if (!policy.createUser) {
       throw new OidcConnectError('USER_CREATION_DISABLED', 'There is no account for you here yet, and new accounts are not created automatically. Ask an administrator to create one.');
     }
-    user = await insertProviderUser(db, provider, claims, profile, now);
+    const base = baseUsername(provider.usernameAlgo, { ...claims, sub: claims.sub });
+    user = await createUserWithFreeUsername(db, usernameCandidates(base), profile, now);
+    if (!user) throw new OidcConnectError('USER_CREATION_DISABLED', 'No free username could be found for this account.');
   }
   if (!identity) {
-    await db.insertInto('identities').values({ issuer: provider.issuer, subject: claims.sub, user_id: user.id, created: now, last_login: now }).execute();
+    await linkIdentity(db, provider.issuer, claims.sub, user.id, now);
   } else {
-    await db.updateTable('identities').set({ last_login: now }).where('id', '=', identity.id).execute();
+    await touchIdentity(db, identity.id, now);
   }
-  if (Object.keys(profile).length > 0) {
-    user = await db.updateTable('users').set(profile).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
-  }
+  if (Object.keys(profile).length > 0) user = await updateProfile(db, user.id, profile);
   return { user, linkedBy };
-}
-
-async function insertProviderUser(
-  db: Db,
-  provider: ProviderConfig,
-  claims: ProviderClaims,
-  profile: { email?: string; first_name?: string; last_name?: string },
-  now: number,
-): Promise<User> {
-  const base = baseUsername(provider.usernameAlgo, { ...claims, sub: claims.sub });
-  let tries = 0;
-  for (const username of usernameCandidates(base)) {
-    const taken = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
-    if (taken) {
-      if (++tries > 1000) break;
-      continue;
-    }
-    return db.insertInto('users').values({
-      username, email: profile.email ?? '', first_name: profile.first_name ?? '', last_name: profile.last_name ?? '',
-      password: null, is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: now,
-    }).returningAll().executeTakeFirstOrThrow();
-  }
-  throw new OidcConnectError('USER_CREATION_DISABLED', 'No free username could be found for this account.');
 }

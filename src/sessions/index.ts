@@ -95,7 +95,11 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   return { id, row, user, tokens: JSON.parse(found.s_data) as ProviderTokens };
 }
 
-/** Every request runs this: compiled once (see src/db/prepared.ts). Parameter: the session id. */
+/**
+ * Every request runs this: compiled once (see src/db/prepared.ts). Parameter: the session id.
+ * The user's columns come in the same indexed read, driven by the session row: a second query per
+ * request for the user would double the cost of the hottest path.
+ */
 const sessionWithUser = prepared((db) => db
   .selectFrom('sessions')
   .innerJoin('users', 'users.id', 'sessions.user_id')
@@ -115,6 +119,24 @@ export async function deleteSession(db: Db, id: string): Promise<void> {
 export async function deleteUserSessions(db: Db, userId: number, exceptId?: string): Promise<number> {
   let query = db.deleteFrom('sessions').where('user_id', '=', userId);
   if (exceptId !== undefined) query = query.where('id', '!=', exceptId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Ends one session of a user; false when it had already ended. */
+export async function endUserSession(db: Db, userId: number, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('sessions').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/**
+ * Ends the sessions that came through `provider` and match: one provider session (`sid`, as a
+ * back-channel logout names it) or every session of a user. Returns how many ended. Works inside
+ * `db.transaction()`.
+ */
+export async function endProviderSessions(db: Db, provider: string, match: { sid: string } | { userId: number }): Promise<number> {
+  let query = db.deleteFrom('sessions').where('provider', '=', provider);
+  query = 'sid' in match ? query.where('provider_sid', '=', match.sid) : query.where('user_id', '=', match.userId);
   const result = await query.executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -1,0 +1,62 @@
+/**
+ * The `identities` table: which local user a provider identity (issuer, sub) belongs to. Only this
+ * module reads or writes it; everything else calls these functions.
+ */
+import type { Db } from '../db/index.ts';
+import { prepared } from '../db/prepared.ts';
+import type { Identity, User } from '../db/schema.ts';
+
+export async function findIdentity(db: Db, issuer: string, subject: string): Promise<Pick<Identity, 'id' | 'user_id'> | undefined> {
+  return db.selectFrom('identities').select(['id', 'user_id'])
+    .where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst();
+}
+
+/** The local user id linked to (issuer, sub), whether or not that user is active. */
+export async function findIdentityUserId(db: Db, issuer: string, subject: string): Promise<number | undefined> {
+  return (await findIdentity(db, issuer, subject))?.user_id;
+}
+
+/**
+ * The active local user linked to (issuer, sub). Every bearer-token request runs this, so it is one
+ * indexed join, compiled once, driven by the identity; the user's columns are read in the same query.
+ */
+export async function findActiveUserByIdentity(db: Db, issuer: string, subject: string): Promise<User | undefined> {
+  const [user] = await userByIdentity(db, [issuer, subject]);
+  return user && user.is_active ? user : undefined;
+}
+
+/** Parameters: issuer, subject. */
+const userByIdentity = prepared((db) => db
+  .selectFrom('identities')
+  .innerJoin('users', 'users.id', 'identities.user_id')
+  .selectAll('users')
+  .where('identities.issuer', '=', '')
+  .where('identities.subject', '=', ''));
+
+export async function linkIdentity(db: Db, issuer: string, subject: string, userId: number, now = Date.now()): Promise<void> {
+  await db.insertInto('identities').values({ issuer, subject, user_id: userId, created: now, last_login: now }).execute();
+}
+
+export async function touchIdentity(db: Db, id: number, now = Date.now()): Promise<void> {
+  await db.updateTable('identities').set({ last_login: now }).where('id', '=', id).execute();
+}
+
+/** A user's identities, most recently used first. */
+export async function identitiesOf(db: Db, userId: number): Promise<Pick<Identity, 'id' | 'issuer' | 'subject' | 'created' | 'last_login'>[]> {
+  return db
+    .selectFrom('identities')
+    .select(['id', 'issuer', 'subject', 'created', 'last_login'])
+    .where('user_id', '=', userId)
+    .orderBy('last_login', 'desc')
+    .execute();
+}
+
+/**
+ * Removes identity `id` when it belongs to `userId`; returns its issuer, or undefined when it was
+ * not linked (any more). Works inside `db.transaction()`.
+ */
+export async function unlinkIdentity(db: Db, userId: number, id: number): Promise<string | undefined> {
+  const row = await db.deleteFrom('identities').where('id', '=', id).where('user_id', '=', userId)
+    .returning('issuer').executeTakeFirst();
+  return row?.issuer;
+}
