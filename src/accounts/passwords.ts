@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { OidcConnectError } from '../errors.ts';
+import { isDjangoHash, verifyDjangoPassword } from './django-hashers.ts';
 
 /** OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. */
 const PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
@@ -21,6 +22,7 @@ export async function hashPassword(password: string): Promise<string> {
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (isDjangoHash(stored)) return verifyDjangoPassword(password, stored);
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || salt === undefined || hash === undefined) return false;
   const expected = Buffer.from(hash, 'base64url');
