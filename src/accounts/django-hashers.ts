@@ -25,7 +25,7 @@ const MAX_MEMORY_BYTES = 1024 ** 3;
 const WEAK = new Set(['md5', 'sha1', 'unsalted_md5', 'unsalted_sha1', 'crypt']);
 const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-export function isDjangoHash(stored: string | null): stored is string {
+export function isDjangoHash(stored: string | null): boolean {
   return stored !== null && stored.startsWith(DJANGO_PREFIX);
 }
 
