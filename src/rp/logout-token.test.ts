@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { migrate, openDatabase, type DatabaseHandle } from '../db/index.ts';
 import {
   BACKCHANNEL_LOGOUT_EVENT, consumeLogoutToken, pruneLogoutTokens, verifyLogoutToken,
@@ -189,6 +189,22 @@ describe('verifyLogoutToken', () => {
       verifyLogoutToken(await sign(claims()), { ...options, issuers: [unreachable] }),
       { code: 'PROVIDER_UNREACHABLE' },
     );
+  });
+
+  test('a provider whose keys time out or are unusable is reported as such, not as a bad token', async () => {
+    const failing = (thrown: unknown): LogoutTokenIssuer => ({
+      id: 'failing', issuer: ISSUER, clientId: CLIENT_ID,
+      resolve: async () => ({ issuer: ISSUER, keys: async () => { throw thrown; } }),
+    });
+    const cases: Array<[thrown: unknown, code: string]> = [
+      [new DOMException('The operation timed out.', 'TimeoutError'), 'PROVIDER_TIMEOUT'],
+      [new errors.JWKSInvalid(), 'PROVIDER_BAD_RESPONSE'],
+      [new errors.JOSEError('JWKS request answered HTTP 500'), 'PROVIDER_BAD_RESPONSE'],
+    ];
+    const token = await sign(claims());
+    for (const [thrown, code] of cases) {
+      await assert.rejects(verifyLogoutToken(token, { ...options, issuers: [failing(thrown)] }), { code }, String(thrown));
+    }
   });
 });
 

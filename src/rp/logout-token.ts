@@ -4,10 +4,14 @@
  * know (events, sid/sub, nonce, the iat window, jti replay).
  */
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Db } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
+import { findIdentityUserId } from '../provisioning/identities.ts';
+import { endProviderSessions } from '../sessions/index.ts';
+import { toJwtFailure, toSigningKeysError, type JwtRefusal } from './errors.ts';
 import type { RelyingParty } from './index.ts';
+import { sameIssuer } from './issuer.ts';
 import { ASYMMETRIC_ALGORITHMS } from '../config/algorithms.ts';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -68,23 +72,15 @@ function optionalString(payload: JWTPayload, claim: string): string | undefined 
   return value;
 }
 
-const trimSlash = (url: string): string => url.replace(/\/+$/, '');
-
-/** Lower-level failures while fetching the provider's keys are the provider's fault, not the token's. */
-function keyFetchError(error: unknown, provider: string): OidcConnectError | undefined {
-  if (error instanceof OidcConnectError) return error;
-  if (error instanceof joseErrors.JWKSTimeout) {
-    return new OidcConnectError('PROVIDER_TIMEOUT', `${provider} did not send its signing keys in time.`, { cause: error });
+function refusalMessage(refusal: JwtRefusal, alg: unknown): string {
+  switch (refusal.reason) {
+    case 'claim': return `the ${refusal.claim} claim is not acceptable (${refusal.detail}).`;
+    case 'expired': return 'it has expired (exp).';
+    case 'signature': return 'its signature does not verify.';
+    case 'unknown-key': case 'ambiguous-key': return 'no single key of the provider matches its signature.';
+    case 'algorithm': return `the "${String(alg)}" algorithm is not allowed for this provider.`;
+    case 'malformed': return 'it could not be verified.';
   }
-  if (error instanceof joseErrors.JWKSInvalid || (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')) {
-    return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} sent an unusable JWKS.`, { cause: error });
-  }
-  const network = error instanceof Error && !(error instanceof joseErrors.JOSEError)
-    && ((error.name === 'TypeError' && error.message === 'fetch failed') || error.name === 'AbortError' || error.name === 'TimeoutError');
-  if (network) {
-    return new OidcConnectError('PROVIDER_UNREACHABLE', `${provider}'s signing keys could not be fetched.`, { cause: error });
-  }
-  return undefined;
 }
 
 /**
@@ -114,7 +110,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
   // The provider is found by the (unverified) iss and aud; the signature check below then binds them.
   if (typeof unverified.iss !== 'string') throw invalid('the iss claim is missing.');
   const iss = unverified.iss;
-  const byIssuer = options.issuers.filter((i) => trimSlash(i.issuer) === trimSlash(iss));
+  const byIssuer = options.issuers.filter((i) => sameIssuer(i.issuer, iss));
   if (byIssuer.length === 0) throw invalid('its issuer is not a configured provider.');
   const audiences = typeof unverified.aud === 'string' ? [unverified.aud] : Array.isArray(unverified.aud) ? unverified.aud : [];
   const target = byIssuer.find((i) => audiences.includes(i.clientId));
@@ -124,7 +120,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
   try {
     resolved = await target.resolve();
   } catch (error) {
-    throw keyFetchError(error, target.id) ?? error;
+    throw toSigningKeysError(error, target.id);
   }
   const algorithms = (resolved.algorithms ?? ASYMMETRIC_ALGORITHMS).filter((alg) => ASYMMETRIC_ALGORITHMS.includes(alg));
   const now = options.now ?? Date.now();
@@ -141,16 +137,8 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
       requiredClaims: ['iat'],
     }));
   } catch (error) {
-    const fetchFailure = keyFetchError(error, target.id);
-    if (fetchFailure) throw fetchFailure;
-    if (error instanceof joseErrors.JWTExpired) throw invalid('it has expired (exp).', error);
-    if (error instanceof joseErrors.JWTClaimValidationFailed) throw invalid(`the ${error.claim} claim is not acceptable (${error.reason}).`, error);
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw invalid('its signature does not verify.', error);
-    if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
-      throw invalid('no single key of the provider matches its signature.', error);
-    }
-    if (error instanceof joseErrors.JOSEAlgNotAllowed) throw invalid(`the "${header.alg}" algorithm is not allowed for this provider.`, error);
-    throw invalid('it could not be verified.', error);
+    const failure = toJwtFailure(error, target.id);
+    throw failure instanceof OidcConnectError ? failure : invalid(refusalMessage(failure, header.alg), error);
   }
 
   // iat: present (jose required it and checked it is a number), not in the future, and, without exp, recent.
@@ -199,18 +187,9 @@ export async function consumeLogoutToken(db: Db, token: LogoutToken): Promise<nu
       .executeTakeFirst();
     if (Number(recorded.numInsertedOrUpdatedRows ?? 0n) === 0) throw invalid('it was already used (jti).');
 
-    let query = trx.deleteFrom('sessions').where('provider', '=', token.provider);
-    if (token.sid !== undefined) {
-      query = query.where('provider_sid', '=', token.sid);
-    } else {
-      query = query.where('user_id', 'in', trx
-        .selectFrom('identities')
-        .select('user_id')
-        .where('issuer', '=', token.issuer)
-        .where('subject', '=', token.sub!));
-    }
-    const deleted = await query.executeTakeFirst();
-    return Number(deleted.numDeletedRows);
+    if (token.sid !== undefined) return endProviderSessions(trx, token.provider, { sid: token.sid });
+    const userId = await findIdentityUserId(trx, token.issuer, token.sub!);
+    return userId === undefined ? 0 : endProviderSessions(trx, token.provider, { userId });
   });
 }
 

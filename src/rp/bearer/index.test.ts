@@ -53,11 +53,11 @@ describe('BearerAuthenticator', () => {
     userinfo: async () => null,
   });
 
-  function authenticator(stub: Stub, extra: { second?: Stub; opaqueProviders?: string[] } = {}): BearerAuthenticator {
+  function authenticator(stub: Stub, extra: { second?: Stub; opaqueProviders?: string[]; keys?: jose.JWTVerifyGetKey } = {}): BearerAuthenticator {
     const first = providerConfig('default', ISSUER);
     const second = providerConfig('other', 'https://other.example');
     const clients = new Map([
-      [first.id, stubProvider(first, keys, stub)],
+      [first.id, stubProvider(first, extra.keys ?? keys, stub)],
       [second.id, stubProvider(second, keys, extra.second ?? newStub())],
     ]);
     const rp = { providers: [first, second], provider: (id: string) => clients.get(id)! } as unknown as RelyingParty;
@@ -145,6 +145,25 @@ describe('BearerAuthenticator', () => {
     await refusal(bearer.verifyToken('eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24.c2ln'), /malformed/);
     await refusal(bearer.verifyToken('a.b.c'), /malformed/);
     await refusal(bearer.verifyToken('x'.repeat(9000)), /too long/);
+  });
+
+  test('signing keys that cannot be had give PROVIDER_*, never invalid_token', async () => {
+    const cases: Array<[thrown: unknown, code: string]> = [
+      [new TypeError('fetch failed', { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) }), 'PROVIDER_UNREACHABLE'],
+      [new DOMException('The operation timed out.', 'TimeoutError'), 'PROVIDER_TIMEOUT'],
+      [new jose.errors.JWKSTimeout(), 'PROVIDER_TIMEOUT'],
+      [new jose.errors.JWKSInvalid(), 'PROVIDER_BAD_RESPONSE'],
+      [new jose.errors.JOSEError('JWKS request answered HTTP 500'), 'PROVIDER_BAD_RESPONSE'],
+    ];
+    const token = await jwt();
+    for (const [thrown, code] of cases) {
+      const bearer = authenticator(newStub(), { keys: async () => { throw thrown; } });
+      await assert.rejects(bearer.verifyToken(token), (error: unknown) => {
+        assert.ok(error instanceof OidcConnectError && !(error instanceof BearerError), String(error));
+        assert.equal(error.code, code, String(thrown));
+        return true;
+      });
+    }
   });
 
   test('an opaque token goes to introspection once, then comes from the cache', async () => {
