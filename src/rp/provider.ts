@@ -223,7 +223,7 @@ export class ProviderClient {
     }).href;
   }
 
-  // --- Bearer access tokens (src/rp/bearer.ts) ---
+  // --- Bearer access tokens (src/rp/bearer/) ---
 
   /**
    * The discovered issuer and this provider's one cached JWKS (jose's remote key set: an unknown
