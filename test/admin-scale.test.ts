@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { CompiledQuery, type KyselyPlugin, type QueryId, type RootOperationNode, type UnknownRow, type QueryResult } from 'kysely';
 import { createUser } from '../src/accounts/users.ts';
-import { listUsers } from '../src/admin/users.ts';
+import { listUsers } from '../src/accounts/user-list.ts';
 import { failuresByCode, signInsPerDay } from '../src/audit/stats.ts';
 import type { Db } from '../src/db/index.ts';
 import { createSession } from '../src/sessions/index.ts';

@@ -219,7 +219,7 @@ describe('admin pages', () => {
     });
 
     test('pagination walks every user once, in order, with a keyset cursor', async () => {
-      const { listUsers } = await import('../src/admin/users.ts');
+      const { listUsers } = await import('../src/accounts/user-list.ts');
       const seen: string[] = [];
       let after = null;
       for (let i = 0; i < 10; i++) {

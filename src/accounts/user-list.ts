@@ -1,7 +1,7 @@
 /**
- * The admin's reads and writes of users, identities and sessions.
+ * The users list behind /admin/users/.
  *
- * The users list must stay fast at 100,000 users and more, so every page is one or two index range
+ * It must stay fast at 100,000 users and more, so every page is one or two index range
  * scans of at most `limit + 1` rows, never a count or a scan of the table:
  *
  * - Order: case-insensitive username, then id; keyset pagination on (lower(username), id) through
@@ -42,7 +42,7 @@ export interface UserListPage {
  * PostgreSQL needs COLLATE "C" to compare in byte order. Kysely doesn't expose the dialect, and
  * its adapter is the one reliable sign of it.
  */
-export function isPostgres(db: Db): boolean {
+function isPostgres(db: Db): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
@@ -119,81 +119,4 @@ export async function listUsers(
     users: page.map(({ sort_key: _key, phase: _phase, ...user }) => user),
     next: rows.length > limit && last ? { phase: last.phase, key: last.sort_key, id: last.id } : null,
   };
-}
-
-/** The cursor as URL parameters, and back. Anything malformed means "first page". */
-export function cursorParams(cursor: UserCursor): Record<string, string> {
-  return { phase: cursor.phase, after: cursor.key, id: String(cursor.id) };
-}
-
-export function parseCursor(query: Record<string, unknown>): UserCursor | null {
-  const { phase: p, after, id } = query;
-  if ((p !== 'username' && p !== 'email') || typeof after !== 'string' || typeof id !== 'string') return null;
-  if (!/^\d{1,15}$/.test(id) || after.length > 300) return null;
-  return { phase: p, key: after, id: Number(id) };
-}
-
-/** A user's sessions that would still be accepted now, newest first. Uses sessions_user_id. */
-export async function activeSessionsOf(db: Db, userId: number, policy: { idleTimeoutSeconds: number }, now = Date.now()) {
-  return db
-    .selectFrom('sessions')
-    .select(['id', 'created', 'last_seen', 'expires', 'provider', 'user_agent', 'ip'])
-    .where('user_id', '=', userId)
-    .where('expires', '>', now)
-    .where('last_seen', '>', now - policy.idleTimeoutSeconds * 1000)
-    .orderBy('created', 'desc')
-    .limit(200)
-    .execute();
-}
-
-export async function identitiesOf(db: Db, userId: number) {
-  return db
-    .selectFrom('identities')
-    .select(['id', 'issuer', 'subject', 'created', 'last_login'])
-    .where('user_id', '=', userId)
-    .orderBy('last_login', 'desc')
-    .execute();
-}
-
-export interface ActiveSessionRow {
-  id: string;
-  user_id: number;
-  username: string;
-  created: number;
-  last_seen: number;
-  expires: number;
-  provider: string | null;
-  user_agent: string;
-  ip: string;
-}
-
-/**
- * All active sessions, newest first (by expiry, which is creation + the fixed maximum age), keyset
- * on (expires, id) through the sessions_expires index.
- */
-export async function listActiveSessions(
-  db: Db,
-  policy: { idleTimeoutSeconds: number },
-  before: { expires: number; id: string } | null,
-  limit = PAGE_SIZE,
-  now = Date.now(),
-): Promise<{ sessions: ActiveSessionRow[]; next: { expires: number; id: string } | null }> {
-  let query = db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .select([
-      'sessions.id', 'sessions.user_id', 'users.username', 'sessions.created', 'sessions.last_seen', 'sessions.expires',
-      'sessions.provider', 'sessions.user_agent', 'sessions.ip',
-    ])
-    .where('sessions.expires', '>', now)
-    .where('sessions.last_seen', '>', now - policy.idleTimeoutSeconds * 1000);
-  if (before) {
-    query = query
-      .where('sessions.expires', '<=', before.expires)
-      .where((eb) => eb.not(eb.and([eb('sessions.expires', '=', before.expires), eb('sessions.id', '>=', before.id)])));
-  }
-  const rows = await query.orderBy('sessions.expires', 'desc').orderBy('sessions.id', 'desc').limit(limit + 1).execute();
-  const sessions = rows.slice(0, limit);
-  const last = sessions.at(-1);
-  return { sessions, next: rows.length > limit && last ? { expires: last.expires, id: last.id } : null };
 }

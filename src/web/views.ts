@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Eta } from 'eta';
+import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../admin/view-models.ts';
 import type { User } from '../db/schema.ts';
-import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from './routes/admin.ts';
 
 /** Eta escapes every `<%= %>` by default; templates are compiled once and cached. */
 const eta = new Eta({ views: new URL('./views', import.meta.url).pathname, cache: true, autoEscape: true });

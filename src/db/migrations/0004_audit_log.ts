@@ -13,7 +13,7 @@ import type { Dialect } from './0001_init.ts';
  * There is no foreign key to users on purpose: the log outlives the accounts it mentions.
  *
  * users: case-insensitive prefix search and alphabetical keyset paging of the admin's users list
- * (src/admin/users.ts) need indexes on lower(username) and lower(email) in *byte* order, so that
+ * (src/accounts/user-list.ts) need indexes on lower(username) and lower(email) in *byte* order, so that
  * the prefix p is exactly the range [p, p + U+10FFFF). SQLite's default collation already is byte
  * order (0001 made users_email_lower); PostgreSQL's default collation usually is a locale, so
  * there the indexes are built with COLLATE "C" and the queries say the same.
