@@ -13,7 +13,7 @@ export interface UsersTable {
   email: string;
   first_name: string;
   last_name: string;
-  /** scrypt hash; null for users who only sign in through a provider. */
+  /** scrypt hash, or `django$…` for a Django hash until its first login; null for users who only sign in through a provider. */
   password: string | null;
   is_active: Flag;
   is_staff: Flag;
@@ -102,6 +102,24 @@ export interface AuditLogTable {
 
 export interface Database {
   users: UsersTable;
+/** Group names (Django's auth_group, brought by import-django); owned by accounts. */
+export interface GroupsTable {
+  id: Generated<number>;
+  name: string;
+}
+
+export interface UserGroupsTable {
+  user_id: number;
+  group_id: number;
+}
+
+/** Which Django user (auth_user.id) an imported account came from; owned by accounts. */
+export interface DjangoUsersTable {
+  django_id: number;
+  user_id: number;
+  imported: Millis;
+}
+
   sessions: SessionsTable;
   identities: IdentitiesTable;
   login_failures: LoginFailuresTable;
@@ -110,6 +128,9 @@ export interface Database {
   audit_log: AuditLogTable;
 }
 
+  groups: GroupsTable;
+  user_groups: UserGroupsTable;
+  django_users: DjangoUsersTable;
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
