@@ -111,10 +111,13 @@ export function toTokenQueryError(error: unknown, endpoint: 'introspection' | 'u
   return providerFault(error, 'userinfo', provider, `could not answer at ${endpoint} to check the access token`);
 }
 
-/** Timeouts, unreachable hosts and errors we already mapped keep their code; the rest say what failed. */
+/** Provider failures whose sign-in message fits any request: what to wait for, or which setting to fix. */
+const GENERAL_FAILURES = new Set<string>(['PROVIDER_TIMEOUT', 'PROVIDER_UNREACHABLE', 'CLIENT_AUTH_FAILED']);
+
+/** Those and errors we already mapped keep their code and message; the rest say what failed. */
 function providerFault(error: unknown, stage: Stage, provider: string, what: string): OidcConnectError {
   const mapped = toSignInError(error, stage, provider);
-  if (mapped === error || mapped.code === 'PROVIDER_TIMEOUT' || mapped.code === 'PROVIDER_UNREACHABLE') return mapped;
+  if (mapped === error || GENERAL_FAILURES.has(mapped.code)) return mapped;
   return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} ${what}.`, { cause: error });
 }
 

@@ -294,6 +294,19 @@ describe('BearerAuthenticator', () => {
     assert.equal(bearer.cache.size, 0);
   });
 
+  test('introspection refusing our client credentials is a configuration problem, not the caller\'s 401', async () => {
+    const stub = newStub();
+    stub.introspect = async () => {
+      throw new client.ResponseBodyError('server responded with an error in the response body', { cause: { error: 'invalid_client' }, response: new Response(null, { status: 401 }) } as never);
+    };
+    await assert.rejects(authenticator(stub).verifyToken('opaque'), (error: unknown) => {
+      assert.ok(error instanceof OidcConnectError && !(error instanceof BearerError), String(error));
+      assert.equal(error.code, 'CLIENT_AUTH_FAILED');
+      assert.match(error.message, /OIDC_RP_CLIENT_SECRET/);
+      return true;
+    });
+  });
+
   test('opaque tokens go to the first provider only, unless others are named', async () => {
     const first = newStub();
     const second = newStub();
