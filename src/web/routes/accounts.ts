@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clearFailures, isLockedOut, recordFailure } from '../../accounts/lockout.ts';
 import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
+import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
@@ -63,6 +64,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
     }
     await clearFailures(db, username);
+    if (needsRehash(user.password)) await rehashPassword(db, user.id, user.password, password);
     await startSession(ctx, request, reply, { userId: user.id });
     await audit(ctx, request, { type: 'login_success', method: 'local', userId: user.id, username: user.username });
     return reply.redirect(next, 302);
