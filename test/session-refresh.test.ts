@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createUser } from '../src/accounts/users.ts';
 import { sessionIdFor, type ProviderTokens } from '../src/sessions/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
@@ -110,8 +111,7 @@ describe('silent re-authentication without refresh tokens (prompt=none)', () => 
     const page = await client.get(`${s.app.url}/api/me?x=1`, { accept: 'text/html', 'sec-fetch-mode': 'navigate' });
     assert.equal(page.status, 302, page.body);
     const renew = new URL(page.location!);
-    assert.equal(renew.pathname, '/authorization-code/authenticate/');
-    assert.equal(renew.searchParams.get('prompt'), 'none');
+    assert.equal(renew.pathname, '/authorization-code/renew/');
     assert.equal(renew.searchParams.get('next'), '/api/me?x=1');
     const hops = await client.follow(page);
     const authorize = hops.find((h) => h.url.includes('/v1/authorize'));
@@ -131,7 +131,7 @@ describe('silent re-authentication without refresh tokens (prompt=none)', () => 
     assert.equal(post.status, 401);
     const body = JSON.parse(post.body);
     assert.equal(body.error, 'SESSION_RENEWAL_REQUIRED');
-    assert.match(body.refresh_url, /\/authorization-code\/authenticate\/\?provider=default&next=.*&prompt=none$/);
+    assert.match(body.refresh_url, /\/authorization-code\/renew\/\?next=%2Faccounts%2Fpassword_change%2F$/);
     const xhr = await client.get(`${s.app.url}/api/me`, { accept: 'application/json', 'sec-fetch-mode': 'cors' });
     assert.equal(xhr.status, 401);
     assert.equal(JSON.parse(xhr.body).error, 'SESSION_RENEWAL_REQUIRED');
@@ -162,6 +162,27 @@ describe('silent re-authentication without refresh tokens (prompt=none)', () => 
     // Without a Bearer header the cookie session is still held to its renewal.
     const renew = await client.get(`${s.app.url}/api/me`, { accept: 'application/json', 'sec-fetch-mode': 'cors' });
     assert.equal(JSON.parse(renew.body).error, 'SESSION_RENEWAL_REQUIRED');
+  });
+
+  test('a cross-site GET cannot start a prompt=none login that logs out a local session', async () => {
+    await createUser(s.app.database.db, { username: 'lena', email: 'lena@example.com', password: 'lena password' });
+    const client = new HttpClient();
+    const form = await client.get(`${s.app.url}/accounts/login/`);
+    await client.post(`${s.app.url}/accounts/login/`, { _csrf: hiddenField(form.body, '_csrf'), username: 'lena', password: 'lena password' });
+    assert.match((await client.get(`${s.app.url}/`)).body, /Hi lena/);
+
+    // What an <img> or a link on another site can make the browser request, with its cookies.
+    for (const path of ['/authorization-code/authenticate/?prompt=none', '/authorization-code/renew/']) {
+      const start = await client.get(`${s.app.url}${path}`);
+      assert.equal(start.status, 302, path);
+      const authorize = new URL(start.location!, s.app.url);
+      if (authorize.origin === s.app.url) continue; // nothing to renew: no flow started
+      assert.notEqual(authorize.searchParams.get('prompt'), 'none', `${path} must not ask for prompt=none`);
+      // The provider answers login_required, as it would to prompt=none from a browser it doesn't know.
+      const callback = await client.get(`${s.app.url}/authorization-code/callback?${new URLSearchParams({ error: 'login_required', state: authorize.searchParams.get('state')! })}`);
+      assert.ok(callback.status >= 400 && callback.status < 500, `${path}: an error page, not a logout (${callback.status})`);
+    }
+    assert.match((await client.get(`${s.app.url}/`)).body, /Hi lena - lena@example.com!/, 'the local session is alive');
   });
 
   test('when the provider session is over, the local session ends and the login page follows', async () => {

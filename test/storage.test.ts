@@ -68,7 +68,7 @@ const provider: ProviderConfig = {
   id: 'default', name: 'Okta', issuer: 'https://idp.example.test/oauth2/default', clientId: 'c', clientSecret: 's',
   scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {},
 };
-const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', promptNone: false };
+const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null };
 
 for (const target of databaseTargets) {
   describe(`storage on ${target.name}`, { skip: target.skip }, () => {
@@ -336,9 +336,9 @@ for (const target of databaseTargets) {
         await rejectsWithCode(takeFlow(db, 'state-once', 'binding-1', T0 + 1000), 'STATE_INVALID');
       });
 
-      test('a prompt=none flow keeps its flag', async () => {
-        await saveFlow(db, 'state-silent', 'b', { ...flow, promptNone: true }, T0);
-        assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).promptNone, true);
+      test('a silent renewal flow keeps the session it renews', async () => {
+        await saveFlow(db, 'state-silent', 'b', { ...flow, renewsSession: 'session-id-hash' }, T0);
+        assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).renewsSession, 'session-id-hash');
       });
 
       test('concurrent callbacks for one state: exactly one takes the flow', async () => {

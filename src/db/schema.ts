@@ -67,6 +67,8 @@ export interface OidcFlowsTable {
   nonce: string;
   next: string;
   prompt_none: Flag;
+  /** The session (its id) that this silent prompt=none renewal confirms; null for a login. */
+  renews_session: string | null;
   expires: Millis;
 }
 

@@ -14,7 +14,8 @@ export interface Flow {
   codeVerifier: string;
   nonce: string;
   next: string;
-  promptNone: boolean;
+  /** The session (its id) that this silent prompt=none renewal confirms; null for a login. */
+  renewsSession: string | null;
 }
 
 /**
@@ -29,7 +30,8 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     code_verifier: flow.codeVerifier,
     nonce: flow.nonce,
     next: flow.next,
-    prompt_none: flow.promptNone ? 1 : 0,
+    prompt_none: flow.renewsSession === null ? 0 : 1,
+    renews_session: flow.renewsSession,
     expires: now + FLOW_LIFETIME_MS,
   };
   await db.insertInto('oidc_flows').values(row).execute();
@@ -53,5 +55,5 @@ export async function takeFlow(db: Db, state: string, binding: string | undefine
   if (binding === undefined || digest(binding) !== row.binding) {
     throw new OidcConnectError('STATE_INVALID', 'This sign-in was started in another browser. Please start again here.');
   }
-  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, promptNone: row.prompt_none === 1 };
+  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session };
 }

@@ -15,8 +15,11 @@ export interface CompletedSignIn extends SignInResult {
 export interface RelyingParty {
   readonly providers: readonly ProviderConfig[];
   provider(id: string | undefined): ProviderClient;
-  /** Starts a login; returns the provider URL to redirect the browser to. */
-  startLogin(input: { provider?: string; next: string; binding: string; promptNone?: boolean }): Promise<URL>;
+  /**
+   * Starts a login; returns the provider URL to redirect the browser to. With `renewsSession` (a
+   * session id) it is that session's silent renewal: prompt=none, and a login_required answer ends it.
+   */
+  startLogin(input: { provider?: string; next: string; binding: string; renewsSession?: string }): Promise<URL>;
   /** Finishes a login from the callback URL, with the browser's binding cookie. */
   finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
   /** Where to send the browser after the local session ended: the provider's logout, or null. */
@@ -26,9 +29,12 @@ export interface RelyingParty {
 /** The provider would not renew the session without the user: log in again, then go to `next`. */
 export class ReauthenticationRequired extends OidcConnectError {
   readonly next: string;
-  constructor(provider: string, next: string, options: { cause: unknown }) {
+  /** The id of the session the renewal was for: the one to end. */
+  readonly sessionId: string;
+  constructor(provider: string, next: string, sessionId: string, options: { cause: unknown }) {
     super('LOGIN_REQUIRED', `Your ${provider} session has ended. Please log in again.`, options);
     this.next = next;
+    this.sessionId = sessionId;
   }
 }
 
@@ -45,15 +51,15 @@ export function createRelyingParty(config: Config, db: Db): RelyingParty {
     providers: config.providers,
     provider,
 
-    async startLogin({ provider: id, next, binding, promptNone = false }) {
+    async startLogin({ provider: id, next, binding, renewsSession }) {
       const target = provider(id);
       const state = client.randomState();
       const nonce = client.randomNonce();
       const codeVerifier = client.randomPKCECodeVerifier();
       const url = await target.authorizationUrl({
-        state, nonce, promptNone, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        state, nonce, promptNone: renewsSession !== undefined, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier),
       });
-      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, promptNone });
+      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null });
       return url;
     },
 
@@ -69,8 +75,8 @@ export function createRelyingParty(config: Config, db: Db): RelyingParty {
         return { ...result, provider: target, next: flow.next };
       } catch (error) {
         // A silent renewal the provider can't satisfy (login_required…) means its session is over.
-        if (flow.promptNone && error instanceof OidcConnectError && error.code === 'PROVIDER_ERROR') {
-          throw new ReauthenticationRequired(target.config.name, flow.next, { cause: error });
+        if (flow.renewsSession !== null && error instanceof OidcConnectError && error.code === 'PROVIDER_ERROR') {
+          throw new ReauthenticationRequired(target.config.name, flow.next, flow.renewsSession, { cause: error });
         }
         throw error;
       }

@@ -1,11 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { refreshSession } from '../rp/refresh.ts';
+import type { ActiveSession } from '../sessions/index.ts';
 import { needsRefresh } from '../sessions/refresh-lease.ts';
 import type { AppContext } from './context.ts';
 import { clearSessionCookie } from './session-cookie.ts';
 
 /** Routes that must work on a session due for renewal: the flows themselves, logout, assets. */
 const EXEMPT = ['/authorization-code/', '/signout/', '/accounts/logout/', '/static/', '/healthz', '/oidc/'];
+
+/** Where a session's silent renewal starts (src/web/routes/oidc.ts): never from another URL. */
+export const RENEW_PATH = '/authorization-code/renew/';
+
+/** A provider session without refresh token that the provider must confirm again (prompt=none). */
+export function renewalDue(session: ActiveSession, now = Date.now()): boolean {
+  const { refreshToken, renewAt } = session.tokens;
+  return session.row.provider !== null && refreshToken === undefined && renewAt !== undefined && now >= renewAt;
+}
 
 export function isNavigation(request: FastifyRequest): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
@@ -38,9 +48,8 @@ export async function renewSession(ctx: AppContext, request: FastifyRequest, rep
     return false;
   }
 
-  const renewAt = session.tokens.renewAt;
-  if (session.tokens.refreshToken !== undefined || renewAt === undefined || Date.now() < renewAt) return false;
-  const renewUrl = `/authorization-code/authenticate/?${new URLSearchParams({ provider: provider.config.id, next: request.url, prompt: 'none' })}`;
+  if (!renewalDue(session)) return false;
+  const renewUrl = `${RENEW_PATH}?${new URLSearchParams({ next: request.url })}`;
   if (isNavigation(request)) {
     reply.redirect(renewUrl, 302);
   } else {

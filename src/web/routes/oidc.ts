@@ -7,6 +7,7 @@ import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.t
 import { deleteSession } from '../../sessions/index.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
+import { RENEW_PATH, renewalDue } from '../session-renewal.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -21,17 +22,34 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db, rp } = ctx;
   const FLOW_COOKIE = config.secureCookies ? '__Host-oc_flow' : 'oc_flow';
 
-  app.get('/authorization-code/authenticate/', auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
-    const query = request.query as Query;
-    const next = safeNext(query.next, config.appUrl);
-    const provider = typeof query.provider === 'string' ? query.provider : undefined;
+  /** Sends the browser to the provider, with the binding cookie its callback must bring back. */
+  const begin = async (request: FastifyRequest, reply: FastifyReply, input: { provider: string | undefined; next: string; renewsSession?: string }) => {
     const existing = request.cookies[FLOW_COOKIE];
     const binding = existing !== undefined && BINDING.test(existing) ? existing : randomBytes(32).toString('base64url');
-    const url = await rp.startLogin({ provider, next, binding, promptNone: query.prompt === 'none' });
+    const url = await rp.startLogin({ ...input, binding });
     reply.setCookie(FLOW_COOKIE, binding, {
       httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies, maxAge: 10 * 60,
     });
     return reply.redirect(url.href, 302);
+  };
+
+  app.get('/authorization-code/authenticate/', auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
+    // `prompt` is not read from the query: any site could send a browser here with prompt=none, and
+    // the login_required answer would end whatever session it has. Silent renewal starts below.
+    const query = request.query as Query;
+    const provider = typeof query.provider === 'string' ? query.provider : undefined;
+    return begin(request, reply, { provider, next: safeNext(query.next, config.appUrl) });
+  }));
+
+  /**
+   * The silent (prompt=none) renewal of this browser's provider session, only when it is due. The
+   * flow is bound to that session, so a login_required answer ends that session and no other.
+   */
+  app.get(RENEW_PATH, auditedSignIn(ctx, async (request) => request.session?.row.provider ?? '', async (request, reply) => {
+    const next = safeNext((request.query as Query).next, config.appUrl);
+    const session = request.session;
+    if (!session || !renewalDue(session)) return reply.redirect(next, 302);
+    return begin(request, reply, { provider: session.row.provider!, next, renewsSession: session.id });
   }));
 
   const callback = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -43,15 +61,15 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
       result = await rp.finishLogin(callbackUrl, request.cookies[FLOW_COOKIE]);
     } catch (error) {
       if (!(error instanceof ReauthenticationRequired)) throw error;
-      // The silent renewal failed: end the local session too, and ask the user to log in.
-      if (request.session) {
-        await deleteSession(db, request.session.id);
+      // The silent renewal failed: the session it was for ends too (no other), and the user logs in again.
+      await deleteSession(db, error.sessionId);
+      if (request.session?.id === error.sessionId) {
         await audit(ctx, request, {
           type: 'logout', method: request.session.row.provider ?? '', userId: request.session.user.id,
           username: request.session.user.username, detail: 'provider session ended (silent renewal refused)',
         });
+        clearSessionCookie(config, reply);
       }
-      clearSessionCookie(config, reply);
       request.log.info({ code: error.code }, 'silent renewal refused by the provider');
       return reply.redirect(`/accounts/login/?${new URLSearchParams({ next: error.next })}`, 302);
     }
