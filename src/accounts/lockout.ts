@@ -38,3 +38,9 @@ export async function recordFailure(db: Db, policy: LockoutPolicy, username: str
 export async function clearFailures(db: Db, username: string): Promise<void> {
   await db.deleteFrom('login_failures').where('username', '=', username.toLowerCase()).execute();
 }
+
+/** Deletes counts whose window has passed: they lock nothing, and unknown usernames would pile up. */
+export async function pruneLoginFailures(db: Db, policy: LockoutPolicy, now = Date.now()): Promise<number> {
+  const result = await db.deleteFrom('login_failures').where('window_start', '<=', now - policy.windowSeconds * 1000).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { migrate, openDatabase, type DatabaseHandle } from '../db/index.ts';
-import { auditUsername, pruneAuditLog, pruneDue, PRUNE_INTERVAL_MS, recordEvent } from './index.ts';
+import { auditUsername, pruneAuditLog, recordEvent } from './index.ts';
 import { DAY_MS, failuresByCode, signInsPerDay } from './stats.ts';
 
 let handle: DatabaseHandle;
@@ -45,13 +45,6 @@ test('pruning deletes what is older than the retention, and 0 keeps everything',
   assert.ok(pruned >= 2, 'the 91-day-old event and the ones from 1970 above');
   const left = await db.selectFrom('audit_log').select('time').execute();
   assert.deepEqual(left.map((r) => r.time), [now - 89 * DAY_MS]);
-});
-
-test('pruning is due on the first event of a process, then hourly', () => {
-  const db = {} as DatabaseHandle['db']; // a key of its own
-  assert.equal(pruneDue(db, 1_000), true);
-  assert.equal(pruneDue(db, 2_000), false);
-  assert.equal(pruneDue(db, 1_000 + PRUNE_INTERVAL_MS), true);
 });
 
 test('dashboard aggregates: per UTC day and method, and failures by code', async () => {

@@ -10,7 +10,6 @@
  */
 import type { Db } from '../db/index.ts';
 import type { ErrorCode } from '../errors.ts';
-import { SWEEP_INTERVAL_MS, sweepDue } from '../db/housekeeping.ts';
 
 export const AUDIT_EVENT_TYPES = [
   'login_success',
@@ -108,11 +107,4 @@ export async function pruneAuditLog(db: Db, retentionDays: number, now = Date.no
   if (retentionDays <= 0) return 0;
   const result = await db.deleteFrom('audit_log').where('time', '<', now - retentionDays * DAY_MS).executeTakeFirst();
   return Number(result.numDeletedRows);
-}
-
-/** How often one process prunes the audit log: the first event after start, then at most hourly. */
-export const PRUNE_INTERVAL_MS = SWEEP_INTERVAL_MS;
-
-export function pruneDue(db: Db, now = Date.now()): boolean {
-  return sweepDue(db, 'audit_log', now);
 }

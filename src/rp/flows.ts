@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { sweepDue } from '../db/housekeeping.ts';
 import type { Db } from '../db/index.ts';
 import type { OidcFlowsTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
@@ -35,8 +34,6 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     expires: now + FLOW_LIFETIME_MS,
   };
   await db.insertInto('oidc_flows').values(row).execute();
-  // Abandoned logins must not pile up.
-  if (sweepDue(db, 'oidc_flows', now)) await db.deleteFrom('oidc_flows').where('expires', '<', now).execute();
 }
 
 /**
@@ -56,4 +53,16 @@ export async function takeFlow(db: Db, state: string, binding: string | undefine
     throw new OidcConnectError('STATE_INVALID', 'This sign-in was started in another browser. Please start again here.');
   }
   return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session };
+}
+
+/** The provider a pending flow is for, without taking it; undefined when `state` names none. */
+export async function flowProvider(db: Db, state: string): Promise<string | undefined> {
+  const row = await db.selectFrom('oidc_flows').select('provider').where('id', '=', digest(state)).executeTakeFirst();
+  return row?.provider;
+}
+
+/** Deletes abandoned logins (housekeeping); returns how many went. */
+export async function pruneFlows(db: Db, now = Date.now()): Promise<number> {
+  const result = await db.deleteFrom('oidc_flows').where('expires', '<', now).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

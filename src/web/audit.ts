@@ -1,27 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { pruneAuditLog, pruneDue, recordEvent, type AuditEvent } from '../audit/index.ts';
-import { digest } from '../rp/flows.ts';
+import { recordEvent, type AuditEvent } from '../audit/index.ts';
+import { flowProvider } from '../rp/flows.ts';
 import type { AppContext } from './context.ts';
 import { toOidcConnectError } from './error-pages.ts';
 
 /**
  * Records an audit event for this request (its IP and user agent added) and never fails the
- * request: a database error is logged and the request goes on as if nothing happened. Now and
- * then (hourly per process) it also prunes events past AUDIT_RETENTION_DAYS, in the background.
+ * request: a database error is logged and the request goes on as if nothing happened.
  */
 export async function audit(ctx: AppContext, request: FastifyRequest, event: AuditEvent): Promise<void> {
   try {
     await recordEvent(ctx.db, { ip: request.ip, userAgent: request.headers['user-agent'] ?? '', ...event });
   } catch (error) {
     request.log.error({ err: error, type: event.type }, 'writing the audit log failed');
-    return;
-  }
-  const now = Date.now();
-  if (ctx.config.audit.retentionDays > 0 && pruneDue(ctx.db, now)) {
-    pruneAuditLog(ctx.db, ctx.config.audit.retentionDays, now).then(
-      (pruned) => { if (pruned > 0) request.log.info({ pruned }, 'audit log pruned'); },
-      (error: unknown) => request.log.warn({ err: error }, 'pruning the audit log failed'),
-    );
   }
 }
 
@@ -63,8 +54,7 @@ export function callbackProvider(ctx: AppContext): (request: FastifyRequest) => 
     const state = (request.query as Record<string, unknown>).state;
     if (typeof state !== 'string' || state === '' || state.length > 512) return '';
     try {
-      const row = await ctx.db.selectFrom('oidc_flows').select('provider').where('id', '=', digest(state)).executeTakeFirst();
-      return row?.provider ?? '';
+      return (await flowProvider(ctx.db, state)) ?? '';
     } catch {
       return ''; // the handler will meet the same database trouble and report it
     }

@@ -13,6 +13,7 @@ import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, sendError } from './error-pages.ts';
+import { startHousekeeping, type Housekeeping } from './housekeeping.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -74,6 +75,12 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     db = database.db;
   }
   const ctx: AppContext = { config, db, rp: options.rp ?? createRelyingParty(config, db) };
+  // Expired rows are swept on a timer (src/web/housekeeping.ts), stopped before the database closes.
+  let housekeeping: Housekeeping | undefined;
+  app.addHook('onReady', async () => {
+    housekeeping = startHousekeeping({ db: ctx.db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log: app.log });
+  });
+  app.addHook('preClose', async () => housekeeping?.stop());
   await app.register(fastifyCookie, { secret: config.sessionSecret });
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
-import { sweepDue } from '../db/housekeeping.ts';
-import { createSession, deleteExpiredSessions, deleteSession, type NewSession } from '../sessions/index.ts';
+import { recordLogin } from '../accounts/users.ts';
+import { createSession, deleteSession, type NewSession } from '../sessions/index.ts';
 import type { AppContext } from './context.ts';
 
 /** `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and Path=/. */
@@ -25,9 +25,7 @@ export async function startSession(
     userAgent: request.headers['user-agent'] ?? '',
     ip: request.ip,
   });
-  await ctx.db.updateTable('users').set({ last_login: Date.now() }).where('id', '=', input.userId).execute();
-  // Sessions whose cookie never comes back are only removed here.
-  if (sweepDue(ctx.db, 'sessions')) await deleteExpiredSessions(ctx.db);
+  await recordLogin(ctx.db, input.userId);
   reply.setCookie(sessionCookieName(ctx.config), secret, {
     httpOnly: true,
     sameSite: 'lax',

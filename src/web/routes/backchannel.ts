@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOidcConnectError, OidcConnectError } from '../../errors.ts';
-import { consumeLogoutToken, logoutTokenIssuers, pruneLogoutTokens, verifyLogoutToken } from '../../rp/logout-token.ts';
+import { consumeLogoutToken, logoutTokenIssuers, verifyLogoutToken } from '../../rp/logout-token.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { toOidcConnectError } from '../error-pages.ts';
@@ -53,11 +53,6 @@ export function backchannelRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     request.log.info({ provider, sessionsEnded }, 'back-channel logout');
     await audit(ctx, request, { type: 'backchannel_logout', method: provider, detail: `${sessionsEnded} session(s) ended` });
-    try {
-      await pruneLogoutTokens(db); // indexed and usually empty; a failure costs only disk space
-    } catch (error) {
-      request.log.warn({ err: error }, 'pruning logout tokens failed');
-    }
     return reply.code(200).header('cache-control', 'no-store').send();
   });
 }

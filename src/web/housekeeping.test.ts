@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { migrate, openDatabase, type DatabaseHandle, type Db } from '../db/index.ts';
+import { startHousekeeping, sweep, type HousekeepingOptions } from './housekeeping.ts';
+
+const HOUR = 3600_000;
+const NOW = Date.UTC(2026, 2, 15, 12);
+const lockout = { maxFailures: 10, windowSeconds: 900 };
+const quiet = { info() {}, warn() {} };
+
+let handle: DatabaseHandle;
+before(async () => {
+  handle = openDatabase({ kind: 'sqlite', file: ':memory:', display: 'memory' });
+  await migrate(handle);
+});
+after(() => handle.close());
+
+/** One expired and one live row in every table that is swept. */
+async function seed(db: Db, now: number): Promise<void> {
+  const user = await db.insertInto('users').values({
+    username: `u${now}`, email: '', first_name: '', last_name: '', password: null, is_active: 1, is_staff: 0,
+    is_superuser: 0, last_login: null, date_joined: now,
+  }).returning('id').executeTakeFirstOrThrow();
+  const session = (id: string, expires: number) => ({
+    id, user_id: user.id, created: expires - HOUR, expires, last_seen: expires - HOUR, provider: null, provider_sid: null, user_agent: '', ip: '',
+  });
+  await db.insertInto('sessions').values([session(`old${now}`, now - 1), session(`live${now}`, now + HOUR)]).execute();
+  const flow = (id: string, expires: number) => ({
+    id, provider: 'okta', binding: 'b', code_verifier: 'v', nonce: 'n', next: '/', prompt_none: 0 as const, expires,
+  });
+  await db.insertInto('oidc_flows').values([flow(`old${now}`, now - 1), flow(`live${now}`, now + HOUR)]).execute();
+  await db.insertInto('logout_tokens').values([
+    { id: `old${now}`, provider: 'okta', expires: now - 1 }, { id: `live${now}`, provider: 'okta', expires: now + HOUR },
+  ]).execute();
+  await db.insertInto('audit_log').values([
+    { time: now - 91 * 24 * HOUR, type: 'logout', error_code: null, user_id: null, actor_id: null },
+    { time: now - HOUR, type: 'logout', error_code: null, user_id: null, actor_id: null },
+  ]).execute();
+  await db.insertInto('login_failures').values([
+    { username: `old${now}`, failures: 3, window_start: now - 16 * 60_000 },
+    { username: `live${now}`, failures: 3, window_start: now - 60_000 },
+  ]).execute();
+}
+
+async function left(db: Db) {
+  const ids = async (table: 'sessions' | 'oidc_flows' | 'logout_tokens') =>
+    (await db.selectFrom(table).select('id').execute()).map((r) => r.id).sort();
+  return {
+    sessions: await ids('sessions'),
+    oidc_flows: await ids('oidc_flows'),
+    logout_tokens: await ids('logout_tokens'),
+    audit_log: (await db.selectFrom('audit_log').select('time').execute()).length,
+    login_failures: (await db.selectFrom('login_failures').select('username').execute()).map((r) => r.username),
+  };
+}
+
+test('one sweep deletes expired rows from every owner, and only those', async () => {
+  const db = handle.db;
+  await seed(db, NOW);
+  const options: HousekeepingOptions = { db, lockout, auditRetentionDays: 90, log: quiet };
+  assert.deepEqual(await sweep(options, NOW), { sessions: 1, oidc_flows: 1, logout_tokens: 1, audit_log: 1, login_failures: 1 });
+  assert.deepEqual(await left(db), {
+    sessions: [`live${NOW}`], oidc_flows: [`live${NOW}`], logout_tokens: [`live${NOW}`], audit_log: 1, login_failures: [`live${NOW}`],
+  });
+  assert.equal((await sweep({ ...options, auditRetentionDays: 0 }, NOW + 100 * 24 * HOUR)).audit_log, undefined, 'retention 0 keeps the audit log');
+  assert.equal((await left(db)).audit_log, 1);
+});
+
+test('a failing sweep is logged, never thrown', async () => {
+  const broken = openDatabase({ kind: 'sqlite', file: ':memory:', display: 'memory' }); // not migrated: no tables
+  const warnings: string[] = [];
+  const log = { info() {}, warn: (fields: { table: string }) => { warnings.push(fields.table); } };
+  assert.deepEqual(await sweep({ db: broken.db, lockout, auditRetentionDays: 90, log }), {});
+  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures']);
+  await broken.close();
+});
+
+test('the schedule sweeps at start and at every interval, until stopped', async () => {
+  const db = handle.db;
+  await db.deleteFrom('sessions').execute();
+  const expired = async (id: string) => {
+    const user = await db.selectFrom('users').select('id').executeTakeFirstOrThrow();
+    const now = Date.now();
+    await db.insertInto('sessions').values({
+      id, user_id: user.id, created: now - HOUR, expires: now - 1, last_seen: now - HOUR, provider: null, provider_sid: null, user_agent: '', ip: '',
+    }).execute();
+  };
+  const gone = async (id: string, within: number) => {
+    const deadline = Date.now() + within;
+    while (Date.now() < deadline) {
+      if (!(await db.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst())) return true;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return false;
+  };
+  await expired('before-start');
+  const housekeeping = startHousekeeping({ db, lockout, auditRetentionDays: 90, log: quiet }, 50);
+  try {
+    assert.equal(await gone('before-start', 1000), true, 'swept at start');
+    await expired('later');
+    assert.equal(await gone('later', 1000), true, 'swept again one interval later');
+  } finally {
+    await housekeeping.stop();
+  }
+  await expired('after-stop');
+  assert.equal(await gone('after-stop', 200), false, 'no sweep after stop()');
+});
