@@ -109,7 +109,7 @@ describe('configuration errors', () => {
       const lines = run.stderr.trim().split('\n');
       assert.equal(lines.length, 3, run.stderr);
       assert.match(run.stderr, /PORT=abc/);
-      assert.match(run.stderr, /OIDC_USERNAME_ALGO=md5: must be claims or sha224/);
+      assert.match(run.stderr, /OIDC_USERNAME_ALGO=md5: must be one of claims, sha224, mozilla-django-oidc/);
       assert.match(run.stderr, /SESSION_IDLE_TIMEOUT_SECONDS=-1/);
     } finally {
       rmSync(envDir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
+import { USERNAME_ALGOS } from './types.ts';
 
 export type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 
@@ -47,8 +48,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   const devIdpPort = integer(env, problems, 'DEV_IDP_PORT', 9000, 0, 65535);
   const usernameAlgo = text(env, 'OIDC_USERNAME_ALGO') ?? 'claims';
-  if (usernameAlgo !== 'claims' && usernameAlgo !== 'sha224') {
-    problems.add('OIDC_USERNAME_ALGO', usernameAlgo, 'must be claims or sha224');
+  if (!(USERNAME_ALGOS as readonly string[]).includes(usernameAlgo)) {
+    problems.add('OIDC_USERNAME_ALGO', usernameAlgo, `must be one of ${USERNAME_ALGOS.join(', ')}`);
   }
   const fromFile = readProvidersFile(cwd, env, problems, { usernameAlgo: usernameAlgo as UsernameAlgo, scopes: DEFAULT_SCOPES });
   const fromEnv = parseProviders(env, problems, production && fromFile === null, fromFile === null ? devIdpPort : null);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Env } from './env.ts';
 import { Problems, httpsUrl, text } from './parse.ts';
 import type { ProviderConfig, UsernameAlgo } from './types.ts';
+import { USERNAME_ALGOS } from './types.ts';
 
 export const PROVIDERS_FILE = 'oidc-connect.config.json';
 
@@ -64,7 +65,7 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     const scopes = Array.isArray(e.scopes) && e.scopes.every((s) => typeof s === 'string') ? (e.scopes as string[]) : undefined;
     if (e.scopes !== undefined && (!scopes || !scopes.includes('openid'))) problems.add(`${at}.scopes`, undefined, 'must be an array of strings including "openid"');
     const usernameAlgo = e.usernameAlgo ?? defaults.usernameAlgo;
-    if (usernameAlgo !== 'claims' && usernameAlgo !== 'sha224') problems.add(`${at}.usernameAlgo`, String(usernameAlgo), 'must be claims or sha224');
+    if (!(USERNAME_ALGOS as readonly unknown[]).includes(usernameAlgo)) problems.add(`${at}.usernameAlgo`, String(usernameAlgo), `must be one of ${USERNAME_ALGOS.join(', ')}`);
     const signAlgs = Array.isArray(e.signAlgs) ? (e.signAlgs as unknown[]).filter((a): a is string => typeof a === 'string') : [];
     if (signAlgs.some((a) => a.toLowerCase() === 'none' || /^HS/i.test(a))) problems.add(`${at}.signAlgs`, undefined, 'none and HS* are never accepted; use RS256');
     if (id && issuer && clientId && clientSecret) {

@@ -1,7 +1,9 @@
 // The shape of the validated configuration, apart from loading it, so that every parser in config/
 // can name it without importing index.ts.
 
-export type UsernameAlgo = 'claims' | 'sha224';
+/** How a new provider user's username is made (provisioning/username.ts). */
+export const USERNAME_ALGOS = ['claims', 'sha224', 'mozilla-django-oidc'] as const;
+export type UsernameAlgo = (typeof USERNAME_ALGOS)[number];
 
 export interface ProviderConfig {
   /** Stable id used in `?provider=` and stored with identities' sessions. */
