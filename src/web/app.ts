@@ -17,7 +17,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   });
   await app.register(oidcConnect, ctx);
 
-  app.get('/static/app.css', async (_request, reply) =>
+  app.get('/static/app.css', { config: { session: false } }, async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet));
 
   app.get('/', async (request, reply) => {

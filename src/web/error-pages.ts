@@ -53,16 +53,16 @@ export function toOidcConnectError(error: unknown): OidcConnectError {
 }
 
 export function wantsJson(request: FastifyRequest): boolean {
-  if (request.url.startsWith('/api/') || request.url.startsWith('/oidc/')) return true;
+  if (request.routeOptions.config.json === true) return true;
   const accept = request.headers.accept ?? '';
   return accept.includes('application/json') && !accept.includes('text/html');
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError): FastifyReply {
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError, json = wantsJson(request)): FastifyReply {
   reply.code(error.status);
   if (error.code === 'TOO_MANY_ATTEMPTS') reply.header('retry-after', '900');
-  if (error.status === 401 && wantsJson(request)) reply.header('www-authenticate', 'Bearer');
-  if (wantsJson(request)) return reply.send({ error: error.code, message: error.message });
+  if (error.status === 401 && json) reply.header('www-authenticate', 'Bearer');
+  if (json) return reply.send({ error: error.code, message: error.message });
   const retry = RETRY_FROM_LOGIN.has(error.code)
     ? '/accounts/login/'
     : error.code === 'CSRF_INVALID' ? request.url : null;
@@ -83,4 +83,13 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   else if (mapped.status >= 500) request.log.warn({ code: mapped.code, reason: errorReason(error) }, 'request failed');
   else request.log.info({ code: mapped.code, reason: errorReason(error) }, 'request refused');
   return sendError(request, reply, mapped);
+}
+
+/**
+ * The 404 answer. A 404 has no route to carry the json flag, so a scope of API paths sets its own
+ * handler with `json: true` (see routes/api.ts).
+ */
+export function notFoundHandler(options: { json?: boolean } = {}): (request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return (request, reply) => sendError(request, reply, new OidcConnectError('NOT_FOUND', 'There is nothing at this address.'),
+    options.json ?? wantsJson(request));
 }

@@ -6,13 +6,12 @@ import fp from 'fastify-plugin';
 import { loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
-import { OidcConnectError } from '../errors.ts';
 import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
 import type { AppContext } from './context.ts';
-import { errorHandler, sendError } from './error-pages.ts';
+import { errorHandler, notFoundHandler } from './error-pages.ts';
 import { startHousekeeping, type Housekeeping } from './housekeeping.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -46,6 +45,18 @@ declare module 'fastify' {
      * Refusals answer 401/403/400 JSON with a `WWW-Authenticate: Bearer …` challenge. See src/web/bearer-guard.ts.
      */
     requireBearer(options?: BearerGuardOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+  }
+  /**
+   * What a route says about itself where it is registered, read by the hooks that run on every
+   * request: `app.get('/healthz', { config: { session: false } }, handler)`.
+   */
+  interface FastifyContextConfig {
+    /** false: the session cookie is not looked up, so no database read (health check, stylesheet). */
+    session?: boolean;
+    /** false: a provider session due for renewal is let through (the sign-in flows and logout themselves). */
+    renewal?: boolean;
+    /** true: errors answer JSON `{ error, message }`, never an HTML page (APIs, server-to-server endpoints). */
+    json?: boolean;
   }
 }
 
@@ -102,8 +113,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
-    // The health check and the stylesheet need no session: no database read for them.
-    if (secret === undefined || request.url.startsWith('/healthz') || request.url.startsWith('/static/')) return;
+    if (secret === undefined || request.routeOptions.config.session === false) return;
     // A request signs in with its bearer token or with its cookie, never both: a bad token riding on a
     // cookie would otherwise pass as the cookie's user, and skip that session's renewal checks.
     if (BEARER_SCHEME.test(request.headers.authorization ?? '')) return;
@@ -116,8 +126,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   });
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new OidcConnectError('NOT_FOUND', 'There is nothing at this address.')));
+  app.setNotFoundHandler(notFoundHandler());
 
   accountRoutes(app, ctx);
   apiRoutes(app, ctx);

@@ -5,9 +5,6 @@ import { needsRefresh } from '../sessions/refresh-lease.ts';
 import type { AppContext } from './context.ts';
 import { clearSessionCookie } from './session-cookie.ts';
 
-/** Routes that must work on a session due for renewal: the flows themselves, logout, assets. */
-const EXEMPT = ['/authorization-code/', '/signout/', '/accounts/logout/', '/static/', '/healthz', '/oidc/'];
-
 /** Where a session's silent renewal starts (src/web/routes/oidc.ts): never from another URL. */
 export const RENEW_PATH = '/authorization-code/renew/';
 
@@ -33,7 +30,7 @@ export function isNavigation(request: FastifyRequest): boolean {
  */
 export async function renewSession(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
   const session = request.session;
-  if (!session?.row.provider || EXEMPT.some((prefix) => request.url.startsWith(prefix))) return false;
+  if (!session?.row.provider || request.routeOptions.config.renewal === false) return false;
   const provider = ctx.rp.providers.some((p) => p.id === session.row.provider) ? ctx.rp.provider(session.row.provider) : undefined;
   if (!provider) return false;
 

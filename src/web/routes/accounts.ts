@@ -70,7 +70,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.redirect(next, 302);
   });
 
-  app.post('/accounts/logout/', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/logout/', { config: { renewal: false }, preHandler: app.csrfProtection }, async (request, reply) => {
     const session = request.session;
     clearSessionCookie(config, reply);
     if (!session) return reply.redirect('/', 302);

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { OidcConnectError } from '../../errors.ts';
 import type { User } from '../../db/schema.ts';
 import type { AppContext } from '../context.ts';
+import { notFoundHandler } from '../error-pages.ts';
 
 function profile(user: User) {
   return {
@@ -22,7 +23,7 @@ export function apiRoutes(app: FastifyInstance, ctx: AppContext): void {
    * when present, is checked and wins over the session cookie). No particular scope is required:
    * any valid access token for OIDC_API_AUDIENCE whose subject has an active account here.
    */
-  app.get('/api/me', { preHandler: app.requireBearer({ allowSession: true }) }, async (request) => {
+  app.get('/api/me', { config: { json: true }, preHandler: app.requireBearer({ allowSession: true }) }, async (request) => {
     const user = request.user;
     if (!user) throw new OidcConnectError('LOGIN_REQUIRED', 'Log in, or send an Authorization: Bearer token.');
     const bearer = request.bearer;
@@ -43,7 +44,12 @@ export function apiRoutes(app: FastifyInstance, ctx: AppContext): void {
     };
   });
 
-  app.get('/healthz', async (_request, reply) => {
+  // Unknown paths under /api/ are API calls too: they get a JSON 404.
+  app.register(async (api) => {
+    api.setNotFoundHandler(notFoundHandler({ json: true }));
+  }, { prefix: '/api' });
+
+  app.get('/healthz', { config: { session: false } }, async (_request, reply) => {
     try {
       await sql`select 1`.execute(ctx.db);
       return { status: 'ok' };

@@ -30,6 +30,7 @@ export function backchannelRoutes(app: FastifyInstance, ctx: AppContext): void {
   };
 
   app.post('/oidc/backchannel-logout', {
+    config: { json: true, renewal: false },
     // Body-parser failures (malformed, too large, another content type) answer in the OAuth shape too.
     errorHandler: (error, request, reply) => refuse(request, reply, error),
   }, async (request, reply) => {

@@ -33,7 +33,10 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.redirect(url.href, 302);
   };
 
-  app.get('/authorization-code/authenticate/', auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
+  // The sign-in flow itself must run on a session due for renewal: it is how the session is renewed.
+  const flow = { config: { renewal: false } };
+
+  app.get('/authorization-code/authenticate/', flow, auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
     // `prompt` is not read from the query: any site could send a browser here with prompt=none, and
     // the login_required answer would end whatever session it has. Silent renewal starts below.
     const query = request.query as Query;
@@ -91,8 +94,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.redirect(safeNext(result.next, config.appUrl), 302);
   };
   const audited = auditedSignIn(ctx, callbackProvider(ctx), callback);
-  app.get('/authorization-code/callback', audited);
-  app.get('/authorization-code/callback/', audited);
+  app.get('/authorization-code/callback', flow, audited);
+  app.get('/authorization-code/callback/', flow, audited);
 
-  app.get('/signout/callback', async (_request, reply) => reply.redirect('/', 302));
+  app.get('/signout/callback', flow, async (_request, reply) => reply.redirect('/', 302));
 }
