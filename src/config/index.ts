@@ -7,6 +7,7 @@ import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
+import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 import { USERNAME_ALGOS } from './types.ts';
 
@@ -34,7 +35,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const production = text(env, 'NODE_ENV') === 'production';
   const port = integer(env, problems, 'PORT', 8080, 0, 65535);
   const host = text(env, 'HOST') ?? 'localhost';
-  const appUrl = parseAppUrl(env, problems, port);
+  const appUrl = parseAppUrl(env, problems, port, production);
   const dataDir = resolve(cwd, text(env, 'DATA_DIR') ?? 'data');
   const database = parseDatabase(env, problems, cwd);
 
@@ -44,6 +45,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   if (secret === undefined && production) {
     problems.add('SESSION_SECRET', undefined, 'is required when NODE_ENV=production; generate one with: openssl rand -base64 48');
+  }
+  const secretBits = secret === undefined ? 0 : estimatedEntropyBits(secret);
+  if (production && secret !== undefined && secret.length >= 32 && secretBits < MIN_SECRET_BITS) {
+    problems.add('SESSION_SECRET', undefined, `is too guessable (about ${secretBits} bits; at least ${MIN_SECRET_BITS} are needed, counted as its length without repeats times log2 of the characters it draws on); generate one with: openssl rand -base64 48`);
   }
 
   const devIdpPort = integer(env, problems, 'DEV_IDP_PORT', 9000, 0, 65535);
@@ -102,7 +107,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return deepFreeze({ ...config, sessionSecret: secret ?? developmentSecret(dataDir) });
 }
 
-function parseAppUrl(env: Env, problems: Problems, port: number): string | undefined {
+function parseAppUrl(env: Env, problems: Problems, port: number, production: boolean): string | undefined {
   const raw = text(env, 'APP_URL');
   if (raw === undefined) return `http://localhost:${port}`;
   let url: URL;
@@ -118,6 +123,12 @@ function parseAppUrl(env: Env, problems: Problems, port: number): string | undef
   }
   if (url.pathname !== '/' || url.search || url.hash || url.username) {
     problems.add('APP_URL', raw, 'must be an origin only, such as https://app.example.com (no path, query or credentials)');
+    return undefined;
+  }
+  // Over plain http the session cookie crosses the network in clear text.
+  const insecureAllowed = boolean(env, problems, 'ALLOW_INSECURE_APP_URL', false);
+  if (production && url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !insecureAllowed) {
+    problems.add('APP_URL', raw, 'must use https:// when NODE_ENV=production (session cookies would cross the network in clear text); give the public https:// address even behind a TLS proxy, or set ALLOW_INSECURE_APP_URL=true to accept it');
     return undefined;
   }
   return url.origin;
