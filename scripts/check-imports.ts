@@ -34,6 +34,7 @@ export const LAYERS: readonly (readonly string[])[] = [
 /** Modules that import nothing from src/, so every layer and dev-idp/ may use them. */
 export const LEAVES: readonly string[] = [
   'errors.ts',
+  'digest.ts', // sha256Base64url
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
 ];
 

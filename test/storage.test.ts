@@ -17,7 +17,8 @@ import { loadConfig, type DatabaseConfig, type ProviderConfig } from '../src/con
 import { isUniqueViolation } from '../src/db/errors.ts';
 import { migrate, openDatabase, type DatabaseHandle, type Db } from '../src/db/index.ts';
 import { provisionUser, type ProvisioningPolicy } from '../src/provisioning/index.ts';
-import { digest, FLOW_LIFETIME_MS, saveFlow, takeFlow, type Flow } from '../src/rp/flows.ts';
+import { sha256Base64url } from '../src/digest.ts';
+import { FLOW_LIFETIME_MS, saveFlow, takeFlow, type Flow } from '../src/rp/flows.ts';
 import {
   createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, loadSession, sessionIdFor,
 } from '../src/sessions/index.ts';
@@ -328,7 +329,7 @@ for (const target of databaseTargets) {
     describe('flows', () => {
       test('saved once, taken once', async () => {
         await saveFlow(db, 'state-once', 'binding-1', flow, T0);
-        const row = await db.selectFrom('oidc_flows').selectAll().where('id', '=', digest('state-once')).executeTakeFirstOrThrow();
+        const row = await db.selectFrom('oidc_flows').selectAll().where('id', '=', sha256Base64url('state-once')).executeTakeFirstOrThrow();
         assert.equal(await db.selectFrom('oidc_flows').select('id').where('id', '=', 'state-once').executeTakeFirst(), undefined, 'only a hash of state is stored');
         assert.notEqual(row.binding, 'binding-1', 'only a hash of the binding is stored');
         assert.equal(row.expires, T0 + FLOW_LIFETIME_MS);

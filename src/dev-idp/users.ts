@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { sha256Base64url } from '../digest.ts';
 import { ConfigError } from '../errors.ts';
 
 export interface DemoUser {
@@ -19,7 +20,7 @@ export interface DemoUser {
  * them stable across restarts and machines, so accounts the app linked by (issuer, sub) survive.
  */
 export function deriveSub(email: string): string {
-  const digest = createHash('sha256').update(email.trim().toLowerCase()).digest('base64url');
+  const digest = sha256Base64url(email.trim().toLowerCase());
   return `00u${digest.replace(/[^A-Za-z0-9]/g, '').slice(0, 17)}`;
 }
 

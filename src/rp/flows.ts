@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import type { OidcFlowsTable } from '../db/schema.ts';
+import { sha256Base64url as digest } from '../digest.ts';
 import { OidcConnectError } from '../errors.ts';
 
 /** A login in progress may take this long, as the issue and most providers' sessions allow. */
 export const FLOW_LIFETIME_MS = 10 * 60 * 1000;
-
-export const digest = (value: string): string => createHash('sha256').update(value).digest('base64url');
 
 export interface Flow {
   provider: string;

@@ -3,9 +3,9 @@
  * sessions it names. Every JWT step goes through jose; this file only adds the rules jose does not
  * know (events, sid/sub, nonce, the iat window, jti replay).
  */
-import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Db } from '../db/index.ts';
+import { sha256Base64url } from '../digest.ts';
 import { OidcConnectError } from '../errors.ts';
 import { findIdentityUserId } from '../provisioning/identities.ts';
 import { endProviderSessions } from '../sessions/index.ts';
@@ -169,7 +169,7 @@ export async function verifyLogoutToken(token: unknown, options: LogoutTokenOpti
 
 /** The replay-cache key: fixed width, whatever the provider's jti looks like. */
 function replayKey(issuer: string, jti: string): string {
-  return createHash('sha256').update(`${issuer}\n${jti}`).digest('base64url');
+  return sha256Base64url(`${issuer}\n${jti}`);
 }
 
 /**

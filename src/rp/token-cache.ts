@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Base64url } from '../digest.ts';
 
 /** A small in-process cache of token checks (introspection or userinfo answers). */
 export interface TokenCacheOptions {
@@ -23,7 +23,7 @@ export const DEFAULT_TOKEN_CACHE = Object.freeze({ maxEntries: 10_000, maxTtlMs:
  * bearer token, and keys have a fixed size whatever the client sends.
  */
 export function tokenCacheKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return sha256Base64url(token);
 }
 
 /**

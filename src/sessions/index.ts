@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { prepared } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
+import { sha256Base64url } from '../digest.ts';
 
 export interface SessionPolicy {
   maxAgeSeconds: number;
@@ -44,7 +45,7 @@ const TOUCH_INTERVAL_MS = 60_000;
  * can't use it as a cookie, and looking the hash up leaks nothing about the secret.
  */
 export function sessionIdFor(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  return sha256Base64url(secret);
 }
 
 export async function createSession(db: Db, policy: SessionPolicy, input: NewSession, now = Date.now()): Promise<string> {
