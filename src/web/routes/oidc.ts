@@ -48,7 +48,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
    * The silent (prompt=none) renewal of this browser's provider session, only when it is due. The
    * flow is bound to that session, so a login_required answer ends that session and no other.
    */
-  app.get(RENEW_PATH, auditedSignIn(ctx, async (request) => request.session?.row.provider ?? '', async (request, reply) => {
+  app.get(RENEW_PATH, flow, auditedSignIn(ctx, async (request) => request.session?.row.provider ?? '', async (request, reply) => {
     const next = safeNext((request.query as Query).next, config.appUrl);
     const session = request.session;
     if (!session || !renewalDue(session)) return reply.redirect(next, 302);
