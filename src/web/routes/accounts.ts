@@ -7,18 +7,12 @@ import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import { field } from '../form.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
 import { render } from '../views.ts';
 
-type Form = Record<string, string | string[] | undefined>;
-
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
-
-function field(body: unknown, name: string): string {
-  const value = (body as Form | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-}
 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
@@ -37,7 +31,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/accounts/login/', async (request, reply) => {
     // Shown even to a signed-in user, as Django does, so they can switch accounts.
-    return loginPage(reply, safeNext((request.query as Form).next, config.appUrl), null);
+    return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl), null);
   });
 
   app.post('/accounts/login/', { preHandler: app.csrfProtection }, async (request, reply) => {

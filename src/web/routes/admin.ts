@@ -15,15 +15,11 @@ import type { User } from '../../db/schema.ts';
 import { OidcConnectError } from '../../errors.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import { field } from '../form.ts';
 import { requireLogin } from '../guards.ts';
 import { render, type Views } from '../views.ts';
 
 type Fields = Record<string, unknown>;
-
-const text = (fields: unknown, name: string): string => {
-  const value = (fields as Fields | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-};
 
 export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const scope: AdminScope = { db: ctx.db, providers: ctx.rp.providers, session: ctx.config.session };
@@ -60,7 +56,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/admin/users/', staffGet, async (request, reply) =>
     page(reply, 'admin-users', { user: request.user, csrf: '', ...await usersPage(scope, request.query as Fields) }));
   app.get('/admin/users/:id/', staffGet, async (request, reply) =>
-    userDetail(request, reply, await targetOf(request), { flash: flashFor(text(request.query, 'done')) }));
+    userDetail(request, reply, await targetOf(request), { flash: flashFor(field(request.query, 'done')) }));
   app.get('/admin/users/:id', staffGet, async (request, reply) =>
     reply.redirect(`/admin/users/${(await targetOf(request)).id}/`, 302));
   app.get('/admin/sessions/', staffGet, async (request, reply) =>
@@ -82,7 +78,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
         db: ctx.db,
         actor,
         target,
-        form: (name) => text(request.body, name),
+        form: (name) => field(request.body, name),
         currentSessionId: request.session?.id,
         providers: ctx.rp.providers,
       });
