@@ -1,44 +1,47 @@
 /**
- * Every failure that reaches a user or an operator carries a stable UPPER_SNAKE code and an HTTP
- * status. The codes are part of the public API: log lines, error pages, JSON errors and the audit log
- * use them, so they never change meaning once released.
+ * Every failure that reaches a user or an operator carries a stable UPPER_SNAKE code. Each code has
+ * one entry here: its HTTP status, the title of its error page and a one-line meaning; docs/errors.md
+ * says what to do about each (src/errors.test.ts keeps the two in step). The codes are part of the
+ * public API: log lines, error pages, JSON errors and the audit log use them, so they never change
+ * meaning once released.
  */
 export const ERROR_CODES = {
   // configuration and start-up
-  CONFIG_INVALID: 500,
+  CONFIG_INVALID: { status: 500, title: 'Configuration error', meaning: 'a setting is missing, wrong, or points at something unusable' },
   // local accounts
-  INVALID_CREDENTIALS: 401,
-  TOO_MANY_ATTEMPTS: 429,
-  PASSWORD_INVALID: 400,
-  USERNAME_TAKEN: 409,
-  USER_NOT_FOUND: 404,
+  INVALID_CREDENTIALS: { status: 401, title: 'Wrong username or password', meaning: 'wrong username or password' },
+  TOO_MANY_ATTEMPTS: { status: 429, title: 'Too many attempts', meaning: 'locked out after repeated failures' },
+  PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is empty, too short, or typed differently twice' },
+  USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
+  USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
   // sessions, requests
-  CSRF_INVALID: 403,
-  LOGIN_REQUIRED: 401,
-  SESSION_RENEWAL_REQUIRED: 401,
-  FORBIDDEN: 403,
-  BAD_REQUEST: 400,
-  NOT_FOUND: 404,
-  DATABASE_UNAVAILABLE: 503,
-  INTERNAL: 500,
+  CSRF_INVALID: { status: 403, title: 'Form expired', meaning: 'a form was sent without its valid anti-forgery token' },
+  LOGIN_REQUIRED: { status: 401, title: 'Please log in', meaning: 'the page or API needs a signed-in user or a bearer token' },
+  SESSION_RENEWAL_REQUIRED: { status: 401, title: 'Please log in again', meaning: 'the session must be confirmed with the provider before a write' },
+  FORBIDDEN: { status: 403, title: 'Access denied', meaning: 'the signed-in user may not do this' },
+  BAD_REQUEST: { status: 400, title: 'Request refused', meaning: 'the request could not be understood' },
+  NOT_FOUND: { status: 404, title: 'Page not found', meaning: 'no page at this address' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'Temporarily unavailable', meaning: 'the database did not answer' },
+  INTERNAL: { status: 500, title: 'Something went wrong', meaning: 'a bug on our side; the log has the stack' },
   // OpenID Connect sign-in
-  PROVIDER_NOT_CONFIGURED: 404,
-  PROVIDER_ERROR: 400,
-  STATE_INVALID: 400,
-  FLOW_EXPIRED: 400,
-  NONCE_INVALID: 400,
-  ID_TOKEN_INVALID: 400,
-  USERINFO_INVALID: 502,
-  PROVIDER_UNREACHABLE: 502,
-  PROVIDER_TIMEOUT: 504,
-  PROVIDER_BAD_RESPONSE: 502,
-  USER_INACTIVE: 403,
-  USER_NOT_ALLOWED: 403,
-  USER_CREATION_DISABLED: 403,
+  PROVIDER_NOT_CONFIGURED: { status: 404, title: 'Unknown sign-in provider', meaning: 'an unknown provider was asked for' },
+  PROVIDER_ERROR: { status: 400, title: 'Sign-in not completed', meaning: 'the provider answered with an error' },
+  CLIENT_AUTH_FAILED: { status: 502, title: 'Sign-in is misconfigured', meaning: 'the provider refused our client id or secret' },
+  STATE_INVALID: { status: 400, title: 'Sign-in response refused', meaning: 'unknown, replayed or cross-browser sign-in response' },
+  FLOW_EXPIRED: { status: 400, title: 'Sign-in expired', meaning: 'the sign-in took longer than 10 minutes' },
+  NONCE_INVALID: { status: 400, title: 'Sign-in response refused', meaning: 'the ID token does not belong to this sign-in' },
+  ID_TOKEN_INVALID: { status: 400, title: 'Sign-in response refused', meaning: 'the ID token failed its checks' },
+  USERINFO_INVALID: { status: 502, title: 'The sign-in provider misbehaved', meaning: 'the userinfo response failed its checks' },
+  PROVIDER_UNREACHABLE: { status: 502, title: 'The sign-in provider is unreachable', meaning: 'the provider could not be reached' },
+  PROVIDER_TIMEOUT: { status: 504, title: 'The sign-in provider did not answer', meaning: 'the provider did not answer in time' },
+  PROVIDER_BAD_RESPONSE: { status: 502, title: 'The sign-in provider misbehaved', meaning: 'the provider sent something invalid, or its discovery failed' },
+  USER_INACTIVE: { status: 403, title: 'Account disabled', meaning: 'the account is deactivated' },
+  USER_NOT_ALLOWED: { status: 403, title: 'Access denied', meaning: 'refused by the email-domain or group rules' },
+  USER_CREATION_DISABLED: { status: 403, title: 'No account', meaning: 'no account, and OIDC_CREATE_USER is off' },
   // bearer tokens
-  INVALID_TOKEN: 401,
-  INSUFFICIENT_SCOPE: 403,
-} as const;
+  INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
+  INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
+} as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -50,7 +53,7 @@ export class OidcConnectError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OidcConnectError';
     this.code = code;
-    this.status = options?.status ?? ERROR_CODES[code];
+    this.status = options?.status ?? ERROR_CODES[code].status;
   }
 }
 
@@ -58,8 +61,8 @@ export class OidcConnectError extends Error {
 export class ConfigError extends OidcConnectError {
   readonly problems: readonly string[];
 
-  constructor(problems: readonly string[]) {
-    super('CONFIG_INVALID', problems.join('\n'));
+  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', problems.join('\n'), options);
     this.name = 'ConfigError';
     this.problems = problems;
   }
@@ -70,6 +73,55 @@ export function causeChain(error: unknown, limit = 6): unknown[] {
   const chain: unknown[] = [];
   for (let e = error; e && chain.length < limit; e = (e as { cause?: unknown }).cause) chain.push(e);
   return chain;
+}
+
+/**
+ * What each link of an error's cause chain says, outermost first and without repeats: its message,
+ * the HTTP status and URL of a response it carries, and the attempts inside an AggregateError. Not
+ * the bodies, headers or claims hanging off the errors: they don't belong in logs or on a terminal.
+ */
+export function causeMessages(error: unknown, limit = 6): string[] {
+  const lines: string[] = [];
+  const add = (line: string | undefined) => {
+    if (line && !lines.includes(line)) lines.push(line);
+  };
+  for (const e of causeChain(error, limit)) {
+    if (e instanceof Response) add(httpStatus(e));
+    if (!(e instanceof Error)) continue;
+    add(e.message || (e instanceof AggregateError ? e.errors.map((inner: Error) => inner?.message).join('; ') : ''));
+    const response = (e as { response?: unknown }).response;
+    if (response instanceof Response) add(httpStatus(response));
+  }
+  return lines;
+}
+
+const httpStatus = (response: Response): string => `HTTP ${response.status}${response.url ? ` from ${response.url}` : ''}`;
+
+const NETWORK_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPIPE: 'connection closed',
+  UND_ERR_SOCKET: 'connection closed',
+};
+
+/**
+ * A failed connection in words, from the system error down the cause chain: "connection refused",
+ * "DNS lookup of db.example failed (ENOTFOUND)"; undefined when the chain holds none.
+ */
+export function networkFailure(error: unknown): string | undefined {
+  for (const e of causeChain(error)) {
+    const { code, hostname } = (e ?? {}) as { code?: unknown; hostname?: unknown };
+    if (typeof code !== 'string') continue;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      return `DNS lookup${typeof hostname === 'string' ? ` of ${hostname}` : ''} failed (${code})`;
+    }
+    if (NETWORK_FAILURES[code]) return NETWORK_FAILURES[code];
+  }
+  return undefined;
 }
 
 export function isOidcConnectError(error: unknown): error is OidcConnectError {

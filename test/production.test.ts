@@ -32,7 +32,7 @@ describe('production mode: structured logs that never carry secrets', () => {
       SESSION_SECRET, OIDC_ISSUER: op.issuer, OIDC_RP_CLIENT_ID: 'test-client', OIDC_RP_CLIENT_SECRET: 'test-secret',
       OIDC_RP_SCOPES: 'openid email profile offline_access', LOG_LEVEL: 'info',
     };
-    const database = openDatabase({ kind: 'sqlite', file: join(dir, 'data', 'oidc-connect.sqlite'), display: '' });
+    const database = openDatabase({ kind: 'sqlite', file: join(dir, 'data', 'oidc-connect.sqlite'), display: '', createDirectory: true });
     server = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env });
     server.stdout!.on('data', (chunk) => (output += chunk));
     server.stderr!.on('data', (chunk) => (output += chunk));

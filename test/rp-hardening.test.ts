@@ -112,7 +112,7 @@ async function assertRefused(
   code: ErrorCode,
   options: { before?: Counts; message?: RegExp } = {},
 ): Promise<void> {
-  const status: number = ERROR_CODES[code];
+  const status: number = ERROR_CODES[code].status;
   const summary = `${hop.status} ${hop.body.match(/Error code: [A-Z_]+/)?.[0] ?? hop.body.slice(0, 400)}`;
   assert.notEqual(hop.status, 500, `never a 500: ${summary}`);
   assert.ok((hop.status >= 400 && hop.status < 500) || hop.status === 502 || hop.status === 504, `4xx, 502 or 504: ${summary}`);

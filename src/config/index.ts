@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
-import { Problems, boolean, httpsUrl, integer, isLoopbackHost, list, redact, text } from './parse.ts';
+import { Problems, boolean, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
@@ -14,6 +14,7 @@ import { USERNAME_ALGOS } from './types.ts';
 export type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
+const CREDENTIALS = 'OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET';
 
 export interface LoadOptions {
   cwd?: string;
@@ -144,7 +145,9 @@ function parseDatabase(env: Env, problems: Problems, cwd: string): DatabaseConfi
     if (path === ':memory:') return { kind: 'sqlite', file: ':memory:', display: 'sqlite in memory' };
     const file = isAbsolute(path) ? path : resolve(cwd, path);
     const shown = relative(cwd, file);
-    return { kind: 'sqlite', file, display: `SQLite file ${shown.startsWith('..') ? file : `./${shown}`}` };
+    // Only the default ./data is created when missing; any other directory must exist.
+    const createDirectory = dirname(file) === resolve(cwd, 'data');
+    return { kind: 'sqlite', file, display: `SQLite file ${shown.startsWith('..') ? file : `./${shown}`}`, createDirectory };
   }
   if (/^postgres(ql)?:\/\//.test(raw)) {
     const poolSize = integer(env, problems, 'DATABASE_POOL_SIZE', 10, 1, 1000);
@@ -196,7 +199,7 @@ function parseProviders(
   const oktaDomain = text(env, 'OKTA_DOMAIN');
   let issuer: string | undefined;
   if (issuerRaw !== undefined) {
-    issuer = httpsUrl(problems, 'OIDC_ISSUER', issuerRaw)?.href.replace(/\/$/, '');
+    issuer = issuerUrl(problems, 'OIDC_ISSUER', issuerRaw);
   } else if (oktaDomain !== undefined) {
     const domain = oktaDomain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
     if (!/^[a-z0-9.-]+(:\d+)?$/i.test(domain)) {
@@ -217,7 +220,8 @@ function parseProviders(
       problems.add('OIDC_RP_CLIENT_SECRET', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client secret from your provider's app settings");
     }
     if (issuer === undefined || clientId === undefined || clientSecret === undefined) return { providers: [], devIdp: null };
-    return { providers: [{ ...common, issuer, clientId, clientSecret }], devIdp: null };
+    const settings = { issuer: issuerRaw !== undefined ? 'OIDC_ISSUER' : 'OKTA_DOMAIN', credentials: CREDENTIALS };
+    return { providers: [{ ...common, issuer, clientId, clientSecret, settings }], devIdp: null };
   }
 
   if (devIdpPort === null) return { providers: [], devIdp: null };
@@ -231,6 +235,7 @@ function parseProviders(
       issuer: `http://localhost:${devIdpPort}/oauth2/default`,
       clientId: text(env, 'OIDC_RP_CLIENT_ID') ?? DEV_CLIENT_ID,
       clientSecret: text(env, 'OIDC_RP_CLIENT_SECRET') ?? DEV_CLIENT_SECRET,
+      settings: { issuer: 'DEV_IDP_PORT', credentials: CREDENTIALS },
     }],
     devIdp: devIdpPort,
   };

@@ -53,6 +53,22 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
+/**
+ * An issuer URL, without a trailing slash. Its discovery URL is refused: openid-client skips the
+ * issuer comparison for a .well-known URL, so a wrong issuer would pass unnoticed.
+ */
+export function issuerUrl(problems: Problems, name: string, raw: string): string | undefined {
+  const url = httpsUrl(problems, name, raw);
+  if (url === undefined) return undefined;
+  const wellKnown = url.pathname.indexOf('/.well-known/');
+  if (wellKnown >= 0) {
+    const issuer = `${url.origin}${url.pathname.slice(0, wellKnown)}`;
+    problems.add(name, raw, `must be the issuer, not its discovery URL: use ${issuer}`);
+    return undefined;
+  }
+  return url.href.replace(/\/$/, '');
+}
+
 /** An http(s) URL; plain http only on loopback, as the contract requires for issuers. */
 export function httpsUrl(problems: Problems, name: string, raw: string): URL | undefined {
   let url: URL;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env.ts';
-import { Problems, httpsUrl, text } from './parse.ts';
+import { Problems, issuerUrl, text } from './parse.ts';
 import type { ProviderConfig, UsernameAlgo } from './types.ts';
 import { USERNAME_ALGOS } from './types.ts';
 
@@ -52,7 +52,7 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     const issuerRaw = str('issuer');
     const issuer = issuerRaw === undefined
       ? (problems.add(`${at}.issuer`, undefined, 'is required, e.g. https://dev-123456.okta.com/oauth2/default'), undefined)
-      : httpsUrl(problems, `${at}.issuer`, issuerRaw)?.href.replace(/\/$/, '');
+      : issuerUrl(problems, `${at}.issuer`, issuerRaw);
     const clientId = str('clientId');
     if (!clientId) problems.add(`${at}.clientId`, undefined, "is required; copy it from the provider's app settings");
     const secretEnv = str('clientSecretEnv');
@@ -72,6 +72,7 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
       providers.push({
         id, name: str('name') ?? id, issuer, clientId, clientSecret,
         scopes: scopes ?? defaults.scopes, signAlgs, usernameAlgo: usernameAlgo as UsernameAlgo, endpoints: {},
+        settings: { issuer: `${at}.issuer`, credentials: `${at}.clientId / ${str('clientSecret') === undefined ? secretEnv : `${at}.clientSecret`}` },
       });
     }
   });

@@ -19,10 +19,21 @@ export interface ProviderConfig {
   readonly usernameAlgo: UsernameAlgo;
   /** The tutorial's explicit endpoint variables; each one overrides discovery. */
   readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string }>;
+  /**
+   * The settings this provider came from, so that an error names the one to fix (e.g. issuer
+   * `OKTA_DOMAIN`, credentials `OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET`). Absent for a provider built in code.
+   */
+  readonly settings?: Readonly<{ issuer: string; credentials: string }>;
 }
 
 export type DatabaseConfig =
-  | { readonly kind: 'sqlite'; readonly file: string; readonly display: string }
+  | {
+    readonly kind: 'sqlite';
+    readonly file: string;
+    readonly display: string;
+    /** Create the file's directory when missing: set for the default ./data only, so a mistyped path is reported, not created. */
+    readonly createDirectory?: boolean;
+  }
   | { readonly kind: 'postgres'; readonly url: string; readonly display: string; readonly poolSize: number };
 
 export interface Config {

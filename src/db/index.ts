@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/index.ts';
 import { OidcConnectError } from '../errors.ts';
+import { connectionError, sqliteOpenError } from './errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_logout_tokens.ts';
 import * as m0003 from './migrations/0003_session_refresh.ts';
@@ -26,8 +27,7 @@ const PG_INT8 = 20;
 export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let db: Db;
   if (config.kind === 'sqlite') {
-    if (config.file !== ':memory:') mkdirSync(dirname(config.file), { recursive: true });
-    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database: openSqlite(config.file) }) });
+    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database: openSqliteFile(config) }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,
@@ -44,12 +44,33 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const handle: DatabaseHandle = { db, kind: config.kind, close: () => db.destroy() };
-  if (config.kind === 'sqlite' && config.file !== ':memory:') sqliteFiles.set(handle, config.file);
+  configs.set(handle, config);
   return handle;
 }
 
-/** The file behind each SQLite handle, so that migrations of one file in one process take turns. */
-const sqliteFiles = new WeakMap<DatabaseHandle, string>();
+/**
+ * Only the default ./data directory is created (one level, under the working directory): a mistyped
+ * path is reported, not created. Node's recursive mkdir would also spin forever on a path under
+ * /proc, where mkdir answers ENOENT even though the parent exists.
+ */
+function openSqliteFile(config: Extract<DatabaseConfig, { kind: 'sqlite' }>): SqliteDatabase {
+  try {
+    if (config.createDirectory) mkdirSync(dirname(config.file), { recursive: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw sqliteOpenError(error, config.file);
+  }
+  try {
+    return openSqlite(config.file);
+  } catch (error) {
+    throw sqliteOpenError(error, config.file);
+  }
+}
+
+/**
+ * The configuration behind each handle: migration errors name where it points, and migrations of one
+ * SQLite file in one process take turns.
+ */
+const configs = new WeakMap<DatabaseHandle, DatabaseConfig>();
 const sqliteMigrations = new Map<string, Promise<unknown>>();
 
 /** Numbered migrations; the name's number gives the order. */
@@ -73,7 +94,8 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
  * NodeSqliteDialect), and then find nothing left to apply.
  */
 export async function migrate(handle: DatabaseHandle): Promise<string[]> {
-  const file = sqliteFiles.get(handle);
+  const config = configs.get(handle);
+  const file = config?.kind === 'sqlite' && config.file !== ':memory:' ? config.file : undefined;
   if (file === undefined) return migrateNow(handle);
   // Two connections to one SQLite file in one process: the second one's BEGIN IMMEDIATE would block
   // the thread while the first, on the same thread, can't finish. So they take turns here.
@@ -93,8 +115,18 @@ async function migrateNow(handle: DatabaseHandle): Promise<string[]> {
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
+    const config = configs.get(handle);
+    const unreachable = config && connectionError(error, config);
+    if (unreachable) throw unreachable;
     const failed = results?.find((r: MigrationResult) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new OidcConnectError('DATABASE_UNAVAILABLE', `Migration ${failed} failed: ${(error as Error).message}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** The migrations not applied yet, without applying (or creating) anything. */
+export async function pendingMigrations(handle: DatabaseHandle): Promise<{ pending: string[]; total: number }> {
+  const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => migrations(handle.kind) } });
+  const all = await migrator.getMigrations();
+  return { pending: all.filter((m) => m.executedAt === undefined).map((m) => m.name), total: all.length };
 }

@@ -1,6 +1,7 @@
 import { errors as joseErrors } from 'jose';
 import * as client from 'openid-client';
-import { OidcConnectError, causeChain, isOidcConnectError } from '../errors.ts';
+import type { ProviderConfig } from '../config/index.ts';
+import { OidcConnectError, causeChain, isOidcConnectError, networkFailure } from '../errors.ts';
 
 export type Stage = 'discovery' | 'authorization' | 'token' | 'userinfo' | 'jwks';
 
@@ -10,12 +11,21 @@ const TOKEN_CHECKS = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TI
   'OAUTH_KEY_SELECTION_FAILED', 'OAUTH_UNSUPPORTED_OPERATION', 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
   'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JOSE_ALG_NOT_ALLOWED']);
 
+/** Who failed: the provider's name, or its configuration, so that messages name the settings to fix. */
+export type ProviderLabel = string | Pick<ProviderConfig, 'name' | 'settings'>;
+
+const OKTA_HINT = 'Okta issuers look like https://{domain}/oauth2/default or https://{domain}.';
+
 /**
  * The one place that maps openid-client, oauth4webapi, jose and fetch failures to our codes. A
- * provider that misbehaves gives a 4xx/502/504 page, never a 500.
+ * provider that misbehaves gives a 4xx/502/504 page, never a 500. Mistakes in our own settings
+ * (client credentials, issuer) say which setting to fix.
  */
-export function toSignInError(error: unknown, stage: Stage, provider: string): OidcConnectError {
+export function toSignInError(error: unknown, stage: Stage, label: ProviderLabel): OidcConnectError {
   if (isOidcConnectError(error)) return error;
+  const provider = typeof label === 'string' ? label : label.name;
+  const settings = (typeof label === 'string' ? undefined : label.settings)
+    ?? { issuer: 'OIDC_ISSUER', credentials: 'OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET' };
   const chain = causeChain(error);
   const names = chain.map((e) => (e as Error)?.name);
   const codes = chain.map((e) => (e as { code?: string })?.code);
@@ -27,6 +37,17 @@ export function toSignInError(error: unknown, stage: Stage, provider: string): O
   if (error instanceof client.AuthorizationResponseError) {
     const detail = error.error_description ? `: ${error.error_description}` : '';
     return new OidcConnectError('PROVIDER_ERROR', `${provider} did not complete the sign-in (${error.error}${detail}).`, options);
+  }
+  if (refusesClient(error, stage)) {
+    return new OidcConnectError('CLIENT_AUTH_FAILED', `${provider} refused our client credentials: check ${settings.credentials}.`, options);
+  }
+  const response = responseOf(error);
+  if (stage === 'discovery' && response && response.status >= 400 && response.status < 500) {
+    return new OidcConnectError('PROVIDER_BAD_RESPONSE', `No discovery document at ${response.url} (HTTP ${response.status}): check ${settings.issuer}. ${OKTA_HINT}`, options);
+  }
+  const mismatch = chain.find((e): e is { expected: string; body: Record<string, unknown>; attribute: string } => (e as { attribute?: unknown })?.attribute === 'issuer');
+  if (stage === 'discovery' && mismatch) {
+    return new OidcConnectError('PROVIDER_BAD_RESPONSE', `The issuer does not match: ${settings.issuer} gives ${mismatch.expected}, but ${provider} says its issuer is ${String(mismatch.body?.issuer)}. Use the issuer exactly as the provider names it.`, options);
   }
   if (error instanceof client.ResponseBodyError) {
     if (error.status >= 500) {
@@ -58,7 +79,7 @@ export function toSignInError(error: unknown, stage: Stage, provider: string): O
   }
   if (codes.some((c) => typeof c === 'string' && /^(ECONNREFUSED|ENOTFOUND|ECONNRESET|EHOSTUNREACH|EAI_AGAIN|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT)$/.test(c))
     || (error instanceof TypeError && error.message === 'fetch failed')) {
-    return new OidcConnectError('PROVIDER_UNREACHABLE', `${provider} could not be reached. Please try again in a moment.`, options);
+    return new OidcConnectError('PROVIDER_UNREACHABLE', `${provider} could not be reached: ${networkFailure(error) ?? message}. Please try again in a moment.`, options);
   }
   return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} sent a response we could not use during ${stage} (${code || message}).`, options);
 }
@@ -123,7 +144,23 @@ function providerFault(error: unknown, stage: Stage, provider: string, what: str
 
 /** The HTTP status of a provider's error answer, as openid-client reports it. */
 function httpStatusOf(error: unknown): number | undefined {
-  if (error instanceof client.WWWAuthenticateChallengeError || error instanceof client.ResponseBodyError) return error.status;
+  return responseOf(error)?.status;
+}
+
+/** The provider's error answer, as openid-client reports it: on the error, or as its cause. */
+function responseOf(error: unknown): Response | undefined {
+  if (error instanceof client.WWWAuthenticateChallengeError || error instanceof client.ResponseBodyError) return error.response;
   const cause = (error as { cause?: unknown } | null)?.cause;
-  return cause instanceof Response ? cause.status : undefined;
+  return cause instanceof Response ? cause : undefined;
+}
+
+/**
+ * Our client id or secret is wrong: `invalid_client`, or a 401 challenge at the token endpoint
+ * (Okta and django-oauth-toolkit answer with WWW-Authenticate rather than an error body).
+ */
+function refusesClient(error: unknown, stage: Stage): boolean {
+  if (error instanceof client.ResponseBodyError) return error.error === 'invalid_client';
+  if (!(error instanceof client.WWWAuthenticateChallengeError)) return false;
+  return (stage === 'token' && error.status === 401)
+    || error.cause.some((challenge) => challenge.scheme === 'basic' || challenge.parameters.error === 'invalid_client');
 }

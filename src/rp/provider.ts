@@ -47,7 +47,7 @@ export class ProviderClient {
   serverMetadata(): Promise<ServerMetadata> {
     this.metadata ??= this.discover().catch((error: unknown) => {
       this.metadata = undefined; // a provider that was down is asked again next time
-      throw toSignInError(error, 'discovery', this.config.name);
+      throw toSignInError(error, 'discovery', this.config);
     });
     return this.metadata;
   }
@@ -149,7 +149,7 @@ export class ProviderClient {
         idTokenExpected: true,
       }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
     } catch (error) {
-      throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config.name);
+      throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config);
     }
     const claims = tokens.claims();
     if (!claims || !tokens.id_token) throw new OidcConnectError('ID_TOKEN_INVALID', `${this.config.name} sent no ID token.`);
@@ -168,7 +168,7 @@ export class ProviderClient {
       try {
         userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)) };
       } catch (error) {
-        throw toSignInError(error, 'userinfo', this.config.name);
+        throw toSignInError(error, 'userinfo', this.config);
       }
     }
     const expiresIn = tokens.expiresIn();
@@ -195,7 +195,7 @@ export class ProviderClient {
     try {
       tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
     } catch (error) {
-      throw toSignInError(error, 'token', this.config.name);
+      throw toSignInError(error, 'token', this.config);
     }
     const expiresIn = tokens.expiresIn();
     const idToken = tokens.id_token ?? current.idToken;

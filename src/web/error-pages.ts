@@ -1,51 +1,28 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
+import { databaseUnavailable } from '../db/errors.ts';
+import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
 import { errorReason } from './logging.ts';
 import { render } from './views.ts';
-
-const TITLES: Partial<Record<ErrorCode, string>> = {
-  CSRF_INVALID: 'Form expired',
-  TOO_MANY_ATTEMPTS: 'Too many attempts',
-  LOGIN_REQUIRED: 'Please log in',
-  FORBIDDEN: 'Access denied',
-  NOT_FOUND: 'Page not found',
-  DATABASE_UNAVAILABLE: 'Temporarily unavailable',
-  USER_INACTIVE: 'Account disabled',
-  USER_NOT_ALLOWED: 'Access denied',
-  USER_CREATION_DISABLED: 'No account',
-  PROVIDER_TIMEOUT: 'The sign-in provider did not answer',
-  PROVIDER_UNREACHABLE: 'The sign-in provider is unreachable',
-  PROVIDER_BAD_RESPONSE: 'The sign-in provider misbehaved',
-};
 
 /** Sign-in failures offer "Try again" from the login page. */
 const RETRY_FROM_LOGIN = new Set<ErrorCode>([
   'TOO_MANY_ATTEMPTS', 'PROVIDER_ERROR', 'STATE_INVALID', 'FLOW_EXPIRED', 'NONCE_INVALID', 'ID_TOKEN_INVALID',
   'USERINFO_INVALID', 'PROVIDER_UNREACHABLE', 'PROVIDER_TIMEOUT', 'PROVIDER_BAD_RESPONSE', 'USER_INACTIVE',
-  'USER_NOT_ALLOWED', 'USER_CREATION_DISABLED', 'PROVIDER_NOT_CONFIGURED',
+  'USER_NOT_ALLOWED', 'USER_CREATION_DISABLED', 'PROVIDER_NOT_CONFIGURED', 'CLIENT_AUTH_FAILED',
 ]);
 
-const NETWORK_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
-
-/** Connection loss, a server shutting down or out of connections, SQLite busy past its timeout. */
-function isDatabaseDown(error: { code?: unknown; errcode?: unknown; message?: unknown }): boolean {
-  const code = typeof error.code === 'string' ? error.code : '';
-  if (NETWORK_DOWN.has(code) || /^(08|57P|53)/.test(code)) return true; // PostgreSQL classes 08, 57P, 53
-  if (error.errcode === 5 || error.errcode === 6) return true; // SQLITE_BUSY, SQLITE_LOCKED
-  return typeof error.message === 'string'
-    && /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(error.message);
-}
-
-/** The one place that turns lower-level errors into our stable codes. */
+/**
+ * Fastify's own errors (CSRF, malformed requests) and database outages to our stable codes; the
+ * provider side is mapped in rp/errors.ts before an error gets here.
+ */
 export function toOidcConnectError(error: unknown): OidcConnectError {
   if (isOidcConnectError(error)) return error;
-  const e = error as FastifyError & { errcode?: number };
+  const e = error as FastifyError;
   if (e?.code === 'FST_CSRF_INVALID_TOKEN' || e?.code === 'FST_CSRF_MISSING_SECRET') {
     return new OidcConnectError('CSRF_INVALID', 'This form has expired or was not sent from this site. Go back, reload the page and try again.');
   }
-  if (e && isDatabaseDown(e)) {
-    return new OidcConnectError('DATABASE_UNAVAILABLE', 'The database is not answering right now. Please try again in a moment.', { cause: error });
-  }
+  const unavailable = databaseUnavailable(error);
+  if (unavailable) return unavailable;
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new OidcConnectError('BAD_REQUEST', 'The request could not be understood.', { status: e.statusCode, cause: error });
   }
@@ -68,7 +45,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
     : error.code === 'CSRF_INVALID' ? request.url : null;
   return reply.type('text/html; charset=utf-8').send(render('error', {
     user: request.user,
-    title: TITLES[error.code] ?? (error.status >= 500 ? 'Something went wrong' : 'Request refused'),
+    title: ERROR_CODES[error.code].title,
     message: error.message,
     code: error.code,
     status: error.status,
