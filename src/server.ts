@@ -21,15 +21,7 @@ export async function startServer(config: Config, options: { logger?: boolean } 
   let app: FastifyInstance | undefined;
   try {
     await migrate(database);
-    if (config.devIdp) {
-      devIdp = await startDevIdp({
-        port: config.devIdp.port,
-        appUrl: config.appUrl,
-        dataDir: config.dataDir,
-        production: config.production,
-        ...(config.devIdp.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
-      });
-    }
+    if (config.devIdp) devIdp = await startConfiguredDevIdp(config);
     const rp = createRelyingParty(config, database.db);
     app = await buildApp({ config, db: database.db, rp }, {
       logger: options.logger === false ? false : loggerOptions(config),
@@ -55,6 +47,21 @@ export async function startServer(config: Config, options: { logger?: boolean } 
   };
 }
 
+/** The development provider as the configuration sets it up (DEV_IDP_PORT, DEV_IDP_USERS_FILE), for `serve` and `dev-idp`. */
+export function startConfiguredDevIdp(config: Config): Promise<DevIdp> {
+  return startDevIdp({
+    port: config.devIdp?.port ?? 9000,
+    appUrl: config.appUrl,
+    dataDir: config.dataDir,
+    production: config.production,
+    ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
+  });
+}
+
+export function demoLogins(devIdp: DevIdp): string {
+  return `demo logins: ${devIdp.users.map((u) => `${u.email} / ${u.password}`).join(', ')}`;
+}
+
 export function banner(config: Config, server: RunningServer): string {
   const lines = [
     '',
@@ -64,7 +71,7 @@ export function banner(config: Config, server: RunningServer): string {
   if (server.devIdp) {
     lines.push(
       `  Development OpenID provider ("${config.providers[0]?.name}"): ${server.devIdp.issuer}`,
-      `    demo logins: ${server.devIdp.users.map((u) => `${u.email} / ${u.password}`).join(', ')}`,
+      `    ${demoLogins(server.devIdp)}`,
       '    (for development only; set OIDC_ISSUER or OKTA_DOMAIN to use a real provider)',
     );
   } else {

@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase } from '../db/index.ts';
-import { startDevIdp } from '../dev-idp/index.ts';
 import { ConfigError, isOidcConnectError } from '../errors.ts';
-import { banner, startServer } from '../server.ts';
+import { banner, demoLogins, startConfiguredDevIdp, startServer } from '../server.ts';
 import { checkSetup } from './check.ts';
 import { createSuperuser } from './createsuperuser.ts';
 
@@ -60,14 +59,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'dev-idp': {
-      const idp = await startDevIdp({
-        port: config.devIdp?.port ?? 9000,
-        appUrl: config.appUrl,
-        dataDir: config.dataDir,
-        production: config.production,
-        ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
-      });
-      console.log(`Development OpenID provider: ${idp.issuer}\n  demo logins: ${idp.users.map((u) => `${u.email} / ${u.password}`).join(', ')}`);
+      const idp = await startConfiguredDevIdp(config);
+      console.log(`Development OpenID provider: ${idp.issuer}\n  ${demoLogins(idp)}`);
       onShutdown(() => idp.close());
       return -1;
     }
