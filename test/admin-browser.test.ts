@@ -66,6 +66,8 @@ describe('admin pages in the browser (Chromium)', { skip: browserSkipReason(), t
 
     // The admin opens /admin/ logged out, logs in, and comes back through next.
     const page = await newPage();
+    const blocked: string[] = [];
+    page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) blocked.push(message.text()); });
     await page.goto(`${url}/admin/`);
     await page.waitForURL(`${url}/accounts/login/?next=%2Fadmin%2F`);
     await page.locator('input[name="username"]').fill(SUPERUSER.username);
@@ -114,5 +116,6 @@ describe('admin pages in the browser (Chromium)', { skip: browserSkipReason(), t
     await page.locator('.admin-nav').getByRole('link', { name: 'Audit log' }).click();
     const first = page.locator('table.events tbody tr').first();
     assert.match((await first.textContent()) ?? '', /Admin action[\s\S]*alice[\s\S]*admin deactivated the account/);
+    assert.deepEqual(blocked, [], 'the Content-Security-Policy blocks nothing the admin pages use');
   });
 });

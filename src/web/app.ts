@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AppContext } from './context.ts';
 import { oidcConnect } from './plugin.ts';
+import { securityHeaders } from './security-headers.ts';
 import { render, stylesheet } from './views.ts';
 
 /** The tutorial's app: the sign-in plugin plus a home page that greets the user. */
@@ -17,17 +18,22 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   });
   await app.register(oidcConnect, ctx);
 
-  app.get('/static/app.css', { config: { session: false } }, async (_request, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet));
+  // The tutorial's own pages carry the same security headers as the plugin's.
+  await app.register(async (pages) => {
+    await securityHeaders(pages);
 
-  app.get('/', async (request, reply) => {
-    const user = request.user;
-    const provider = request.session?.row.provider;
-    return reply.type('text/html; charset=utf-8').send(render('home', {
-      user,
-      csrf: user ? reply.generateCsrf() : '',
-      provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
-    }));
+    pages.get('/static/app.css', { config: { session: false } }, async (_request, reply) =>
+      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet));
+
+    pages.get('/', async (request, reply) => {
+      const user = request.user;
+      const provider = request.session?.row.provider;
+      return reply.type('text/html; charset=utf-8').send(render('home', {
+        user,
+        csrf: user ? reply.generateCsrf() : '',
+        provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
+      }));
+    });
   });
   return app;
 }

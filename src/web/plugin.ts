@@ -21,6 +21,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { requireLogin } from './guards.ts';
 import { sessionCookieName } from './session-cookie.ts';
 import { renewSession } from './session-renewal.ts';
+import { securityHeaders } from './security-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -126,13 +127,18 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   });
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler());
 
-  accountRoutes(app, ctx);
-  apiRoutes(app, ctx);
-  oidcRoutes(app, ctx);
-  backchannelRoutes(app, ctx);
-  adminRoutes(app, ctx);
+  // The plugin's own pages and answers, its 404 page included, carry the security headers; the
+  // host app's own routes are left as it made them.
+  await app.register(async (own) => {
+    await securityHeaders(own);
+    own.setNotFoundHandler(notFoundHandler());
+    accountRoutes(own, ctx);
+    apiRoutes(own, ctx);
+    oidcRoutes(own, ctx);
+    backchannelRoutes(own, ctx);
+    adminRoutes(own, ctx);
+  });
 }
 
 export const oidcConnect = fp(plugin, { name: 'oidc-connect', fastify: '5.x' });
