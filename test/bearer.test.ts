@@ -10,9 +10,9 @@ import * as jose from 'jose';
 import { createUser } from '../src/accounts/users.ts';
 import type { Db } from '../src/db/index.ts';
 import { DEMO_USERS, DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../src/dev-idp/index.ts';
-import { authorizationRequest, CookieJar, signIn } from '../src/dev-idp/testing.ts';
 import { oidcConnect } from '../src/web/plugin.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
+import { authorizationRequest, signIn } from './support/dev-idp-login.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient } from './support/http-client.ts';
 
@@ -175,7 +175,7 @@ describe('bearer tokens from the development provider', () => {
   test('a refresh token (opaque, introspected) is not an access token', async () => {
     const redirectUri = `${s.app.url}/authorization-code/callback`;
     const request = await authorizationRequest(s.idp.issuer, DEV_CLIENT_ID, redirectUri);
-    const callback = await signIn(new CookieJar(), request.url, redirectUri, alice);
+    const callback = await signIn(new HttpClient(), request.url, redirectUri, alice);
     const response = await fetch(`${s.idp.issuer}/v1/token`, {
       method: 'POST',
       headers: {

@@ -21,6 +21,7 @@ function tree(files: Record<string, string>): string {
 test('a tree that points one way passes', () => {
   const root = tree({
     'errors.ts': 'export class E {}',
+    'errors.test.ts': "import { E } from './errors.ts';\nimport { loadConfig } from './config/index.ts';",
     'dev-client.ts': "export const ID = 'x';",
     'config/index.ts': "import { E } from '../errors.ts';\nimport { ID } from '../dev-client.ts';",
     'db/index.ts': "import type { Config } from '../config/index.ts';",

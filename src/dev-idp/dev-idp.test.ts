@@ -13,7 +13,8 @@ import { ConfigError, OidcConnectError } from '../errors.ts';
 import { API_AUDIENCE, DEMO_USERS, DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp } from './index.ts';
 import type { DevIdp } from './index.ts';
 import { KEYS_FILE } from './keys.ts';
-import { authorizationRequest, CookieJar, send, signIn } from './testing.ts';
+import { authorizationRequest, signIn } from '../../test/support/dev-idp-login.ts';
+import { HttpClient } from '../../test/support/http-client.ts';
 
 const APP_URL = 'http://localhost:8080';
 const REDIRECT_URI = `${APP_URL}/authorization-code/callback`;
@@ -39,10 +40,10 @@ interface Tokens {
   expires_in: number;
 }
 
-/** Signs in through the form and exchanges the code; returns the tokens and the jar (the OP session). */
-async function signInAndExchange(idp: DevIdp, credentials = ALICE, jar = new CookieJar()) {
+/** Signs in through the form and exchanges the code; returns the tokens and the browser (the OP session). */
+async function signInAndExchange(idp: DevIdp, credentials = ALICE, browser = new HttpClient()) {
   const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
-  const callback = await signIn(jar, request.url, REDIRECT_URI, credentials);
+  const callback = await signIn(browser, request.url, REDIRECT_URI, credentials);
   assert.equal(callback.searchParams.get('state'), request.state);
   assert.equal(callback.searchParams.get('iss'), idp.issuer);
   const code = callback.searchParams.get('code');
@@ -54,7 +55,7 @@ async function signInAndExchange(idp: DevIdp, credentials = ALICE, jar = new Coo
     code_verifier: request.codeVerifier,
   });
   assert.equal(response.status, 200, await response.clone().text());
-  return { tokens: await response.json() as Tokens, jar, request };
+  return { tokens: await response.json() as Tokens, browser, request };
 }
 
 async function userinfo(issuer: string, accessToken: string): Promise<Response> {
@@ -113,17 +114,17 @@ describe('development provider', () => {
   });
 
   test('signs alice in through the login form: code flow with PKCE, tokens, userinfo', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
 
     // The authorization endpoint sends the browser to our login page.
-    const authorize = await send(jar, request.url);
+    const authorize = await browser.get(request.url.href);
     assert.equal(authorize.status, 303);
-    const loginPage = new URL(authorize.headers.get('location') ?? '', request.url);
+    const loginPage = new URL(authorize.location ?? '');
     assert.match(loginPage.pathname, /^\/interaction\/[\w-]+$/);
-    const page = await send(jar, loginPage);
+    const page = await browser.get(loginPage.href);
     assert.equal(page.status, 200);
-    const html = await page.text();
+    const html = page.body;
     assert.match(html, /Development provider — not for production/);
     assert.match(html, /name="email"/);
     assert.match(html, /name="password"/);
@@ -131,7 +132,7 @@ describe('development provider', () => {
     assert.match(html, /alice@example\.com/);
     assert.match(html, /bob@example\.com/);
 
-    const callback = await signIn(jar, request.url, REDIRECT_URI, ALICE);
+    const callback = await signIn(browser, request.url, REDIRECT_URI, ALICE);
     assert.equal(callback.origin + callback.pathname, REDIRECT_URI);
     const code = callback.searchParams.get('code');
     assert.ok(code);
@@ -141,7 +142,7 @@ describe('development provider', () => {
     assert.equal(withoutVerifier.status, 400);
 
     // A second sign-in (same OP session, no form) gives a fresh code to exchange properly.
-    const { tokens } = await signInAndExchange(idp, ALICE, jar);
+    const { tokens } = await signInAndExchange(idp, ALICE, browser);
     assert.equal(tokens.token_type, 'Bearer');
     assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
     assert.deepEqual(tokens.scope.split(' ').sort(), ['email', 'offline_access', 'openid', 'profile']);
@@ -196,9 +197,9 @@ describe('development provider', () => {
   });
 
   test('accepts client_secret_post too', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
-    const code = (await signIn(jar, request.url, REDIRECT_URI, ALICE)).searchParams.get('code') ?? '';
+    const code = (await signIn(browser, request.url, REDIRECT_URI, ALICE)).searchParams.get('code') ?? '';
     const response = await fetch(`${idp.issuer}/v1/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -224,59 +225,54 @@ describe('development provider', () => {
   });
 
   test('a wrong password shows the form again with an error, then the right one works', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
-    const authorize = await send(jar, request.url);
-    const loginPage = new URL(authorize.headers.get('location') ?? '', request.url);
-    await (await send(jar, loginPage)).body?.cancel();
+    const authorize = await browser.get(request.url.href);
+    const loginPage = new URL(authorize.location ?? '');
+    await browser.get(loginPage.href);
 
-    const wrong = await send(jar, new URL(`${loginPage.pathname}/login`, loginPage), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ email: 'alice@example.com', password: 'not-it' }).toString(),
-    });
+    const wrong = await browser.post(new URL(`${loginPage.pathname}/login`, loginPage).href, { email: 'alice@example.com', password: 'not-it' });
     assert.equal(wrong.status, 401);
-    const html = await wrong.text();
+    const html = wrong.body;
     assert.match(html, /Incorrect email or password\./);
     assert.match(html, /value="alice@example\.com"/, 'the email is kept');
     assert.match(html, />Sign in</);
 
-    const callback = await signIn(jar, request.url, REDIRECT_URI, ALICE);
+    const callback = await signIn(browser, request.url, REDIRECT_URI, ALICE);
     assert.ok(callback.searchParams.get('code'));
   });
 
   test('escapes what it echoes back into the page', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI, { login_hint: '"><script>alert(1)</script>' });
-    const authorize = await send(jar, request.url);
-    const page = await send(jar, new URL(authorize.headers.get('location') ?? '', request.url));
-    const html = await page.text();
+    const authorize = await browser.get(request.url.href);
+    const html = (await browser.get(authorize.location ?? '')).body;
     assert.doesNotMatch(html, /<script>alert/);
     assert.match(html, /&lt;script&gt;/);
   });
 
   test('prompt=none: login_required without a session, a code with one', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const silent = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI, { prompt: 'none', scope: 'openid email profile' });
-    const refused = await signIn(jar, silent.url, REDIRECT_URI);
+    const refused = await signIn(browser, silent.url, REDIRECT_URI);
     assert.equal(refused.searchParams.get('error'), 'login_required');
     assert.equal(refused.searchParams.get('state'), silent.state);
 
-    await signInAndExchange(idp, ALICE, jar);
+    await signInAndExchange(idp, ALICE, browser);
     const again = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI, { prompt: 'none', scope: 'openid email profile' });
-    const granted = await signIn(jar, again.url, REDIRECT_URI);
+    const granted = await signIn(browser, again.url, REDIRECT_URI);
     assert.ok(granted.searchParams.get('code'), granted.href);
   });
 
   test('cancel on the login form returns access_denied to the app', async () => {
-    const jar = new CookieJar();
+    const browser = new HttpClient();
     const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
-    const authorize = await send(jar, request.url);
-    const loginPage = new URL(authorize.headers.get('location') ?? '', request.url);
-    const aborted = await send(jar, new URL(`${loginPage.pathname}/abort`, loginPage), { method: 'POST' });
+    const authorize = await browser.get(request.url.href);
+    const loginPage = new URL(authorize.location ?? '');
+    const aborted = await browser.request('POST', new URL(`${loginPage.pathname}/abort`, loginPage).href);
     assert.equal(aborted.status, 303);
-    const resumed = await send(jar, new URL(aborted.headers.get('location') ?? '', loginPage));
-    const callback = new URL(resumed.headers.get('location') ?? '');
+    const resumed = await browser.get(aborted.location ?? '');
+    const callback = new URL(resumed.location ?? '');
     assert.equal(callback.searchParams.get('error'), 'access_denied');
   });
 
@@ -330,7 +326,7 @@ describe('development provider', () => {
       state,
       nonce,
     });
-    const callback = await signIn(new CookieJar(), url, REDIRECT_URI, { email: 'bob@example.com', password: 'builder' });
+    const callback = await signIn(new HttpClient(), url, REDIRECT_URI, { email: 'bob@example.com', password: 'builder' });
     const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
     const claims = tokens.claims();
     assert.ok(claims);
@@ -359,9 +355,9 @@ describe('development provider logout', () => {
     const idp = await startDevIdp({ port: 0, appUrl, dataDir });
     try {
       const redirectUri = `${appUrl}/authorization-code/callback`;
-      const jar = new CookieJar();
+      const browser = new HttpClient();
       const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, redirectUri);
-      const code = (await signIn(jar, request.url, redirectUri, ALICE)).searchParams.get('code') ?? '';
+      const code = (await signIn(browser, request.url, redirectUri, ALICE)).searchParams.get('code') ?? '';
       const exchanged = await tokenRequest(idp.issuer, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: request.codeVerifier });
       const tokens = await exchanged.json() as Tokens;
 
@@ -371,22 +367,18 @@ describe('development provider logout', () => {
         post_logout_redirect_uri: `${appUrl}/signout/callback`,
         state: 'bye',
       }).toString();
-      const page = await send(jar, logoutUrl);
+      const page = await browser.get(logoutUrl.href);
       assert.equal(page.status, 200);
-      const html = await page.text();
+      const html = page.body;
       assert.match(html, />Sign out</);
       assert.match(html, /getElementById\('logout-form'\)\.submit\(\)/, 'submits itself for a valid id_token_hint');
       const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
       const action = /action="([^"]+)"/.exec(html)?.[1];
       assert.ok(xsrf && action);
 
-      const confirmed = await send(jar, new URL(action, logoutUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
-      });
+      const confirmed = await browser.post(new URL(action, logoutUrl).href, { xsrf, logout: 'yes' });
       assert.equal(confirmed.status, 303);
-      assert.equal(confirmed.headers.get('location'), `${appUrl}/signout/callback?state=bye`);
+      assert.equal(confirmed.location, `${appUrl}/signout/callback?state=bye`);
 
       assert.equal(logoutTokens.length, 1, 'back-channel logout reached the app');
       const keys = createRemoteJWKSet(new URL(`${idp.issuer}/v1/keys`));
@@ -396,7 +388,7 @@ describe('development provider logout', () => {
 
       // The OP session is gone.
       const silent = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, redirectUri, { prompt: 'none' });
-      assert.equal((await signIn(jar, silent.url, redirectUri)).searchParams.get('error'), 'login_required');
+      assert.equal((await signIn(browser, silent.url, redirectUri)).searchParams.get('error'), 'login_required');
       // offline_access outlives the OP session, as at Okta: the app revokes its refresh token itself.
       const refresh = await tokenRequest(idp.issuer, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token ?? '' });
       assert.equal(refresh.status, 200);
@@ -411,11 +403,11 @@ describe('development provider logout', () => {
     const dataDir = await temporaryDir();
     const idp = await startDevIdp({ port: 0, appUrl: APP_URL, dataDir });
     try {
-      const jar = new CookieJar();
-      await signInAndExchange(idp, ALICE, jar);
-      const page = await send(jar, `${idp.issuer}/v1/logout`);
+      const browser = new HttpClient();
+      await signInAndExchange(idp, ALICE, browser);
+      const page = await browser.get(`${idp.issuer}/v1/logout`);
       assert.equal(page.status, 200);
-      const html = await page.text();
+      const html = page.body;
       assert.match(html, /<button type="submit" name="logout" value="yes">Sign out<\/button>/);
       assert.doesNotMatch(html, /\.submit\(\)/);
     } finally {
@@ -499,24 +491,19 @@ describe('development provider configuration', () => {
       assert.equal(idp.users[0]?.preferred_username, 'carol');
       assert.equal(idp.users[1]?.sub, '00ufixedsubject0001');
 
-      const jar = new CookieJar();
+      const browser = new HttpClient();
       const request = await authorizationRequest(idp.issuer, DEV_CLIENT_ID, REDIRECT_URI);
-      const authorize = await send(jar, request.url);
-      const loginPage = new URL(authorize.headers.get('location') ?? '', request.url);
-      const html = await (await send(jar, loginPage)).text();
+      const authorize = await browser.get(request.url.href);
+      const loginPage = new URL(authorize.location ?? '');
+      const html = (await browser.get(loginPage.href)).body;
       assert.match(html, /carol@example\.org/);
       assert.doesNotMatch(html, /secret-carol/, 'passwords from a users file are not shown');
       assert.doesNotMatch(html, /alice@example\.com/);
 
-      const alice = await send(jar, new URL(`${loginPage.pathname}/login`, loginPage), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(ALICE).toString(),
-      });
+      const alice = await browser.post(new URL(`${loginPage.pathname}/login`, loginPage).href, ALICE);
       assert.equal(alice.status, 401, 'demo users are gone');
-      await alice.body?.cancel();
 
-      const { tokens } = await signInAndExchange(idp, { email: 'carol@example.org', password: 'secret-carol' }, jar);
+      const { tokens } = await signInAndExchange(idp, { email: 'carol@example.org', password: 'secret-carol' }, browser);
       const info = await (await userinfo(idp.issuer, tokens.access_token)).json() as Record<string, unknown>;
       assert.equal(info['sub'], idp.users[0]?.sub);
       assert.deepEqual(info['groups'], ['Pilots']);
@@ -552,7 +539,7 @@ describe('development provider configuration', () => {
     });
     try {
       const request = await authorizationRequest(idp.issuer, 'bench', redirectUri);
-      const callback = await signIn(new CookieJar(), request.url, redirectUri, ALICE);
+      const callback = await signIn(new HttpClient(), request.url, redirectUri, ALICE);
       const code = callback.searchParams.get('code') ?? '';
       const response = await tokenRequest(idp.issuer, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: request.codeVerifier }, 'bench', 'bench-secret');
       assert.equal(response.status, 200);

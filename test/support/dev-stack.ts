@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDevIdp, type DevIdp } from '../../src/dev-idp/index.ts';
 import { freePort, startTestApp, type TestApp } from './app.ts';
+import { signIn } from './dev-idp-login.ts';
 import { HttpClient, type Hop } from './http-client.ts';
 
 export interface DevStack {
@@ -42,20 +43,8 @@ export async function providerLogin(
 ): Promise<Hop> {
   const start = await client.get(`${appUrl}/authorization-code/authenticate/?${new URLSearchParams({ next })}`);
   if (start.status !== 302) return start;
-  const isCallback = (hop: Hop) => hop.url.startsWith(`${appUrl}/authorization-code/callback`);
-  let hop = await client.get(start.location!);
-  while (!isCallback(hop)) {
-    if (hop.status >= 300 && hop.status < 400 && hop.location) {
-      hop = await client.get(hop.location);
-    } else if (hop.status === 200 && /name="password"/.test(hop.body) && credentials) {
-      const action = /<form method="post" action="([^"]+)"/.exec(hop.body)![1]!.replace(/&amp;/g, '&');
-      hop = await client.post(new URL(action, hop.url).href, credentials);
-      credentials = null;
-    } else {
-      throw new Error(`provider login stopped at ${hop.url} (${hop.status})`);
-    }
-  }
-  return hop;
+  const callback = await signIn(client, start.location!, `${appUrl}/authorization-code/callback`, credentials);
+  return client.get(callback.href);
 }
 
 /** Submits the provider's logout confirmation (a browser's script does it by itself). */
