@@ -155,4 +155,30 @@ describe('production refusals and proxies', () => {
       }
     });
   }
+
+  test('with a hop count or the proxy\'s address, a forged X-Forwarded-For does not become the audit-log IP', async () => {
+    // The client forged 198.51.100.7; the one proxy in front appended the address it saw, 203.0.113.9.
+    const throughProxy = '198.51.100.7, 203.0.113.9';
+    const cases: Array<[string, string]> = [
+      ['true', '198.51.100.7'], // every hop trusted: the forgery wins, which is why the README recommends the others
+      ['1', '203.0.113.9'],
+      ['127.0.0.1', '203.0.113.9'], // the test client is the proxy here
+      ['10.9.8.7', '127.0.0.1'], // a direct client, not the proxy: its header is ignored
+    ];
+    for (const [trust, expected] of cases) {
+      const t = await startTestApp({ TRUST_PROXY: trust });
+      try {
+        const client = new HttpClient();
+        const page = await client.get(`${t.url}/accounts/login/`);
+        await client.request('POST', `${t.url}/accounts/login/`, {
+          form: { _csrf: hiddenField(page.body, '_csrf'), username: 'nobody', password: 'wrong password' },
+          headers: { 'x-forwarded-for': throughProxy },
+        });
+        const row = await t.database.db.selectFrom('audit_log').select('ip').where('type', '=', 'login_failure').executeTakeFirstOrThrow();
+        assert.equal(row.ip, expected, `TRUST_PROXY=${trust}`);
+      } finally {
+        await t.close();
+      }
+    }
+  });
 });

@@ -8,6 +8,7 @@ import { readEnv, type Env } from './env.ts';
 import { Problems, boolean, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
+import { parseTrustProxy } from './trust-proxy.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 import { USERNAME_ALGOS } from './types.ts';
 
@@ -69,7 +70,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const devIdp = fromEnv.devIdp;
 
   const clockToleranceSeconds = integer(env, problems, 'OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 60);
-  const trustProxy = parseTrustProxy(text(env, 'TRUST_PROXY'));
+  const trustProxy = parseTrustProxy(text(env, 'TRUST_PROXY'), problems);
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) problems.add('LOG_LEVEL', logLevel, `must be one of ${[...LOG_LEVELS].join(', ')}`);
 
@@ -239,13 +240,6 @@ function parseProviders(
     }],
     devIdp: devIdpPort,
   };
-}
-
-function parseTrustProxy(raw: string | undefined): boolean | number | string {
-  if (raw === undefined || raw === 'false' || raw === '0') return false;
-  if (raw === 'true') return true;
-  if (/^\d+$/.test(raw)) return Number(raw);
-  return raw; // a comma-separated list of addresses or CIDRs, as Fastify's trustProxy accepts
 }
 
 /** Development only: a random secret kept in ./data so sessions survive restarts. */

@@ -54,3 +54,16 @@ test('production refuses an obviously weak SESSION_SECRET, and says why without 
     assert.deepEqual(problems({ ...production, SESSION_SECRET: generated }), [], generated);
   }
 });
+
+test('TRUST_PROXY takes true, a hop count or the proxies\' addresses; anything else is a configuration problem', () => {
+  const trust = (value: string) => loadConfig({ cwd: dir, env: { ...production, TRUST_PROXY: value } }).trustProxy;
+  assert.equal(trust('true'), true);
+  assert.equal(trust('false'), false);
+  assert.equal(trust('2'), 2);
+  assert.equal(trust('10.0.0.7, 10.1.0.0/16,fd00::1,loopback'), '10.0.0.7, 10.1.0.0/16,fd00::1,loopback');
+  for (const bad of ['yes', '10.0.0.300', '10.0.0.0/33', 'lb.internal', '10.0.0.1,,']) {
+    const found = problems({ ...production, TRUST_PROXY: bad });
+    assert.equal(found.length, 1, `${bad}: ${found.join('\n')}`);
+    assert.match(found[0]!, /^TRUST_PROXY=.*: must be true, the number of proxies in front of the app, or their addresses/, bad);
+  }
+});

@@ -4,12 +4,19 @@ import { oidcConnect } from './plugin.ts';
 import { securityHeaders } from './security-headers.ts';
 import { render, stylesheet } from './views.ts';
 
+/**
+ * Fastify 5 trusts no hop for a bare number (it can't check the peer), so a hop count becomes what
+ * it means in Express: trust the nearest N addresses, the connecting peer first.
+ */
+function trustProxy(setting: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}
+
 /** The tutorial's app: the sign-in plugin plus a home page that greets the user. */
 export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    // Fastify accepts a hop count at run time; its types only list the other forms.
-    trustProxy: ctx.config.trustProxy as boolean | string,
+    trustProxy: trustProxy(ctx.config.trustProxy),
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     // Long enough for slow clients, short enough that a dead one can't hold a socket.
