@@ -48,12 +48,15 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class OidcConnectError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** When trying again may work, in seconds; sent as Retry-After. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number; retryAfterSeconds?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OidcConnectError';
     this.code = code;
     this.status = options?.status ?? ERROR_CODES[code].status;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

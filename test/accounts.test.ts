@@ -227,8 +227,8 @@ for (const target of databaseTargets) {
         for (let i = 0; i < 10; i++) assert.equal((await login(client, 'dave', `wrong ${i}`)).status, 401);
         const locked = await login(client, 'Dave', 'dave password');
         assert.equal(locked.status, 429);
-        assert.ok(locked.headers.get('retry-after'));
-        assert.match(locked.body, /Too many failed sign-in attempts/);
+        assert.equal(locked.headers.get('retry-after'), String(t.config.lockout.windowSeconds));
+        assert.match(locked.body, /Too many failed sign-in attempts for this account\. Wait 15 minutes/);
         assert.equal(sessionCookie(client), undefined);
         // The window passes: the username works again.
         await t.database.db.updateTable('login_failures').set({ window_start: Date.now() - 16 * 60_000 }).where('username', '=', 'dave').execute();

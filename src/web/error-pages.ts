@@ -37,7 +37,7 @@ export function wantsJson(request: FastifyRequest): boolean {
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError, json = wantsJson(request)): FastifyReply {
   reply.code(error.status);
-  if (error.code === 'TOO_MANY_ATTEMPTS') reply.header('retry-after', '900');
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   if (error.status === 401 && json) reply.header('www-authenticate', 'Bearer');
   if (json) return reply.send({ error: error.code, message: error.message });
   const retry = RETRY_FROM_LOGIN.has(error.code)

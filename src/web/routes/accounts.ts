@@ -44,7 +44,10 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     if (await isLockedOut(db, config.lockout, username)) {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'TOO_MANY_ATTEMPTS', username });
-      throw new OidcConnectError('TOO_MANY_ATTEMPTS', 'Too many failed sign-in attempts for this account. Wait 15 minutes, then try again.');
+      const { windowSeconds } = config.lockout;
+      throw new OidcConnectError('TOO_MANY_ATTEMPTS',
+        `Too many failed sign-in attempts for this account. Wait ${Math.ceil(windowSeconds / 60)} minutes, then try again.`,
+        { retryAfterSeconds: windowSeconds });
     }
     const user = await findUserByUsername(db, username);
     const ok = user?.password ? await verifyPassword(password, user.password) : await verifyAgainstDummy(password);
