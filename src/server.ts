@@ -22,7 +22,7 @@ export async function startServer(config: Config, options: { logger?: boolean } 
   try {
     await migrate(database);
     if (config.devIdp) devIdp = await startConfiguredDevIdp(config);
-    const rp = createRelyingParty(config, database.db);
+    const rp = createRelyingParty(config, database.db, { warn: (details, message) => app?.log.warn(details, message) });
     app = await buildApp({ config, db: database.db, rp }, {
       logger: options.logger === false ? false : loggerOptions(config),
     });

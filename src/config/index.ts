@@ -5,12 +5,12 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
-import { Problems, boolean, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
+import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
-import { USERNAME_ALGOS } from './types.ts';
+import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
 export type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 
@@ -194,6 +194,7 @@ function parseProviders(
     scopes: scopes.length > 0 ? scopes : DEFAULT_SCOPES,
     signAlgs,
     endpoints,
+    ...optional('tokenAuthMethod', choice(problems, 'OIDC_RP_TOKEN_AUTH_METHOD', text(env, 'OIDC_RP_TOKEN_AUTH_METHOD'), TOKEN_AUTH_METHODS)),
   };
 
   const issuerRaw = text(env, 'OIDC_ISSUER');

@@ -43,6 +43,13 @@ export function boolean(env: Env, problems: Problems, name: string, fallback: bo
   return fallback;
 }
 
+/** One of a few fixed values; undefined when unset (or wrong, after naming the allowed ones). */
+export function choice<T extends string>(problems: Problems, name: string, raw: string | undefined, allowed: readonly T[]): T | undefined {
+  if (raw === undefined || (allowed as readonly string[]).includes(raw)) return raw as T | undefined;
+  problems.add(name, raw, `must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`);
+  return undefined;
+}
+
 /** Comma- or space-separated list, empty entries dropped. */
 export function list(env: Env, name: string): string[] {
   return (text(env, name) ?? '').split(/[\s,]+/).filter(Boolean);

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env.ts';
-import { Problems, issuerUrl, text } from './parse.ts';
+import { Problems, choice, issuerUrl, text } from './parse.ts';
 import type { ProviderConfig, UsernameAlgo } from './types.ts';
-import { USERNAME_ALGOS } from './types.ts';
+import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
 export const PROVIDERS_FILE = 'oidc-connect.config.json';
 
@@ -12,7 +12,7 @@ const ID = /^[a-z0-9][a-z0-9_-]{0,49}$/;
 /**
  * Several providers at once, from `oidc-connect.config.json` (or OIDC_CONNECT_CONFIG):
  * `{ "providers": [{ "id", "name", "issuer", "clientId", "clientSecret" | "clientSecretEnv",
- * "scopes"?, "usernameAlgo"?, "signAlgs"? }] }`. `clientSecretEnv` names an environment variable,
+ * "scopes"?, "usernameAlgo"?, "signAlgs"?, "tokenAuthMethod"? }] }`. `clientSecretEnv` names an environment variable,
  * so the file can be committed without the secret. Returns null when there is no file.
  */
 export function readProvidersFile(cwd: string, env: Env, problems: Problems, defaults: { usernameAlgo: UsernameAlgo; scopes: readonly string[] }): ProviderConfig[] | null {
@@ -68,10 +68,12 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     if (!(USERNAME_ALGOS as readonly unknown[]).includes(usernameAlgo)) problems.add(`${at}.usernameAlgo`, String(usernameAlgo), `must be one of ${USERNAME_ALGOS.join(', ')}`);
     const signAlgs = Array.isArray(e.signAlgs) ? (e.signAlgs as unknown[]).filter((a): a is string => typeof a === 'string') : [];
     if (signAlgs.some((a) => a.toLowerCase() === 'none' || /^HS/i.test(a))) problems.add(`${at}.signAlgs`, undefined, 'none and HS* are never accepted; use RS256');
+    const tokenAuthMethod = e.tokenAuthMethod === undefined ? undefined : choice(problems, `${at}.tokenAuthMethod`, String(e.tokenAuthMethod), TOKEN_AUTH_METHODS);
     if (id && issuer && clientId && clientSecret) {
       providers.push({
         id, name: str('name') ?? id, issuer, clientId, clientSecret,
         scopes: scopes ?? defaults.scopes, signAlgs, usernameAlgo: usernameAlgo as UsernameAlgo, endpoints: {},
+        ...(tokenAuthMethod && { tokenAuthMethod }),
         settings: { issuer: `${at}.issuer`, credentials: `${at}.clientId / ${str('clientSecret') === undefined ? secretEnv : `${at}.clientSecret`}` },
       });
     }

@@ -5,6 +5,10 @@
 export const USERNAME_ALGOS = ['claims', 'sha224', 'mozilla-django-oidc'] as const;
 export type UsernameAlgo = (typeof USERNAME_ALGOS)[number];
 
+/** How the client authenticates at the token endpoint (OIDC_RP_TOKEN_AUTH_METHOD). */
+export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export type TokenAuthMethod = (typeof TOKEN_AUTH_METHODS)[number];
+
 export interface ProviderConfig {
   /** Stable id used in `?provider=` and stored with identities' sessions. */
   readonly id: string;
@@ -19,6 +23,11 @@ export interface ProviderConfig {
   readonly usernameAlgo: UsernameAlgo;
   /** The tutorial's explicit endpoint variables; each one overrides discovery. */
   readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string }>;
+  /**
+   * Set: always this method. Absent: Basic when the provider lists it (else post), and post from
+   * the first time the provider refuses Basic with invalid_client while listing post (rp/provider.ts).
+   */
+  readonly tokenAuthMethod?: TokenAuthMethod;
   /**
    * The settings this provider came from, so that an error names the one to fix (e.g. issuer
    * `OKTA_DOMAIN`, credentials `OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET`). Absent for a provider built in code.

@@ -4,7 +4,7 @@ import type { Db } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
-import { ProviderClient, type SignInResult } from './provider.ts';
+import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
 
 export interface CompletedSignIn extends SignInResult {
   provider: ProviderClient;
@@ -38,8 +38,9 @@ export class ReauthenticationRequired extends OidcConnectError {
   }
 }
 
-export function createRelyingParty(config: Config, db: Db): RelyingParty {
-  const clients = new Map(config.providers.map((p) => [p.id, new ProviderClient(p, config)]));
+/** `log` (the app's logger) hears of a provider that needed client_secret_post after refusing Basic. */
+export function createRelyingParty(config: Config, db: Db, log?: WarnLog): RelyingParty {
+  const clients = new Map(config.providers.map((p) => [p.id, new ProviderClient(p, log ? { ...config, log } : config)]));
 
   const provider = (id: string | undefined): ProviderClient => {
     const found = id === undefined || id === '' ? clients.values().next().value : clients.get(id);

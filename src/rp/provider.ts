@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import type { ProviderConfig } from '../config/index.ts';
+import type { TokenAuthMethod } from '../config/types.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { OidcConnectError } from '../errors.ts';
 import { toSignInError } from './errors.ts';
@@ -10,6 +11,13 @@ export interface ProviderOptions {
   appUrl: string;
   clockToleranceSeconds: number;
   httpTimeoutMs: number;
+  /** Where a provider's one-time switch to client_secret_post is reported; default process.emitWarning. */
+  log?: WarnLog;
+}
+
+/** The one logger call used here; a pino or Fastify logger fits. */
+export interface WarnLog {
+  warn(details: Record<string, unknown>, message: string): void;
 }
 
 export interface SignInResult {
@@ -88,29 +96,83 @@ export class ProviderClient {
    * clone and key imports, so it is reused until the hook was used, our JWKS changed, or it is a
    * minute old (when openid-client's own copy would stop deferring to us).
    */
-  private async configuration(): Promise<client.Configuration> {
+  private async configuration(auth?: TokenAuthMethod): Promise<client.Configuration> {
+    const metadata = await this.serverMetadata();
+    auth ??= this.tokenAuthMethod(metadata);
     const jwks = this.jwks?.current();
     const now = Date.now();
-    if (this.reusable && this.reusable.jwks === jwks && now - this.reusable.at < 55_000) return this.reusable.configuration;
-    const metadata = await this.serverMetadata();
-    const methods = metadata.token_endpoint_auth_methods_supported;
-    const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
-      ? client.ClientSecretPost(this.config.clientSecret)
-      : client.ClientSecretBasic(this.config.clientSecret);
+    const reusable = this.reusable;
+    if (reusable && reusable.auth === auth && reusable.jwks === jwks && now - reusable.at < 55_000) return reusable.configuration;
     const configuration = new client.Configuration(metadata, this.config.clientId, {
       client_secret: this.config.clientSecret,
       [client.clockTolerance]: this.options.clockToleranceSeconds,
-    }, auth);
+    }, auth === 'client_secret_post' ? client.ClientSecretPost(this.config.clientSecret) : client.ClientSecretBasic(this.config.clientSecret));
     configuration.timeout = this.options.httpTimeoutMs / 1000;
     configuration[client.customFetch] = this.fetchHook;
     if (this.insecure) client.allowInsecureRequests(configuration);
     client.enableNonRepudiationChecks(configuration);
     if (jwks) client.setJwksCache(configuration, { jwks, uat: Math.floor(now / 1000) - 61 });
-    this.reusable = { configuration, jwks, at: now };
+    this.reusable = { configuration, jwks, at: now, auth };
     return configuration;
   }
 
-  private reusable: { configuration: client.Configuration; jwks: JSONWebKeySet | undefined; at: number } | undefined;
+  private reusable: { configuration: client.Configuration; jwks: JSONWebKeySet | undefined; at: number; auth: TokenAuthMethod } | undefined;
+
+  /** The configured method; else post once Basic was refused, or when the provider lists post but not Basic; else Basic. */
+  private tokenAuthMethod(metadata: ServerMetadata): TokenAuthMethod {
+    if (this.config.tokenAuthMethod) return this.config.tokenAuthMethod;
+    const methods = metadata.token_endpoint_auth_methods_supported;
+    return this.basicRefused || (methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post'))
+      ? 'client_secret_post'
+      : 'client_secret_basic';
+  }
+
+  /**
+   * Set when the provider refused Basic and then accepted post (LemonLDAP::NG never percent-decodes
+   * the Basic credentials that RFC 6749 §2.3.1 has us encode). Kept in memory only: another process
+   * learns it from its own first refusal, which costs one request and no sign-in, because a provider
+   * authenticates the client before it looks at the code or refresh token (RFC 6749 §3.2.1, §4.1.3).
+   */
+  private basicRefused = false;
+
+  /**
+   * A request with our client credentials (code exchange, refresh, introspection). Refused with
+   * invalid_client under Basic, chosen automatically, by a provider that also lists
+   * client_secret_post: tried once more with post, kept from then on when the provider accepts it.
+   */
+  private async withClientAuth<T>(request: (configuration: client.Configuration) => Promise<T>): Promise<T> {
+    const metadata = await this.serverMetadata();
+    const auth = this.tokenAuthMethod(metadata);
+    try {
+      return await request(await this.configuration(auth));
+    } catch (error) {
+      const retry = auth === 'client_secret_basic' && this.config.tokenAuthMethod === undefined
+        && metadata.token_endpoint_auth_methods_supported?.includes('client_secret_post') && this.refusesClient(error);
+      if (!retry) throw error;
+    }
+    try {
+      const result = await request(await this.configuration('client_secret_post'));
+      this.keepPost();
+      return result;
+    } catch (error) {
+      if (!this.refusesClient(error)) this.keepPost(); // e.g. invalid_grant: the client itself was accepted
+      throw error;
+    }
+  }
+
+  private refusesClient(error: unknown): boolean {
+    return toSignInError(error, 'token', this.config).code === 'CLIENT_AUTH_FAILED';
+  }
+
+  private keepPost(): void {
+    if (this.basicRefused) return;
+    this.basicRefused = true;
+    const message = `${this.config.name} refused our client credentials sent with client_secret_basic (invalid_client) and accepted `
+      + 'client_secret_post, which this process uses for it from now on. Set OIDC_RP_TOKEN_AUTH_METHOD=client_secret_post '
+      + '(tokenAuthMethod in oidc-connect.config.json) to skip the refused request.';
+    if (this.options.log) this.options.log.warn({ provider: this.config.id, tokenAuthMethod: 'client_secret_post' }, message);
+    else process.emitWarning(message);
+  }
 
   /**
    * openid-client asks for the JWKS when we seeded no fresh copy (a routine fetch) or when the
@@ -139,15 +201,18 @@ export class ProviderClient {
 
   /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
   async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {
-    const configuration = await this.configuration();
+    let configuration!: client.Configuration;
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
-      tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
-        pkceCodeVerifier: checks.codeVerifier,
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        idTokenExpected: true,
-      }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
+      tokens = await this.withClientAuth((used) => {
+        configuration = used;
+        return client.authorizationCodeGrant(used, callbackUrl, {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
+      });
     } catch (error) {
       throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config);
     }
@@ -190,10 +255,9 @@ export class ProviderClient {
    * token is kept when no new one comes, because logout needs one as id_token_hint.
    */
   async refresh(current: { refreshToken: string; idToken?: string }): Promise<SignInResult['tokens']> {
-    const configuration = await this.configuration();
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
     try {
-      tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
+      tokens = await this.withClientAuth((configuration) => client.refreshTokenGrant(configuration, current.refreshToken));
     } catch (error) {
       throw toSignInError(error, 'token', this.config);
     }
@@ -237,9 +301,8 @@ export class ProviderClient {
 
   /** RFC 7662 introspection with the client's credentials; null when discovery lists no endpoint. */
   async introspect(token: string): Promise<client.IntrospectionResponse | null> {
-    const configuration = await this.configuration();
-    if (!configuration.serverMetadata().introspection_endpoint) return null;
-    return client.tokenIntrospection(configuration, token);
+    if (!(await this.serverMetadata()).introspection_endpoint) return null;
+    return this.withClientAuth((configuration) => client.tokenIntrospection(configuration, token));
   }
 
   /** Userinfo for an access token whose subject is not known yet; null when there is no endpoint. */

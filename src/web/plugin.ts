@@ -69,7 +69,7 @@ export interface OidcConnectOptions {
   config?: Config;
   /** A Kysely database; default: opened from `config.database`, migrated, and closed with the app. */
   db?: Db;
-  /** Default: `createRelyingParty(config, db)`. */
+  /** Default: `createRelyingParty(config, db, app.log)`. */
   rp?: RelyingParty;
 }
 
@@ -86,7 +86,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     app.addHook('onClose', () => database.close());
     db = database.db;
   }
-  const ctx: AppContext = { config, db, rp: options.rp ?? createRelyingParty(config, db) };
+  const ctx: AppContext = { config, db, rp: options.rp ?? createRelyingParty(config, db, app.log) };
   // Expired rows are swept on a timer (src/web/housekeeping.ts), stopped before the database closes.
   let housekeeping: Housekeeping | undefined;
   app.addHook('onReady', async () => {

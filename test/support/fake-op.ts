@@ -90,6 +90,12 @@ export interface FakeOpOptions {
   sub?: string;
   /** Advertised and enforced; default 'client_secret_basic'. */
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /**
+   * Like LemonLDAP::NG 2.16: advertise and accept both client_secret_basic and client_secret_post,
+   * but take Basic credentials without form-url-decoding them, so a client id that RFC 6749 §2.3.1
+   * encoding changes (`my-app` goes as `my%2Dapp`) is refused with invalid_client under Basic.
+   */
+  basicWithoutUrlDecoding?: boolean;
   /** Default true. When false, end_session_endpoint is neither advertised nor served. */
   endSessionEndpoint?: boolean;
   /** Default false. When true, refresh tokens are issued (rotated on use) and grant_type=refresh_token works. */
@@ -243,12 +249,13 @@ function redirect(res: ServerResponse, location: URL): void {
 }
 
 /** Decode client_secret_basic credentials (form-url-encoded id and secret, RFC 6749 2.3.1). */
-function parseBasic(header: string): { id: string; secret: string } | undefined {
+function parseBasic(header: string, urlDecode: boolean): { id: string; secret: string } | undefined {
   const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim());
   if (!match?.[1]) return undefined;
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
+  if (!urlDecode) return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
   // form-url-decode: URLSearchParams does exactly application/x-www-form-urlencoded decoding.
   const id = new URLSearchParams(`v=${decoded.slice(0, colon)}`).get('v');
   const secret = new URLSearchParams(`v=${decoded.slice(colon + 1)}`).get('v');
@@ -271,6 +278,7 @@ class FakeOpServer implements FakeOp {
   readonly #sub: string;
   readonly #authMethod: 'client_secret_basic' | 'client_secret_post';
   readonly #endSession: boolean;
+  readonly #basicWithoutUrlDecoding: boolean;
   readonly #issueRefreshToken: boolean;
   readonly #accessTokenLifetime: number;
   readonly #issParameter: boolean;
@@ -292,6 +300,7 @@ class FakeOpServer implements FakeOp {
     this.#sub = options.sub ?? 'fake-user-1';
     this.#authMethod = options.tokenEndpointAuthMethod ?? 'client_secret_basic';
     this.#endSession = options.endSessionEndpoint ?? true;
+    this.#basicWithoutUrlDecoding = options.basicWithoutUrlDecoding ?? false;
     this.#issueRefreshToken = options.issueRefreshToken ?? false;
     this.#accessTokenLifetime = options.accessTokenLifetimeSeconds ?? 3600;
     this.#issParameter = options.supportsIssParameter ?? false;
@@ -437,7 +446,7 @@ class FakeOpServer implements FakeOp {
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: algs,
       scopes_supported: ['openid', 'email', 'profile', ...(this.#issueRefreshToken ? ['offline_access'] : [])],
-      token_endpoint_auth_methods_supported: [this.#authMethod],
+      token_endpoint_auth_methods_supported: this.#basicWithoutUrlDecoding ? ['client_secret_basic', 'client_secret_post'] : [this.#authMethod],
       claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', ...Object.keys(this.#claims)],
       code_challenge_methods_supported: ['S256'],
       request_parameter_supported: false,
@@ -560,12 +569,12 @@ class FakeOpServer implements FakeOp {
     if (header !== undefined && bodySecret !== undefined) {
       throw new OAuthError(400, 'invalid_request', 'more than one client authentication method used');
     }
-    if (this.#authMethod === 'client_secret_basic') {
+    if (this.#basicWithoutUrlDecoding ? header !== undefined : this.#authMethod === 'client_secret_basic') {
       const challenge = 'Basic realm="fake-op"';
       if (header === undefined) {
         throw new OAuthError(401, 'invalid_client', 'client authentication with client_secret_basic is required', challenge);
       }
-      const credentials = parseBasic(header);
+      const credentials = parseBasic(header, !this.#basicWithoutUrlDecoding);
       if (!credentials || credentials.id !== this.#clientId || credentials.secret !== this.#clientSecret) {
         throw new OAuthError(401, 'invalid_client', 'client authentication failed', challenge);
       }
