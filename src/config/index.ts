@@ -5,6 +5,7 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
+import { oktaIssuer } from './okta.ts';
 import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
@@ -203,13 +204,9 @@ function parseProviders(
   if (issuerRaw !== undefined) {
     issuer = issuerUrl(problems, 'OIDC_ISSUER', issuerRaw);
   } else if (oktaDomain !== undefined) {
-    const domain = oktaDomain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-    if (!/^[a-z0-9.-]+(:\d+)?$/i.test(domain)) {
-      problems.add('OKTA_DOMAIN', oktaDomain, 'must be a host name such as dev-123456.okta.com');
-    } else {
-      const scheme = isLoopbackHost(domain.replace(/:\d+$/, '')) ? 'http' : 'https';
-      issuer = `${scheme}://${domain}/oauth2/default`;
-    }
+    issuer = oktaIssuer(env, problems, oktaDomain);
+  } else if (text(env, 'OKTA_AUTHORIZATION_SERVER') !== undefined) {
+    problems.add('OKTA_AUTHORIZATION_SERVER', text(env, 'OKTA_AUTHORIZATION_SERVER'), 'is used only with OKTA_DOMAIN; set OKTA_DOMAIN too');
   }
 
   if (issuerRaw !== undefined || oktaDomain !== undefined) {
