@@ -57,7 +57,7 @@ function cookieHeader(browser: Browser, url: string, skip: string[] = []): strin
 
 /**
  * Where the provider keeps its data. Its store is a SQLite file in rollback-journal mode with
- * synchronous=FULL (src/dev-idp/sqlite-adapter.ts), so each of its ~8 writes per login waits for
+ * synchronous=FULL (src/dev-idp/op-storage.ts), so each of its ~8 writes per login waits for
  * fsyncs; on a RAM disk (/dev/shm) those cost nothing, and the provider fixture bounds the login
  * measure less. BENCH_IDP_DIR overrides it.
  */

@@ -12,7 +12,7 @@ import * as m0004 from './migrations/0004_audit_log.ts';
 import * as m0006 from './migrations/0006_django_import.ts';
 import * as m0007 from './migrations/0007_flow_session.ts';
 import type { Database } from './schema.ts';
-import { NodeSqliteDialect, openSqlite } from './sqlite-adapter.ts';
+import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
 export type Db = Kysely<Database>;
 

@@ -1,4 +1,4 @@
-import type { DemoUser } from './users.ts';
+import type { DemoUser } from './demo-users.ts';
 
 /**
  * Which claims each scope releases, for the ID token and for userinfo alike.

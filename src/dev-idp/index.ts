@@ -2,6 +2,6 @@
 export { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 export { PRODUCTION_REFUSAL, startDevIdp } from './start.ts';
 export type { DevIdp, DevIdpOptions } from './start.ts';
-export { DEMO_USERS, deriveSub, loadUsersFile } from './users.ts';
-export type { DemoUser } from './users.ts';
-export { API_AUDIENCE } from './provider.ts';
+export { DEMO_USERS, deriveSub, loadUsersFile } from './demo-users.ts';
+export type { DemoUser } from './demo-users.ts';
+export { API_AUDIENCE } from './op.ts';

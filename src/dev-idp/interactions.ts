@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors } from 'oidc-provider';
 import type { InteractionDetails, Provider } from 'oidc-provider';
 
+import type { UserDirectory } from './demo-users.ts';
 import { BodyTooLargeError, readForm, sendHtml } from './http.ts';
-import type { UserDirectory } from './users.ts';
 import { renderError, renderLogin } from './views.ts';
 
 export const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/abort)?$/;

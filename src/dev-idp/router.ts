@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Provider } from 'oidc-provider';
 
 import { sendHtml } from './http.ts';
-import { ROUTES } from './provider.ts';
+import { ROUTES } from './op.ts';
 import { renderError } from './views.ts';
 
 /** Okta's default authorization server lives under this path; so does our issuer. */

@@ -5,17 +5,17 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { appClient } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
+import { DEMO_USERS, loadUsersFile, UserDirectory } from './demo-users.ts';
+import type { DemoUser } from './demo-users.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { loadOrCreateKeys, publicJwks } from './keys.ts';
 import { isLoopbackHost, listenLoopback } from './listen.ts';
 import type { Listening } from './listen.ts';
-import { API_AUDIENCE, createProvider } from './provider.ts';
+import { openSqliteStore } from './op-storage.ts';
+import type { SqliteStore } from './op-storage.ts';
+import { API_AUDIENCE, createProvider } from './op.ts';
 import { createRouter, ISSUER_PATH } from './router.ts';
-import { openSqliteStore } from './sqlite-adapter.ts';
-import type { SqliteStore } from './sqlite-adapter.ts';
 import { createUserinfoHandler } from './userinfo.ts';
-import { DEMO_USERS, loadUsersFile, UserDirectory } from './users.ts';
-import type { DemoUser } from './users.ts';
 
 export const DATABASE_FILE = 'dev-idp.sqlite';
 

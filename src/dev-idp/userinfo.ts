@@ -4,8 +4,8 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JWK } from 'jose';
 
 import { claimsForScopes } from './claims.ts';
+import type { UserDirectory } from './demo-users.ts';
 import { sendJson } from './http.ts';
-import type { UserDirectory } from './users.ts';
 
 export interface UserinfoOptions {
   issuer: string;

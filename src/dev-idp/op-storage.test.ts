@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { openSqliteStore } from './sqlite-adapter.ts';
-import type { SqliteStore } from './sqlite-adapter.ts';
+import { openSqliteStore } from './op-storage.ts';
+import type { SqliteStore } from './op-storage.ts';
 
 let dir: string;
 let store: SqliteStore;
