@@ -8,24 +8,28 @@ import type { ActiveSession, ProviderTokens } from './index.ts';
 
 /** Refresh a little before expiry, so a request never carries a token that dies on its way. */
 const EARLY_MS = 30_000;
-/** How long one instance may hold a session's refresh lease. */
-const LEASE_MS = 15_000;
+/** How long a request waits for another instance's refresh before going on with the tokens it has. */
+const WAIT_MS = 15_000;
 const POLL_MS = 100;
 
 export type RefreshOutcome = 'fresh' | 'refreshed' | 'ended' | 'unavailable';
+
+/** A lease held: its value in the row (its expiry, epoch ms), which every later write must match. */
+export type RefreshLease = number;
 
 export function needsRefresh(tokens: ProviderTokens, now = Date.now()): boolean {
   return tokens.refreshToken !== undefined && tokens.expiresAt !== undefined && now >= tokens.expiresAt - EARLY_MS;
 }
 
-/** Takes the lease unless another instance holds a live one; true when this caller now holds it. */
-export async function takeRefreshLease(db: Db, sessionId: string, now = Date.now()): Promise<boolean> {
+/** Takes the lease for `leaseMs` unless another instance holds a live one; null when it does. */
+export async function takeRefreshLease(db: Db, sessionId: string, leaseMs: number, now = Date.now()): Promise<RefreshLease | null> {
+  const lease = now + leaseMs;
   const leased = await db.updateTable('sessions')
-    .set({ refresh_lock: now + LEASE_MS })
+    .set({ refresh_lock: lease })
     .where('id', '=', sessionId)
     .where((eb) => eb.or([eb('refresh_lock', 'is', null), eb('refresh_lock', '<', now)]))
     .executeTakeFirst();
-  return Number(leased.numUpdatedRows) === 1;
+  return Number(leased.numUpdatedRows) === 1 ? lease : null;
 }
 
 /** The tokens stored now (another instance may have refreshed them), or undefined when the session ended. */
@@ -34,26 +38,44 @@ export async function storedTokens(db: Db, sessionId: string): Promise<ProviderT
   return row ? JSON.parse(row.data) as ProviderTokens : undefined;
 }
 
-/** Stores refreshed tokens and releases the lease in one write. */
-export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: ProviderTokens): Promise<void> {
-  await db.updateTable('sessions').set({ data: JSON.stringify(tokens), refresh_lock: null }).where('id', '=', sessionId).execute();
+/**
+ * Stores refreshed tokens and releases the lease in one write, only while the lease is still ours:
+ * false when it lapsed and another instance took it (its tokens win; ours are dropped).
+ */
+export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: ProviderTokens, lease: RefreshLease): Promise<boolean> {
+  const written = await db.updateTable('sessions')
+    .set({ data: JSON.stringify(tokens), refresh_lock: null })
+    .where('id', '=', sessionId)
+    .where('refresh_lock', '=', lease)
+    .executeTakeFirst();
+  return Number(written.numUpdatedRows) === 1;
 }
 
-export async function releaseRefreshLease(db: Db, sessionId: string): Promise<void> {
-  await db.updateTable('sessions').set({ refresh_lock: null }).where('id', '=', sessionId).execute();
+/**
+ * Ends a session whose refresh the provider refused, only while the lease is ours: false when another
+ * instance took over, whose refresh (perhaps with the rotated token ours no longer had) decides.
+ */
+export async function endSessionUnderLease(db: Db, sessionId: string, lease: RefreshLease): Promise<boolean> {
+  const deleted = await db.deleteFrom('sessions').where('id', '=', sessionId).where('refresh_lock', '=', lease).executeTakeFirst();
+  return Number(deleted.numDeletedRows) === 1;
 }
 
-/** Waits, at most one lease long, for the instance holding the lease; then takes up its tokens. */
+/** Gives the lease back, unless it already passed to another instance. */
+export async function releaseRefreshLease(db: Db, sessionId: string, lease: RefreshLease): Promise<void> {
+  await db.updateTable('sessions').set({ refresh_lock: null }).where('id', '=', sessionId).where('refresh_lock', '=', lease).execute();
+}
+
+/** Waits, at most WAIT_MS, for the instance holding the lease; then takes up its tokens. */
 export async function waitForRefresh(db: Db, session: ActiveSession): Promise<RefreshOutcome> {
-  const deadline = Date.now() + LEASE_MS;
+  const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     const row = await db.selectFrom('sessions').select(['data', 'refresh_lock']).where('id', '=', session.id).executeTakeFirst();
     if (!row) return 'ended';
     if (row.refresh_lock === null || row.refresh_lock < Date.now()) {
       session.tokens = JSON.parse(row.data) as ProviderTokens;
       return needsRefresh(session.tokens) ? 'unavailable' : 'refreshed';
     }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   return 'unavailable';
 }

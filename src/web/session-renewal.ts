@@ -35,7 +35,7 @@ export async function renewSession(ctx: AppContext, request: FastifyRequest, rep
   if (!provider) return false;
 
   if (needsRefresh(session.tokens)) {
-    const outcome = await refreshSession(ctx.db, provider, session);
+    const outcome = await refreshSession(ctx.db, provider, session, { httpTimeoutMs: ctx.config.httpTimeoutMs });
     request.log.info({ provider: provider.config.id, outcome }, 'session token refresh');
     if (outcome === 'ended') {
       request.session = null;
