@@ -245,17 +245,34 @@ describe('bearer tokens from the development provider', () => {
 const CLIENT_ID = 'api-client';
 const CLIENT_SECRET = 'api-client-secret';
 
+type IssuerName = 'introspect' | 'userinfo-only' | 'dot' | 'dot-appended';
+
 /**
- * Two issuers on one loopback port: `/oauth2/introspect` lists an RFC 7662 introspection endpoint,
- * `/oauth2/userinfo-only` does not. Both serve discovery, a JWKS and userinfo, and count requests.
+ * Four issuers on one loopback port. Each serves OpenID discovery, a JWKS, userinfo and RFC 7662
+ * introspection (at `/v1/introspect`, and at `/v1/introspect-alt` for an explicit setting); they
+ * differ in where they advertise introspection:
+ * - `introspect` in OpenID discovery (Okta, Keycloak, LemonLDAP::NG);
+ * - `dot` only in RFC 8414 metadata where RFC 8414 puts it, at
+ *   /.well-known/oauth-authorization-server/oauth2/dot (django-oauth-toolkit mounted at the root);
+ * - `dot-appended` only in metadata after its path, at /oauth2/dot-appended/.well-known/oauth-authorization-server
+ *   (django-oauth-toolkit included under its prefix);
+ * - `userinfo-only` nowhere (Google).
+ * Introspection answers for any client's token, as real providers do: the relying party must check
+ * whose it is. Requests are counted.
  */
 class TestAuthorizationServer {
   readonly server: Server;
-  readonly calls = { introspect: 0, userinfo: 0, keys: 0 };
+  readonly calls = { introspect: 0, userinfo: 0, keys: 0, oauthMetadata: 0 };
+  /** How many RFC 8414 metadata requests still answer 503, as a provider that is briefly down. */
+  oauthMetadataOutages = 0;
+  /** The path of every introspection request, in order. */
+  readonly introspectionPaths: string[] = [];
   /** Opaque token -> introspection answer. */
   readonly introspection = new Map<string, Record<string, unknown>>();
-  /** Opaque token -> userinfo claims. */
+  /** Opaque token -> userinfo claims (an access token of any client). */
   readonly userinfo = new Map<string, Record<string, unknown>>();
+  /** Opaque token -> a userinfo refusal (status and error), as for a token without the openid scope. */
+  readonly userinfoRefusals = new Map<string, { status: number; error: string }>();
   jwks: { keys: jose.JWK[] } = { keys: [] };
   port = 0;
 
@@ -263,7 +280,7 @@ class TestAuthorizationServer {
     this.server = createServer((req, res) => { this.handle(req, res).catch(() => res.writeHead(500).end()); });
   }
 
-  issuer(name: 'introspect' | 'userinfo-only'): string {
+  issuer(name: IssuerName): string {
     return `http://127.0.0.1:${this.port}/oauth2/${name}`;
   }
 
@@ -279,12 +296,34 @@ class TestAuthorizationServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const match = /^\/oauth2\/(introspect|userinfo-only)(\/.*)$/.exec(url.pathname);
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
     };
+    const oauthMetadata = (name: IssuerName) => {
+      this.calls.oauthMetadata++;
+      if (this.oauthMetadataOutages > 0) {
+        this.oauthMetadataOutages--;
+        return json(503, { error: 'temporarily_unavailable' });
+      }
+      const issuer = this.issuer(name);
+      return json(200, {
+        issuer,
+        authorization_endpoint: `${issuer}/v1/authorize`,
+        token_endpoint: `${issuer}/v1/token`,
+        introspection_endpoint: `${issuer}/v1/introspect`,
+        response_types_supported: ['code'],
+      });
+    };
+    if (url.pathname === '/.well-known/oauth-authorization-server/oauth2/dot') return oauthMetadata('dot');
+    if (url.pathname === '/oauth2/dot-appended/.well-known/oauth-authorization-server') return oauthMetadata('dot-appended');
+    if (url.pathname.includes('/.well-known/oauth-authorization-server')) {
+      this.calls.oauthMetadata++;
+      return json(404, { error: 'not_found' });
+    }
+    const match = /^\/oauth2\/(introspect|userinfo-only|dot|dot-appended)(\/.*)$/.exec(url.pathname);
     if (!match) return json(404, { error: 'not_found' });
-    const issuer = this.issuer(match[1] as 'introspect');
+    const name = match[1] as IssuerName;
+    const issuer = this.issuer(name);
     switch (match[2]) {
       case '/.well-known/openid-configuration':
         return json(200, {
@@ -293,7 +332,7 @@ class TestAuthorizationServer {
           token_endpoint: `${issuer}/v1/token`,
           userinfo_endpoint: `${issuer}/v1/userinfo`,
           jwks_uri: `${issuer}/v1/keys`,
-          ...(match[1] === 'introspect' ? { introspection_endpoint: `${issuer}/v1/introspect` } : {}),
+          ...(name === 'introspect' ? { introspection_endpoint: `${issuer}/v1/introspect` } : {}),
           response_types_supported: ['code'],
           subject_types_supported: ['public'],
           id_token_signing_alg_values_supported: ['RS256'],
@@ -302,8 +341,10 @@ class TestAuthorizationServer {
       case '/v1/keys':
         this.calls.keys++;
         return json(200, this.jwks);
-      case '/v1/introspect': {
+      case '/v1/introspect':
+      case '/v1/introspect-alt': {
         this.calls.introspect++;
+        this.introspectionPaths.push(url.pathname);
         // RFC 6749 §2.3.1: id and secret are form-encoded before base64 (openid-client encodes '-' too).
         const [id, secret] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':').map((part) => decodeURIComponent(part.replace(/\+/g, ' ')));
         if (req.method !== 'POST' || id !== CLIENT_ID || secret !== CLIENT_SECRET) return json(401, { error: 'invalid_client' });
@@ -315,6 +356,8 @@ class TestAuthorizationServer {
       case '/v1/userinfo': {
         this.calls.userinfo++;
         const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+        const refusal = this.userinfoRefusals.get(token);
+        if (refusal) return json(refusal.status, { error: refusal.error }, { 'www-authenticate': `Bearer error="${refusal.error}"` });
         const claims = this.userinfo.get(token);
         if (!claims) return json(401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
         return json(200, claims);
@@ -332,28 +375,54 @@ async function linkUser(db: Db, issuer: string, subject: string, username: strin
 
 describe('opaque tokens and JWKS rotation (test authorization server)', () => {
   const as = new TestAuthorizationServer();
+  /** Introspection in discovery; tokens of the clients `spa` and `mobile` are accepted too. */
   let withIntrospection: TestApp;
+  /** No introspection anywhere, default settings. */
   let userinfoOnly: TestApp;
-  const env = (issuer: string) => ({ OIDC_ISSUER: issuer, OIDC_RP_CLIENT_ID: CLIENT_ID, OIDC_RP_CLIENT_SECRET: CLIENT_SECRET });
+  /** No introspection anywhere, with the userinfo fallback opted in. */
+  let userinfoOptIn: TestApp;
+  /** Introspection only in RFC 8414 metadata. */
+  let dot: TestApp;
+  /** Introspection only in metadata after the issuer's path. */
+  let dotAppended: TestApp;
+  /** No introspection advertised; OIDC_OP_INTROSPECTION_ENDPOINT names it. */
+  let explicit: TestApp;
+  /** Introspection in discovery, and OIDC_OP_INTROSPECTION_ENDPOINT names another. */
+  let explicitWins: TestApp;
+  const env = (issuer: string, extra: Record<string, string> = {}) => ({ OIDC_ISSUER: issuer, OIDC_RP_CLIENT_ID: CLIENT_ID, OIDC_RP_CLIENT_SECRET: CLIENT_SECRET, ...extra });
+  const accessToken = (claims: Record<string, unknown>) => ({
+    active: true, scope: 'openid api:read', client_id: CLIENT_ID, exp: Math.floor(Date.now() / 1000) + 3600, token_type: 'Bearer', ...claims,
+  });
 
   before(async () => {
     await as.listen();
-    [withIntrospection, userinfoOnly] = await Promise.all([
-      startTestApp(env(as.issuer('introspect'))),
+    [withIntrospection, userinfoOnly, userinfoOptIn, dot, dotAppended, explicit, explicitWins] = await Promise.all([
+      startTestApp(env(as.issuer('introspect'), { OIDC_API_ALLOWED_CLIENTS: 'spa, mobile' })),
       startTestApp(env(as.issuer('userinfo-only'))),
+      startTestApp(env(as.issuer('userinfo-only'), { OIDC_API_OPAQUE_USERINFO: 'true' })),
+      startTestApp(env(as.issuer('dot'))),
+      startTestApp(env(as.issuer('dot-appended'))),
+      startTestApp(env(as.issuer('userinfo-only'), { OIDC_OP_INTROSPECTION_ENDPOINT: `${as.issuer('userinfo-only')}/v1/introspect` })),
+      startTestApp(env(as.issuer('introspect'), { OIDC_OP_INTROSPECTION_ENDPOINT: `${as.issuer('introspect')}/v1/introspect-alt` })),
     ]);
     await linkUser(withIntrospection.database.db, as.issuer('introspect'), 'sub-carol', 'carol');
     await linkUser(userinfoOnly.database.db, as.issuer('userinfo-only'), 'sub-dave', 'dave');
+    await linkUser(userinfoOptIn.database.db, as.issuer('userinfo-only'), 'sub-dave', 'dave');
+    await linkUser(dot.database.db, as.issuer('dot'), 'sub-erin', 'erin');
+    await linkUser(dotAppended.database.db, as.issuer('dot-appended'), 'sub-erin', 'erin');
+    await linkUser(explicit.database.db, as.issuer('userinfo-only'), 'sub-dave', 'dave');
+    await linkUser(explicitWins.database.db, as.issuer('introspect'), 'sub-carol', 'carol');
   });
   after(async () => {
     mock.timers.reset();
-    await Promise.all([withIntrospection?.close(), userinfoOnly?.close()]);
+    await Promise.all([withIntrospection, userinfoOnly, userinfoOptIn, dot, dotAppended, explicit, explicitWins].map((app) => app?.close()));
     await as.close();
   });
 
   test('an opaque token is introspected once, then served from the cache until the entry expires', async () => {
     mock.timers.enable({ apis: ['Date'], now: Date.now() });
     try {
+      const calls = as.calls.introspect;
       const exp = Math.floor(Date.now() / 1000) + 3600;
       as.introspection.set('opaque-carol-1', {
         active: true, sub: 'sub-carol', scope: 'openid api:read', client_id: 'spa', exp, iss: as.issuer('introspect'), aud: 'api://default', token_type: 'Bearer',
@@ -364,16 +433,16 @@ describe('opaque tokens and JWKS rotation (test authorization server)', () => {
       assert.equal(me.body['username'], 'carol');
       assert.deepEqual(me.body['scopes'], ['openid', 'api:read']);
       assert.equal(me.body['client_id'], 'spa');
-      assert.equal(as.calls.introspect, 1);
+      assert.equal(as.calls.introspect, calls + 1);
 
       mock.timers.tick(30_000);
       assert.equal((await get(`${withIntrospection.url}/api/me`, bearer('opaque-carol-1'))).status, 200);
-      assert.equal(as.calls.introspect, 1, 'within the cache window: no call');
+      assert.equal(as.calls.introspect, calls + 1, 'within the cache window: no call');
 
       as.introspection.set('opaque-carol-1', { active: false }); // revoked at the provider
       mock.timers.tick(31_000); // 61 s: the entry has expired
       const revoked = await get(`${withIntrospection.url}/api/me`, bearer('opaque-carol-1'));
-      assert.equal(as.calls.introspect, 2, 'an expired entry calls again');
+      assert.equal(as.calls.introspect, calls + 2, 'an expired entry calls again');
       assert.equal(revoked.status, 401);
       assert.match(revoked.challenge!, /^Bearer error="invalid_token", error_description="The access token is not active/);
     } finally {
@@ -387,9 +456,28 @@ describe('opaque tokens and JWKS rotation (test authorization server)', () => {
     assert.equal(as.calls.introspect, before + 1);
   });
 
+  test('a token the provider issued to another client is refused; our client id and OIDC_API_ALLOWED_CLIENTS pass', async () => {
+    const iss = as.issuer('introspect');
+    as.introspection.set('opaque-intruder', accessToken({ sub: 'sub-carol', client_id: 'intruder', aud: 'api://default', iss }));
+    as.introspection.set('opaque-no-client', accessToken({ sub: 'sub-carol', client_id: undefined, aud: 'api://default', iss }));
+    as.introspection.set('opaque-own', accessToken({ sub: 'sub-carol', iss }));
+    as.introspection.set('opaque-mobile', accessToken({ sub: 'sub-carol', client_id: 'mobile' }));
+    as.introspection.set('opaque-aud-is-us', accessToken({ sub: 'sub-carol', client_id: undefined, aud: [CLIENT_ID] }));
+    for (const token of ['opaque-intruder', 'opaque-no-client']) {
+      const refused = await get(`${withIntrospection.url}/api/me`, bearer(token));
+      assert.equal(refused.status, 401, `${token}: ${refused.text}`);
+      assert.match(refused.challenge!, /error="invalid_token", error_description="The access token was issued to another client \(client_id\)/, token);
+    }
+    for (const token of ['opaque-own', 'opaque-mobile', 'opaque-aud-is-us']) {
+      const me = await get(`${withIntrospection.url}/api/me`, bearer(token));
+      assert.equal(me.status, 200, `${token}: ${me.text}`);
+      assert.equal(me.body['username'], 'carol');
+    }
+  });
+
   test('introspection answers for another audience, or for an unknown user, are refused', async () => {
-    as.introspection.set('opaque-other-aud', { active: true, sub: 'sub-carol', aud: 'api://payments' });
-    as.introspection.set('opaque-stranger', { active: true, sub: 'sub-nobody', aud: 'api://default' });
+    as.introspection.set('opaque-other-aud', accessToken({ sub: 'sub-carol', aud: 'api://payments' }));
+    as.introspection.set('opaque-stranger', accessToken({ sub: 'sub-nobody', aud: 'api://default' }));
     const aud = await get(`${withIntrospection.url}/api/me`, bearer('opaque-other-aud'));
     assert.equal(aud.status, 401);
     assert.match(aud.challenge!, /\(aud\)/);
@@ -398,18 +486,99 @@ describe('opaque tokens and JWKS rotation (test authorization server)', () => {
     assert.match(stranger.challenge!, /does not belong to an active account/);
   });
 
-  test('without an introspection endpoint, userinfo decides (and is cached)', async () => {
+  test('an answer without token_type or aud (LemonLDAP::NG) passes when the client is ours and userinfo takes the token', async () => {
+    const lemon = (client_id: string) => ({ active: true, sub: 'sub-carol', scope: 'openid api:read', client_id, iss: as.issuer('introspect'), exp: Math.floor(Date.now() / 1000) + 3600 });
+    as.introspection.set('opaque-lemon', lemon(CLIENT_ID));
+    as.userinfo.set('opaque-lemon', { sub: 'sub-carol' });
+    as.introspection.set('opaque-lemon-intruder', lemon('intruder'));
+    as.userinfo.set('opaque-lemon-intruder', { sub: 'sub-carol' });
+    // oidc-provider introspects refresh tokens like this too; userinfo takes only access tokens.
+    as.introspection.set('opaque-lemon-refresh', lemon(CLIENT_ID));
+
+    const me = await get(`${withIntrospection.url}/api/me`, bearer('opaque-lemon'));
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.body['username'], 'carol');
+    assert.deepEqual(me.body['scopes'], ['openid', 'api:read']);
+    const intruder = await get(`${withIntrospection.url}/api/me`, bearer('opaque-lemon-intruder'));
+    assert.equal(intruder.status, 401);
+    assert.match(intruder.challenge!, /issued to another client/);
+    const refresh = await get(`${withIntrospection.url}/api/me`, bearer('opaque-lemon-refresh'));
+    assert.equal(refresh.status, 401);
+    assert.match(refresh.challenge!, /The provider did not confirm this is an access token/);
+  });
+
+  test('without introspection, opaque tokens are refused by default, even one that userinfo takes (it may be another client\'s)', async () => {
+    as.userinfo.set('opaque-dave-elsewhere', { sub: 'sub-dave', email: 'dave@example.com' });
+    const before = as.calls.userinfo;
+    const refused = await get(`${userinfoOnly.url}/api/me`, bearer('opaque-dave-elsewhere'));
+    assert.equal(refused.status, 401, refused.text);
+    assert.match(refused.challenge!, /error="invalid_token", error_description="[^"]*no introspection endpoint/);
+    assert.equal(as.calls.userinfo, before, 'the token was not shown to userinfo');
+    assert.equal(as.calls.oauthMetadata > 0, true, 'RFC 8414 metadata was looked for');
+  });
+
+  test('with OIDC_API_OPAQUE_USERINFO=true, userinfo decides (and is cached)', async () => {
     as.userinfo.set('opaque-dave', { sub: 'sub-dave', email: 'dave@example.com' });
     const before = as.calls.userinfo;
-    const me = await get(`${userinfoOnly.url}/api/me`, bearer('opaque-dave'));
+    const me = await get(`${userinfoOptIn.url}/api/me`, bearer('opaque-dave'));
     assert.equal(me.status, 200, me.text);
     assert.equal(me.body['username'], 'dave');
     assert.deepEqual(me.body['scopes'], []);
-    assert.equal((await get(`${userinfoOnly.url}/api/me`, bearer('opaque-dave'))).status, 200);
+    assert.equal((await get(`${userinfoOptIn.url}/api/me`, bearer('opaque-dave'))).status, 200);
     assert.equal(as.calls.userinfo, before + 1);
-    const dead = await get(`${userinfoOnly.url}/api/me`, bearer('opaque-dead'));
+    const dead = await get(`${userinfoOptIn.url}/api/me`, bearer('opaque-dead'));
     assert.equal(dead.status, 401);
     assert.match(dead.challenge!, /error="invalid_token"/);
+  });
+
+  test('django-oauth-toolkit: introspection is found in RFC 8414 metadata, and an answer without sub is completed through userinfo', async () => {
+    const dotAnswer = (client_id: string) => ({ active: true, scope: 'openid read', client_id, username: 'erin', exp: Math.floor(Date.now() / 1000) + 3600 });
+    as.introspection.set('opaque-dot', dotAnswer(CLIENT_ID));
+    as.userinfo.set('opaque-dot', { sub: 'sub-erin' });
+    as.introspection.set('opaque-dot-intruder', dotAnswer('intruder'));
+    as.userinfo.set('opaque-dot-intruder', { sub: 'sub-erin' });
+    as.introspection.set('opaque-dot-no-openid', dotAnswer(CLIENT_ID));
+    as.userinfoRefusals.set('opaque-dot-no-openid', { status: 403, error: 'insufficient_scope' });
+    const introspections = as.calls.introspect;
+    const userinfos = as.calls.userinfo;
+
+    as.oauthMetadataOutages = 1; // the provider could not answer: 502, and the metadata is asked again
+    const down = await get(`${dot.url}/api/me`, bearer('opaque-dot'));
+    assert.equal(down.status, 502, down.text);
+    assert.equal(down.body['error'], 'PROVIDER_BAD_RESPONSE');
+    const me = await get(`${dot.url}/api/me`, bearer('opaque-dot'));
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.body['username'], 'erin');
+    assert.deepEqual(me.body['scopes'], ['openid', 'read']);
+    assert.equal(as.calls.introspect, introspections + 1, 'introspected at the endpoint of the RFC 8414 metadata');
+    assert.equal(as.introspectionPaths.at(-1), '/oauth2/dot/v1/introspect');
+    assert.equal(as.calls.userinfo, userinfos + 1, 'userinfo named the subject');
+
+    const intruder = await get(`${dot.url}/api/me`, bearer('opaque-dot-intruder'));
+    assert.equal(intruder.status, 401);
+    assert.match(intruder.challenge!, /issued to another client/);
+    assert.equal(as.calls.userinfo, userinfos + 1, 'another client\'s token never reaches userinfo');
+    const noOpenid = await get(`${dot.url}/api/me`, bearer('opaque-dot-no-openid'));
+    assert.equal(noOpenid.status, 401);
+    assert.match(noOpenid.challenge!, /no subject/);
+
+    // Included under its prefix, django-oauth-toolkit serves the document after the issuer's path.
+    const appended = await get(`${dotAppended.url}/api/me`, bearer('opaque-dot'));
+    assert.equal(appended.status, 200, appended.text);
+    assert.equal(as.introspectionPaths.at(-1), '/oauth2/dot-appended/v1/introspect');
+  });
+
+  test('OIDC_OP_INTROSPECTION_ENDPOINT serves a provider that advertises none, and wins over discovery', async () => {
+    as.introspection.set('opaque-explicit-dave', accessToken({ sub: 'sub-dave' }));
+    const me = await get(`${explicit.url}/api/me`, bearer('opaque-explicit-dave'));
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.body['username'], 'dave');
+    assert.equal(as.introspectionPaths.at(-1), '/oauth2/userinfo-only/v1/introspect');
+
+    as.introspection.set('opaque-explicit-carol', accessToken({ sub: 'sub-carol' }));
+    const carol = await get(`${explicitWins.url}/api/me`, bearer('opaque-explicit-carol'));
+    assert.equal(carol.status, 200, carol.text);
+    assert.equal(as.introspectionPaths.at(-1), '/oauth2/introspect/v1/introspect-alt');
   });
 
   test('an unknown kid re-fetches the JWKS at most once per cooldown; a rotated key is picked up', async () => {

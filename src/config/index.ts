@@ -99,6 +99,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       requiredGroups: list(env, 'OIDC_REQUIRED_GROUPS'),
     },
     apiAudience: text(env, 'OIDC_API_AUDIENCE') ?? 'api://default',
+    opaqueTokens: {
+      allowedClients: list(env, 'OIDC_API_ALLOWED_CLIENTS'),
+      userinfoFallback: boolean(env, problems, 'OIDC_API_OPAQUE_USERINFO', false),
+    },
     renewIdTokenExpirySeconds: integer(env, problems, 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', 900, 30, 366 * 24 * 3600),
     clockToleranceSeconds,
     httpTimeoutMs: integer(env, problems, 'OIDC_HTTP_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
@@ -185,6 +189,7 @@ function parseProviders(
     ['token', 'OIDC_OP_TOKEN_ENDPOINT'],
     ['userinfo', 'OIDC_OP_USER_ENDPOINT'],
     ['jwks', 'OIDC_OP_JWKS_ENDPOINT'],
+    ['introspection', 'OIDC_OP_INTROSPECTION_ENDPOINT'],
   ] as const) {
     const raw = text(env, variable);
     if (raw !== undefined && httpsUrl(problems, variable, raw)) endpoints[key] = raw;

@@ -22,7 +22,7 @@ export interface ProviderConfig {
   readonly signAlgs: readonly string[];
   readonly usernameAlgo: UsernameAlgo;
   /** The tutorial's explicit endpoint variables; each one overrides discovery. */
-  readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string }>;
+  readonly endpoints: Readonly<{ authorization?: string; token?: string; userinfo?: string; jwks?: string; introspection?: string }>;
   /**
    * Set: always this method. Absent: Basic when the provider lists it (else post), and post from
    * the first time the provider refuses Basic with invalid_client while listing post (rp/provider.ts).
@@ -68,6 +68,13 @@ export interface Config {
     requiredGroups: readonly string[];
   }>;
   readonly apiAudience: string;
+  /** Opaque bearer tokens, which only the provider can check (src/rp/bearer/opaque.ts). */
+  readonly opaqueTokens: Readonly<{
+    /** Clients besides our own whose tokens the API accepts (OIDC_API_ALLOWED_CLIENTS). */
+    allowedClients: readonly string[];
+    /** Without introspection, accept any token userinfo takes (OIDC_API_OPAQUE_USERINFO). */
+    userinfoFallback: boolean;
+  }>;
   readonly renewIdTokenExpirySeconds: number;
   readonly clockToleranceSeconds: number;
   readonly httpTimeoutMs: number;

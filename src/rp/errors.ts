@@ -132,6 +132,19 @@ export function toTokenQueryError(error: unknown, endpoint: 'introspection' | 'u
   return providerFault(error, 'userinfo', provider, `could not answer at ${endpoint} to check the access token`);
 }
 
+/**
+ * Fetching the provider's RFC 8414 metadata (to find its introspection endpoint) failed. A provider
+ * that could not answer (down, too slow, HTTP 5xx) gives PROVIDER_*, so that it is asked again later;
+ * any other failure (no such document, not JSON, another issuer) means the provider offers none: 'absent'.
+ */
+export function toMetadataLookupError(error: unknown, label: ProviderLabel): OidcConnectError | 'absent' {
+  const status = httpStatusOf(error);
+  const mapped = toSignInError(error, 'discovery', label);
+  if (mapped.code === 'PROVIDER_TIMEOUT' || mapped.code === 'PROVIDER_UNREACHABLE') return mapped;
+  if (status !== undefined && status >= 500) return mapped;
+  return 'absent';
+}
+
 /** Provider failures whose sign-in message fits any request: what to wait for, or which setting to fix. */
 const GENERAL_FAILURES = new Set<string>(['PROVIDER_TIMEOUT', 'PROVIDER_UNREACHABLE', 'CLIENT_AUTH_FAILED']);
 

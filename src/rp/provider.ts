@@ -3,8 +3,9 @@ import type { ProviderConfig } from '../config/index.ts';
 import type { TokenAuthMethod } from '../config/types.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { OidcConnectError } from '../errors.ts';
-import { toSignInError } from './errors.ts';
+import { toMetadataLookupError, toSignInError } from './errors.ts';
 import type { JSONWebKeySet } from 'jose';
+import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
 
 export interface ProviderOptions {
@@ -80,6 +81,7 @@ export class ProviderClient {
     if (endpoints.token) metadata.token_endpoint = endpoints.token;
     if (endpoints.userinfo) metadata.userinfo_endpoint = endpoints.userinfo;
     if (endpoints.jwks) metadata.jwks_uri = endpoints.jwks;
+    if (endpoints.introspection) metadata.introspection_endpoint = endpoints.introspection;
     // openid-client accepts only the algorithms listed here; `none` and MACs keyed by a public key never qualify.
     const advertised = metadata.id_token_signing_alg_values_supported ?? ['RS256'];
     const allowed = (signAlgs.length > 0 ? signAlgs : advertised).filter((alg) => alg !== 'none' && !alg.startsWith('HS'));
@@ -299,10 +301,60 @@ export class ProviderClient {
     return { issuer: metadata.issuer, keys: this.jwks.getKey };
   }
 
-  /** RFC 7662 introspection with the client's credentials; null when discovery lists no endpoint. */
+  /** RFC 7662 introspection with the client's credentials; null when the provider has no endpoint. */
   async introspect(token: string): Promise<client.IntrospectionResponse | null> {
-    if (!(await this.serverMetadata()).introspection_endpoint) return null;
+    if (!(await this.introspectionEndpoint())) return null;
     return this.withClientAuth((configuration) => client.tokenIntrospection(configuration, token));
+  }
+
+  private oauthMetadata: Promise<void> | undefined;
+
+  /**
+   * OIDC_OP_INTROSPECTION_ENDPOINT or OpenID discovery (see discover()), else the provider's RFC 8414
+   * metadata, where django-oauth-toolkit lists it. That document is fetched at the first opaque
+   * token; a provider that could not answer is asked again next time, one without it is not.
+   */
+  private async introspectionEndpoint(): Promise<string | undefined> {
+    const metadata = await this.serverMetadata();
+    if (!metadata.introspection_endpoint) {
+      this.oauthMetadata ??= this.completeFromOAuthMetadata(metadata as Mutable<ServerMetadata>).catch((error: unknown) => {
+        this.oauthMetadata = undefined;
+        throw error;
+      });
+      await this.oauthMetadata;
+    }
+    return metadata.introspection_endpoint;
+  }
+
+  /**
+   * RFC 8414 §3 puts /.well-known/oauth-authorization-server between the host and the issuer's path;
+   * django-oauth-toolkit, included under its prefix as its docs show, serves it after the path
+   * (/o/.well-known/oauth-authorization-server). Both are tried, and the document must name our issuer.
+   */
+  private async completeFromOAuthMetadata(metadata: Mutable<ServerMetadata>): Promise<void> {
+    const issuer = new URL(this.config.issuer);
+    const places = issuer.pathname === '/'
+      ? [issuer]
+      : [issuer, new URL(`${issuer.href.replace(/\/$/, '')}/.well-known/oauth-authorization-server`)];
+    for (const place of places) {
+      let found: ServerMetadata;
+      try {
+        found = (await client.discovery(place, this.config.clientId, undefined, undefined, {
+          algorithm: 'oauth2',
+          timeout: this.options.httpTimeoutMs / 1000,
+          ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
+        })).serverMetadata();
+      } catch (error) {
+        const failure = toMetadataLookupError(error, this.config);
+        if (failure === 'absent') continue;
+        throw failure;
+      }
+      // openid-client compares the issuer only for the URL it builds itself, so it is compared here.
+      if (!found.introspection_endpoint || !sameIssuer(found.issuer, metadata.issuer)) continue;
+      metadata.introspection_endpoint = found.introspection_endpoint;
+      this.reusable = undefined; // the next Configuration carries the endpoint
+      return;
+    }
   }
 
   /** Userinfo for an access token whose subject is not known yet; null when there is no endpoint. */

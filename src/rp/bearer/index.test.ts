@@ -45,7 +45,8 @@ describe('BearerAuthenticator', () => {
   let signingKey: CryptoKey;
   let otherKey: CryptoKey;
   let keys: jose.JWTVerifyGetKey;
-  const config = { apiAudience: AUDIENCE, clockToleranceSeconds: 30 } as Config;
+  const opaqueTokens = { allowedClients: ['allowed-app'], userinfoFallback: false };
+  const config = { apiAudience: AUDIENCE, clockToleranceSeconds: 30, opaqueTokens } as Partial<Config> as Config;
   const newStub = (): Stub => ({
     introspections: 0,
     userinfos: 0,
@@ -53,7 +54,7 @@ describe('BearerAuthenticator', () => {
     userinfo: async () => null,
   });
 
-  function authenticator(stub: Stub, extra: { second?: Stub; opaqueProviders?: string[]; keys?: jose.JWTVerifyGetKey } = {}): BearerAuthenticator {
+  function authenticator(stub: Stub, extra: { second?: Stub; opaqueProviders?: string[]; keys?: jose.JWTVerifyGetKey; opaque?: Partial<typeof opaqueTokens> } = {}): BearerAuthenticator {
     const first = providerConfig('default', ISSUER);
     const second = providerConfig('other', 'https://other.example');
     const clients = new Map([
@@ -61,7 +62,8 @@ describe('BearerAuthenticator', () => {
       [second.id, stubProvider(second, keys, extra.second ?? newStub())],
     ]);
     const rp = { providers: [first, second], provider: (id: string) => clients.get(id)! } as unknown as RelyingParty;
-    return new BearerAuthenticator({ config, db: undefined as never, rp }, extra.opaqueProviders ? { opaqueProviders: extra.opaqueProviders } : {});
+    const settings = { ...config, opaqueTokens: { ...opaqueTokens, ...extra.opaque } };
+    return new BearerAuthenticator({ config: settings, db: undefined as never, rp }, extra.opaqueProviders ? { opaqueProviders: extra.opaqueProviders } : {});
   }
 
   async function jwt(claims: jose.JWTPayload = {}, header: Partial<jose.JWTHeaderParameters> = {}, key: CryptoKey | Uint8Array = signingKey): Promise<string> {
@@ -166,18 +168,22 @@ describe('BearerAuthenticator', () => {
     }
   });
 
+  /** An introspection answer for an access token of our client, with `claims` over it. */
+  const ours = (claims: Partial<client.IntrospectionResponse> = {}): client.IntrospectionResponse =>
+    ({ active: true, sub: 's', client_id: 'client', token_type: 'Bearer', ...claims });
+
   test('an opaque token goes to introspection once, then comes from the cache', async () => {
     const stub = newStub();
     const exp = Math.floor(Date.now() / 1000) + 3600;
     stub.introspect = async (token) => token === 'opaque-good'
-      ? { active: true, sub: '00u-bob', scope: 'openid api:read', client_id: 'c1', exp, aud: AUDIENCE, iss: ISSUER, token_type: 'Bearer' }
+      ? ours({ sub: '00u-bob', scope: 'openid api:read', exp, aud: AUDIENCE, iss: ISSUER })
       : { active: false };
     const bearer = authenticator(stub);
     const first = await bearer.verifyToken('opaque-good');
     assert.equal(first.verifiedBy, 'introspection');
     assert.equal(first.subject, '00u-bob');
     assert.deepEqual(first.scopes, ['openid', 'api:read']);
-    assert.equal(first.clientId, 'c1');
+    assert.equal(first.clientId, 'client');
     assert.equal(first.expiresAt, exp * 1000);
     await bearer.verifyToken('opaque-good');
     assert.equal(stub.introspections, 1);
@@ -185,7 +191,7 @@ describe('BearerAuthenticator', () => {
     await refusal(bearer.verifyToken('opaque-bad'), /not active/);
     await refusal(bearer.verifyToken('opaque-bad'), /not active/);
     assert.equal(stub.introspections, 2, 'a refusal is cached too');
-    assert.equal(stub.userinfos, 0, 'userinfo is not asked when introspection exists');
+    assert.equal(stub.userinfos, 0, 'userinfo is not asked when introspection says all');
   });
 
   test('cache lifetimes: 60 s at most, never past exp; refusals 10 s', async () => {
@@ -193,7 +199,7 @@ describe('BearerAuthenticator', () => {
     try {
       const stub = newStub();
       const soon = Math.floor(Date.now() / 1000) + 20;
-      stub.introspect = async (token) => token === 'bad' ? { active: false } : { active: true, sub: 's', token_type: 'Bearer', exp: token === 'short' ? soon : undefined };
+      stub.introspect = async (token) => token === 'bad' ? { active: false } : ours({ exp: token === 'short' ? soon : undefined });
       const bearer = authenticator(stub);
       await bearer.verifyToken('long');
       await bearer.verifyToken('short');
@@ -228,7 +234,7 @@ describe('BearerAuthenticator', () => {
     const stub = newStub();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => { release = resolve; });
-    stub.introspect = async () => { await gate; return { active: true, sub: 's', token_type: 'Bearer' }; };
+    stub.introspect = async () => { await gate; return ours(); };
     const bearer = authenticator(stub);
     const all = Promise.all(Array.from({ length: 20 }, () => bearer.verifyToken('same-token')));
     release();
@@ -236,23 +242,99 @@ describe('BearerAuthenticator', () => {
     assert.equal(stub.introspections, 1);
   });
 
-  test('introspection answers that are not access tokens for this API are refused', async () => {
+  test('only tokens issued to our client or an allowed one pass (client_id, or aud naming the client)', async () => {
     const stub = newStub();
     const cases: Record<string, client.IntrospectionResponse> = {
-      refresh: { active: true, sub: 's', token_type: 'refresh_token' },
-      untyped: { active: true, sub: 's', scope: 'openid offline_access', client_id: 'c' },
-      dpop: { active: true, sub: 's', token_type: 'DPoP', aud: AUDIENCE },
-      audience: { active: true, sub: 's', aud: ['api://other'] },
-      issuer: { active: true, sub: 's', aud: AUDIENCE, iss: 'https://evil.example' },
-      expired: { active: true, sub: 's', aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) - 3600 },
-      early: { active: true, sub: 's', aud: AUDIENCE, nbf: Math.floor(Date.now() / 1000) + 3600 },
-      nosub: { active: true, token_type: 'access_token' },
-      active: { active: 'true' as unknown as boolean, sub: 's' },
+      ours: ours(),
+      allowed: ours({ client_id: 'allowed-app' }),
+      'aud-is-us': ours({ client_id: undefined, aud: ['client', AUDIENCE] }),
+      'aud-is-allowed': ours({ client_id: undefined, aud: 'allowed-app' }),
+      other: ours({ client_id: 'another-app', aud: AUDIENCE }),
+      'other-for-us': ours({ client_id: 'another-app', aud: ['client'] }),
+      nobody: ours({ client_id: undefined, aud: AUDIENCE }),
+      'not-a-string': ours({ client_id: ['client'] as unknown as string }),
     };
     stub.introspect = async (token) => cases[token]!;
     const bearer = authenticator(stub);
+    for (const token of ['ours', 'allowed', 'aud-is-us', 'aud-is-allowed', 'other-for-us']) await bearer.verifyToken(token);
+    for (const token of ['other', 'nobody', 'not-a-string']) await refusal(bearer.verifyToken(token), /issued to another client \(client_id\)/);
+    assert.equal((await bearer.verifyToken('allowed')).clientId, 'allowed-app');
+  });
+
+  test('token_type, when present, must say access token', async () => {
+    const stub = newStub();
+    stub.introspect = async (token) => ours({ token_type: token });
+    const bearer = authenticator(stub);
+    for (const type of ['Bearer', 'bearer', 'BEARER', 'access_token', 'urn:ietf:params:oauth:token-type:access_token', 'URN:IETF:PARAMS:OAUTH:TOKEN-TYPE:ACCESS_TOKEN']) {
+      await bearer.verifyToken(type);
+    }
+    for (const type of ['refresh_token', 'urn:ietf:params:oauth:token-type:refresh_token', 'urn:ietf:params:oauth:token-type:id_token', 'DPoP', 'N_A']) {
+      await refusal(bearer.verifyToken(type), /not an access token/);
+    }
+    assert.equal(stub.userinfos, 0);
+  });
+
+  test('without token_type or aud (LemonLDAP::NG), userinfo must take the token; without sub (django-oauth-toolkit), userinfo names it', async () => {
+    const stub = newStub();
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const lemon = { active: true, sub: 'u-lemon', scope: 'openid api:read', client_id: 'client', iss: ISSUER, exp };
+    const dot = { active: true, scope: 'read write', client_id: 'client', username: 'erin', exp };
+    const cases: Record<string, client.IntrospectionResponse> = {
+      lemon,
+      'lemon-refresh': lemon, // oidc-provider answers so for a refresh token; userinfo refuses those
+      'lemon-other': { ...lemon, client_id: 'another-app' },
+      'lemon-other-sub': lemon,
+      dot,
+      'dot-no-openid': dot,
+      'dot-typed': { ...dot, token_type: 'access_token' },
+    };
+    stub.introspect = async (token) => cases[token]!;
+    stub.userinfo = async (token) => {
+      if (token === 'lemon' || token === 'lemon-other') return { sub: 'u-lemon' };
+      if (token === 'lemon-other-sub') return { sub: 'someone-else' };
+      if (token === 'dot' || token === 'dot-typed') return { sub: '42', email: 'erin@example.com' };
+      throw new client.WWWAuthenticateChallengeError('invalid_token', { cause: [], response: new Response(null, { status: token === 'dot-no-openid' ? 403 : 401 }) } as never);
+    };
+    const bearer = authenticator(stub);
+
+    const lemonToken = await bearer.verifyToken('lemon');
+    assert.equal(lemonToken.verifiedBy, 'introspection');
+    assert.equal(lemonToken.subject, 'u-lemon');
+    assert.deepEqual(lemonToken.scopes, ['openid', 'api:read']);
+    assert.equal(lemonToken.expiresAt, exp * 1000);
+    assert.equal(stub.userinfos, 1);
+    await refusal(bearer.verifyToken('lemon-refresh'), /did not confirm this is an access token/);
+    await refusal(bearer.verifyToken('lemon-other-sub'), /two different subjects/);
+    const calls = stub.userinfos;
+    await refusal(bearer.verifyToken('lemon-other'), /issued to another client/);
+    assert.equal(stub.userinfos, calls, 'another client\'s token is not shown to userinfo');
+
+    const dotToken = await bearer.verifyToken('dot');
+    assert.equal(dotToken.subject, '42');
+    assert.deepEqual(dotToken.scopes, ['read', 'write']);
+    assert.equal(dotToken.clientId, 'client');
+    assert.equal(dotToken.claims['username'], 'erin');
+    assert.equal(dotToken.claims['email'], 'erin@example.com');
+    assert.equal((await bearer.verifyToken('dot-typed')).subject, '42');
+    await refusal(bearer.verifyToken('dot-no-openid'), /no subject/);
+  });
+
+  test('introspection answers that are not access tokens for this API are refused', async () => {
+    const stub = newStub();
+    const cases: Record<string, client.IntrospectionResponse> = {
+      refresh: ours({ token_type: 'refresh_token' }),
+      dpop: ours({ token_type: 'DPoP', aud: AUDIENCE }),
+      audience: ours({ aud: ['api://other'] }),
+      issuer: ours({ aud: AUDIENCE, iss: 'https://evil.example' }),
+      expired: ours({ aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) - 3600 }),
+      early: ours({ aud: AUDIENCE, nbf: Math.floor(Date.now() / 1000) + 3600 }),
+      nosub: ours({ sub: undefined }),
+      active: ours({ active: 'true' as unknown as boolean }),
+    };
+    stub.introspect = async (token) => cases[token]!;
+    stub.userinfo = async () => { throw new client.WWWAuthenticateChallengeError('invalid_token', { cause: [], response: new Response(null, { status: 401 }) } as never); };
+    const bearer = authenticator(stub);
     await refusal(bearer.verifyToken('refresh'), /not an access token/);
-    await refusal(bearer.verifyToken('untyped'), /did not confirm/);
     await refusal(bearer.verifyToken('dpop'), /not an access token/);
     await refusal(bearer.verifyToken('audience'), /aud/);
     await refusal(bearer.verifyToken('issuer'), /iss/);
@@ -262,17 +344,26 @@ describe('BearerAuthenticator', () => {
     await refusal(bearer.verifyToken('active'), /not active/);
   });
 
-  test('without introspection, userinfo decides (no scopes known)', async () => {
+  test('without introspection, opaque tokens are refused, and never shown to userinfo', async () => {
+    const stub = newStub();
+    stub.introspect = null;
+    stub.userinfo = async () => ({ sub: '00u-carol' });
+    await refusal(authenticator(stub).verifyToken('live'), /no introspection endpoint/);
+    assert.equal(stub.userinfos, 0);
+  });
+
+  test('with the userinfo fallback opted in, userinfo decides (no client, no scopes known)', async () => {
     const stub = newStub();
     stub.introspect = null;
     stub.userinfo = async (token) => {
       if (token === 'live') return { sub: '00u-carol', email: 'carol@example.com' };
       throw new client.WWWAuthenticateChallengeError('invalid_token', { cause: [], response: new Response(null, { status: 401 }) } as never);
     };
-    const bearer = authenticator(stub);
+    const bearer = authenticator(stub, { opaque: { userinfoFallback: true } });
     const token = await bearer.verifyToken('live');
     assert.equal(token.verifiedBy, 'userinfo');
     assert.equal(token.subject, '00u-carol');
+    assert.equal(token.clientId, undefined);
     assert.deepEqual(token.scopes, []);
     await bearer.verifyToken('live');
     assert.equal(stub.userinfos, 1);
@@ -310,7 +401,7 @@ describe('BearerAuthenticator', () => {
   test('opaque tokens go to the first provider only, unless others are named', async () => {
     const first = newStub();
     const second = newStub();
-    second.introspect = async () => ({ active: true, sub: 's2', aud: AUDIENCE });
+    second.introspect = async () => ours({ sub: 's2', aud: AUDIENCE });
     await refusal(authenticator(first, { second }).verifyToken('opaque'), /not active/);
     assert.equal(second.introspections, 0, 'the token was never shown to the other provider');
     const token = await authenticator(first, { second, opaqueProviders: ['default', 'other'] }).verifyToken('opaque');
