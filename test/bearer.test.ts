@@ -1,6 +1,7 @@
 // Bearer-token APIs (RFC 6750): /api/me and app.requireBearer, against the real development
 // provider (JWT access tokens) and a tiny introspection/userinfo server written here (opaque tokens).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -579,6 +580,30 @@ describe('opaque tokens and JWKS rotation (test authorization server)', () => {
     const carol = await get(`${explicitWins.url}/api/me`, bearer('opaque-explicit-carol'));
     assert.equal(carol.status, 200, carol.text);
     assert.equal(as.introspectionPaths.at(-1), '/oauth2/introspect/v1/introspect-alt');
+  });
+
+  test('2,000 random opaque tokens from one address make at most a few dozen provider calls; a good token from another address works', async () => {
+    const app = withIntrospection.app;
+    const before = as.calls.introspect + as.calls.userinfo;
+    const statuses: Record<number, number> = {};
+    for (let batch = 0; batch < 20; batch++) {
+      const answers = await Promise.all(Array.from({ length: 100 }, () =>
+        app.inject({ url: '/api/me', headers: bearer(randomBytes(24).toString('base64url')), remoteAddress: '203.0.113.9' })));
+      for (const answer of answers) statuses[answer.statusCode] = (statuses[answer.statusCode] ?? 0) + 1;
+    }
+    const calls = as.calls.introspect + as.calls.userinfo - before;
+    assert.ok(calls <= 30, `${calls} provider calls`);
+    assert.deepEqual(statuses, { 401: calls, 429: 2000 - calls });
+    const limited = await app.inject({ url: '/api/me', headers: bearer('yet-another-random-token'), remoteAddress: '203.0.113.9' });
+    assert.equal(limited.statusCode, 429);
+    assert.match(String(limited.headers['retry-after']), /^\d+$/);
+    assert.ok(Number(limited.headers['retry-after']) <= 60);
+    assert.equal(limited.json().error, 'TOO_MANY_ATTEMPTS');
+
+    as.introspection.set('opaque-carol-elsewhere', accessToken({ sub: 'sub-carol' }));
+    const good = await app.inject({ url: '/api/me', headers: bearer('opaque-carol-elsewhere'), remoteAddress: '198.51.100.7' });
+    assert.equal(good.statusCode, 200, good.body);
+    assert.equal(good.json().username, 'carol');
   });
 
   test('an unknown kid re-fetches the JWKS at most once per cooldown; a rotated key is picked up', async () => {

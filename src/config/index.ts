@@ -102,6 +102,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     opaqueTokens: {
       allowedClients: list(env, 'OIDC_API_ALLOWED_CLIENTS'),
       userinfoFallback: boolean(env, problems, 'OIDC_API_OPAQUE_USERINFO', false),
+      limitPerMinute: integer(env, problems, 'OIDC_API_OPAQUE_LIMIT_PER_MINUTE', 30, 1, 100_000),
     },
     renewIdTokenExpirySeconds: integer(env, problems, 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', 900, 30, 366 * 24 * 3600),
     clockToleranceSeconds,

@@ -74,6 +74,8 @@ export interface Config {
     allowedClients: readonly string[];
     /** Without introspection, accept any token userinfo takes (OIDC_API_OPAQUE_USERINFO). */
     userinfoFallback: boolean;
+    /** Provider checks of unconfirmed tokens per client IP per minute (OIDC_API_OPAQUE_LIMIT_PER_MINUTE). */
+    limitPerMinute: number;
   }>;
   readonly renewIdTokenExpirySeconds: number;
   readonly clockToleranceSeconds: number;

@@ -1,10 +1,13 @@
 /**
  * The Fastify face of bearer tokens (`app.requireBearer`): runs src/rp/bearer/ on the request's
- * Authorization header and answers refusals per RFC 6750 §3 with their `WWW-Authenticate`
- * challenge. A provider that is down is left to the app's error handler (502/504).
+ * Authorization header and client IP (request.ip, which honours TRUST_PROXY), and answers refusals
+ * per RFC 6750 §3 with their `WWW-Authenticate` challenge, or 429 with Retry-After when the IP sent
+ * too many unknown opaque tokens. A provider that is down is left to the app's error handler (502/504).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BearerError, isScopeName, type BearerAuthentication, type BearerAuthenticator, type BearerRequirements } from '../rp/bearer/index.ts';
+import {
+  BearerError, isScopeName, TooManyTokenChecks, type BearerAuthentication, type BearerAuthenticator, type BearerRequirements,
+} from '../rp/bearer/index.ts';
 
 export interface BearerGuardOptions extends BearerRequirements {
   /**
@@ -30,12 +33,13 @@ export function bearerGuard(
   return async (request, reply) => {
     let result: BearerAuthentication | null;
     try {
-      result = await authenticator.authenticate(request.headers.authorization, settings);
+      result = await authenticator.authenticate(request.headers.authorization, settings, { ip: request.ip });
       if (result === null && !settings.allowSession) {
         throw new BearerError(undefined, 'Send an Authorization: Bearer access token.');
       }
     } catch (error) {
       if (error instanceof BearerError) return sendBearerError(request, reply, error);
+      if (error instanceof TooManyTokenChecks) return sendTooMany(request, reply, error);
       throw error; // provider or database failures: the app's error handler answers 502/503/504
     }
     if (result !== null) {
@@ -52,6 +56,15 @@ function sendBearerError(request: FastifyRequest, reply: FastifyReply, error: Be
   return reply
     .code(error.status)
     .header('www-authenticate', error.challenge())
+    .header('cache-control', 'no-store')
+    .send({ error: error.code, message: error.message });
+}
+
+function sendTooMany(request: FastifyRequest, reply: FastifyReply, error: TooManyTokenChecks): FastifyReply {
+  request.log.info({ code: error.code, ip: request.ip }, 'too many unknown bearer tokens from one address');
+  return reply
+    .code(error.status)
+    .header('retry-after', String(error.retryAfterSeconds))
     .header('cache-control', 'no-store')
     .send({ error: error.code, message: error.message });
 }

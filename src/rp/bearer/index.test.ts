@@ -6,7 +6,7 @@ import type { Config, ProviderConfig } from '../../config/index.ts';
 import { OidcConnectError } from '../../errors.ts';
 import type { RelyingParty } from '../index.ts';
 import type { ProviderClient } from '../provider.ts';
-import { BearerAuthenticator, BearerError, type BearerToken } from './index.ts';
+import { BearerAuthenticator, BearerError, TooManyTokenChecks, type BearerToken } from './index.ts';
 
 const ISSUER = 'https://op.example/oauth2/default';
 const AUDIENCE = 'api://default';
@@ -45,7 +45,7 @@ describe('BearerAuthenticator', () => {
   let signingKey: CryptoKey;
   let otherKey: CryptoKey;
   let keys: jose.JWTVerifyGetKey;
-  const opaqueTokens = { allowedClients: ['allowed-app'], userinfoFallback: false };
+  const opaqueTokens = { allowedClients: ['allowed-app'], userinfoFallback: false, limitPerMinute: 30 };
   const config = { apiAudience: AUDIENCE, clockToleranceSeconds: 30, opaqueTokens } as Partial<Config> as Config;
   const newStub = (): Stub => ({
     introspections: 0,
@@ -236,7 +236,7 @@ describe('BearerAuthenticator', () => {
     const gate = new Promise<void>((resolve) => { release = resolve; });
     stub.introspect = async () => { await gate; return ours(); };
     const bearer = authenticator(stub);
-    const all = Promise.all(Array.from({ length: 20 }, () => bearer.verifyToken('same-token')));
+    const all = Promise.all(Array.from({ length: 20 }, () => bearer.verifyToken('same-token', { ip: '192.0.2.1' })));
     release();
     assert.equal((await all).length, 20);
     assert.equal(stub.introspections, 1);
@@ -368,6 +368,45 @@ describe('BearerAuthenticator', () => {
     await bearer.verifyToken('live');
     assert.equal(stub.userinfos, 1);
     await refusal(bearer.verifyToken('dead'), /does not accept/);
+  });
+
+  test('per client IP, unconfirmed opaque tokens reach the provider a limited number of times a minute', async () => {
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      const stub = newStub();
+      stub.introspect = async (token) => token.startsWith('good') ? ours() : { active: false };
+      const bearer = authenticator(stub);
+      await bearer.verifyToken('good-cached', { ip: '192.0.2.1' });
+      const flood = await Promise.allSettled(Array.from({ length: 2000 }, (_, i) => bearer.verifyToken(`random-${i}`, { ip: '192.0.2.1' })));
+      assert.ok(stub.introspections <= 31, `${stub.introspections} introspections`);
+      const limited = flood.filter((r) => r.status === 'rejected' && r.reason instanceof TooManyTokenChecks);
+      assert.equal(limited.length, 2000 - (stub.introspections - 1));
+      const error = (limited[0] as PromiseRejectedResult).reason as TooManyTokenChecks;
+      assert.equal(error.code, 'TOO_MANY_ATTEMPTS');
+      assert.equal(error.status, 429);
+      assert.ok(error.retryAfterSeconds > 0 && error.retryAfterSeconds <= 60, String(error.retryAfterSeconds));
+      assert.equal(bearer.cache.size, 1 + stub.introspections - 1, 'a limited token is not cached');
+
+      const before = stub.introspections;
+      await bearer.verifyToken('good-cached', { ip: '192.0.2.1' }); // from the cache: not limited
+      await bearer.verifyToken('good-elsewhere', { ip: '198.51.100.7' }); // another address
+      await bearer.verifyToken('good-no-ip'); // a caller that names no address is not limited
+      await assert.rejects(bearer.verifyToken('good-new', { ip: '192.0.2.1' }), TooManyTokenChecks);
+      assert.equal(stub.introspections, before + 2);
+
+      mock.timers.tick(61_000); // the window is over
+      await bearer.verifyToken('good-new', { ip: '192.0.2.1' });
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('tokens the provider confirms do not use up the limit', async () => {
+    const stub = newStub();
+    stub.introspect = async () => ours();
+    const bearer = authenticator(stub, { opaque: { limitPerMinute: 3 } });
+    for (let i = 0; i < 50; i++) await bearer.verifyToken(`good-${i}`, { ip: '192.0.2.1' });
+    assert.equal(stub.introspections, 50);
   });
 
   test('a provider that is down gives PROVIDER_*, and nothing is cached', async () => {

@@ -24,6 +24,7 @@ import { OpaqueTokenChecker, type OpaqueTokenOptions } from './opaque.ts';
 import { BearerError, parseAuthorization } from './parse.ts';
 import { missingScopes, type BearerToken } from './token.ts';
 
+export { TooManyTokenChecks } from './limit.ts';
 export { BearerError, isScopeName, parseAuthorization } from './parse.ts';
 export { scopesOf, type BearerToken } from './token.ts';
 
@@ -39,6 +40,11 @@ export interface BearerRequirements {
    * 401 invalid_token. `'optional'`: a valid token of an unknown user passes with request.user null.
    */
   user?: 'required' | 'optional';
+}
+
+/** Who sent the token: opaque tokens that need the provider count against the client IP's budget. */
+export interface BearerCaller {
+  ip?: string;
 }
 
 export interface BearerAuthentication {
@@ -71,25 +77,28 @@ export class BearerAuthenticator {
   }
 
   /**
-   * Verifies a token (no user, no scopes). Throws BearerError invalid_token when it is refused, or
-   * an OidcConnectError PROVIDER_* when the provider could not be asked.
+   * Verifies a token (no user, no scopes). Throws BearerError invalid_token when it is refused, an
+   * OidcConnectError PROVIDER_* when the provider could not be asked, or TooManyTokenChecks (429)
+   * when `caller.ip` sent too many opaque tokens the provider did not confirm. Without an ip, opaque
+   * tokens are not limited: pass one for every request from outside.
    */
-  async verifyToken(token: string): Promise<BearerToken> {
+  async verifyToken(token: string, caller: BearerCaller = {}): Promise<BearerToken> {
     if (token.length > MAX_TOKEN_LENGTH) throw new BearerError('invalid_token', 'The access token is too long.');
     if (isJwt(token)) return verifyJwtAccessToken(token, this.#providers(), this.#config);
-    const outcome = await this.#opaque.check(token, this.#providers());
+    const outcome = await this.#opaque.check(token, this.#providers(), caller.ip);
     if (!outcome.ok) throw new BearerError('invalid_token', outcome.message);
     return outcome.token;
   }
 
   /**
    * The whole check for an Authorization header value: token, local user, scopes. Resolves null
-   * when the request carries no Bearer credentials; throws BearerError for every refusal.
+   * when the request carries no Bearer credentials; throws BearerError for every refusal, and
+   * TooManyTokenChecks as verifyToken does.
    */
-  async authenticate(authorization: string | undefined, options: BearerRequirements = {}): Promise<BearerAuthentication | null> {
+  async authenticate(authorization: string | undefined, options: BearerRequirements = {}, caller: BearerCaller = {}): Promise<BearerAuthentication | null> {
     const raw = parseAuthorization(authorization);
     if (raw === null) return null;
-    const token = await this.verifyToken(raw);
+    const token = await this.verifyToken(raw, caller);
     // Checked at every request, so deactivation is immediate.
     const user = (await findActiveUserByIdentity(this.#db, token.issuer, token.subject)) ?? null;
     if (!user && (options.user ?? 'required') === 'required') {

@@ -9,9 +9,11 @@
  *
  * Answers sit in a small LRU cache keyed by SHA-256 of the token (src/rp/token-cache.ts): at most
  * 60 s and never past the token's `exp`; refusals for 10 s. Concurrent requests with one token share
- * one provider call. Opaque tokens carry no issuer, so they are only sent to the default (first)
- * provider unless `opaqueProviders` names others: a token is never shown to a provider that may not
- * have issued it. A provider that is down gives 502/504, and that is not cached.
+ * one provider call, and each client IP has a budget of provider checks per minute (./limit.ts), so
+ * random tokens cannot turn into one introspection each. Opaque tokens carry no issuer, so they are
+ * only sent to the default (first) provider unless `opaqueProviders` names others: a token is never
+ * shown to a provider that may not have issued it. A provider that is down gives 502/504, and that
+ * is not cached.
  */
 import type * as client from 'openid-client';
 import type { Config } from '../../config/index.ts';
@@ -19,6 +21,7 @@ import { toTokenQueryError } from '../errors.ts';
 import { sameIssuer } from '../issuer.ts';
 import type { ProviderClient } from '../provider.ts';
 import { TokenCache, tokenCacheKey, type TokenCacheOptions } from '../token-cache.ts';
+import { TokenCheckLimiter } from './limit.ts';
 import { clientIdOf, expiresAtOf, scopesOf, type BearerToken } from './token.ts';
 
 export type Outcome = { ok: true; token: BearerToken } | { ok: false; message: string };
@@ -42,23 +45,33 @@ export class OpaqueTokenChecker {
   readonly #config: Settings;
   readonly #inflight = new Map<string, Promise<Outcome>>();
   readonly #opaqueProviders: readonly string[] | undefined;
+  readonly #limiter: TokenCheckLimiter;
 
   constructor(config: Settings, options: OpaqueTokenOptions = {}) {
     this.#config = config;
     this.cache = new TokenCache<Outcome>(options.cache);
     this.#opaqueProviders = options.opaqueProviders;
+    this.#limiter = new TokenCheckLimiter(config.opaqueTokens.limitPerMinute);
   }
 
-  /** Cached, and shared by concurrent requests with the same token. */
-  async check(token: string, providers: readonly ProviderClient[]): Promise<Outcome> {
+  /**
+   * Cached, and shared by concurrent requests with the same token. A token that needs the provider
+   * counts against `ip`'s budget (none without an ip); over it, TooManyTokenChecks is thrown.
+   */
+  async check(token: string, providers: readonly ProviderClient[], ip?: string): Promise<Outcome> {
     const key = tokenCacheKey(token);
     const cached = this.cache.get(key);
     if (cached) return cached;
     let pending = this.#inflight.get(key);
     if (!pending) {
+      if (ip !== undefined) this.#limiter.take(ip);
       pending = this.#askProviders(token, providers).then((outcome) => {
-        if (outcome.ok) this.cache.setPositive(key, outcome, outcome.token.expiresAt);
-        else this.cache.setNegative(key, outcome);
+        if (outcome.ok) {
+          this.cache.setPositive(key, outcome, outcome.token.expiresAt);
+          if (ip !== undefined) this.#limiter.giveBack(ip);
+        } else {
+          this.cache.setNegative(key, outcome);
+        }
         return outcome;
       }).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
