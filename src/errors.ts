@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   USER_INACTIVE: { status: 403, title: 'Account disabled', meaning: 'the account is deactivated' },
   USER_NOT_ALLOWED: { status: 403, title: 'Access denied', meaning: 'refused by the email-domain or group rules' },
   USER_CREATION_DISABLED: { status: 403, title: 'No account', meaning: 'no account, and OIDC_CREATE_USER is off' },
+  IDENTITY_CONFLICT: { status: 409, title: 'Account already linked', meaning: 'the account with this verified email already has another identity at this provider' },
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },

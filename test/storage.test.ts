@@ -69,6 +69,7 @@ const provider: ProviderConfig = {
   id: 'default', name: 'Okta', issuer: 'https://idp.example.test/oauth2/default', clientId: 'c', clientSecret: 's',
   scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {},
 };
+const otherProvider: ProviderConfig = { ...provider, id: 'other', name: 'Other', issuer: 'https://other.example.test' };
 const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null };
 
 for (const target of databaseTargets) {
@@ -410,6 +411,48 @@ for (const target of databaseTargets) {
         const eve = await provisionUser(db, provisioning, provider, { sub: 'eve-sub', email: 'carol@example.com', email_verified: false, preferred_username: 'carol' }, T0);
         assert.equal(eve.linkedBy, 'created');
         assert.equal(eve.user.username, 'carol-2');
+      });
+
+      test('whether an email is verified is stored: operators\' emails are, a provider\'s only when it says so', async () => {
+        const local = await createUser(db, { username: 'hank', email: ' Hank@Example.com' });
+        assert.deepEqual([local.email_verified, local.email_key], [1, 'hank@example.com']);
+        const ivy = { sub: 'ivy-sub', preferred_username: 'ivy' };
+        const unverified = await provisionUser(db, provisioning, provider, { ...ivy, email: 'Ivy@Example.com', email_verified: false }, T0);
+        assert.deepEqual([unverified.user.email_verified, unverified.user.email_key], [0, 'ivy@example.com']);
+        const verified = await provisionUser(db, provisioning, provider, { ...ivy, email: 'ivy@example.com', email_verified: true }, T0);
+        assert.deepEqual([verified.user.email_verified, verified.user.email_key], [1, 'ivy@example.com']);
+        const silent = await provisionUser(db, provisioning, provider, { ...ivy, email: 'IVY@example.com' }, T0);
+        assert.equal(silent.user.email_verified, 1, 'the same address stays verified');
+        const moved = await provisionUser(db, provisioning, provider, { ...ivy, email: 'ivy@elsewhere.example', email_verified: false }, T0);
+        assert.deepEqual([moved.user.email_verified, moved.user.email_key], [0, 'ivy@elsewhere.example'], 'a new address is as verified as the provider says');
+      });
+
+      test('pre-account hijack: an unverified email is no link target for a later verified login', async () => {
+        const planted = await provisionUser(db, provisioning, otherProvider, { sub: 'mallory-sub', email: 'frank@example.com', email_verified: false }, T0);
+        const frank = await provisionUser(db, provisioning, provider, { sub: 'frank-sub', email: 'Frank@example.com', email_verified: true }, T0);
+        assert.equal(frank.linkedBy, 'created');
+        assert.notEqual(frank.user.id, planted.user.id);
+      });
+
+      test('emails compare by one key: ASCII case and outer spaces fold, U+212A KELVIN SIGN does not', async () => {
+        const local = await createUser(db, { username: 'kate', email: 'kate@example.com' });
+        const kelvin = await provisionUser(db, provisioning, provider, { sub: 'kelvin-sub', email: '\u212Aate@example.com', email_verified: true }, T0);
+        assert.equal(kelvin.linkedBy, 'created');
+        assert.notEqual(kelvin.user.id, local.id);
+        const kate = await provisionUser(db, provisioning, otherProvider, { sub: 'kate-sub', email: ' KATE@Example.com ', email_verified: true }, T0);
+        assert.deepEqual([kate.linkedBy, kate.user.id], ['email', local.id]);
+      });
+
+      test('a second sub from one issuer never joins an account that has an identity there', async () => {
+        const first = await provisionUser(db, provisioning, provider, { sub: 'gina-1', email: 'gina@example.com', email_verified: true }, T0);
+        await assert.rejects(
+          provisionUser(db, provisioning, provider, { sub: 'gina-2', email: 'gina@example.com', email_verified: true }, T0),
+          { code: 'IDENTITY_CONFLICT', status: 409 },
+        );
+        const identities = await db.selectFrom('identities').select('subject').where('user_id', '=', first.user.id).execute();
+        assert.deepEqual(identities.map((i) => i.subject), ['gina-1']);
+        const elsewhere = await provisionUser(db, provisioning, otherProvider, { sub: 'gina-2', email: 'gina@example.com', email_verified: true }, T0);
+        assert.deepEqual([elsewhere.linkedBy, elsewhere.user.id], ['email', first.user.id], 'another issuer still links');
       });
     });
   });

@@ -1,10 +1,12 @@
-import { sql } from 'kysely';
+import type { Updateable } from 'kysely';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
-import type { NewUser, User } from '../db/schema.ts';
+import type { NewUser, User, UsersTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
+import { normalizeEmail } from './email.ts';
 import { checkNewPassword, hashPassword } from './passwords.ts';
 
+/** An account an operator creates (createsuperuser, the admin, the library): its email counts as verified. */
 export interface NewAccount {
   username: string;
   email?: string;
@@ -38,6 +40,8 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
   const row: NewUser = {
     username: account.username,
     email: account.email ?? '',
+    email_key: normalizeEmail(account.email ?? ''),
+    email_verified: account.email ? 1 : 0,
     first_name: account.firstName ?? '',
     last_name: account.lastName ?? '',
     password: account.password == null ? null : await hashPassword(account.password),
@@ -62,16 +66,33 @@ export async function setPassword(db: Db, userId: number, password: string): Pro
   await db.updateTable('users').set({ password: await hashPassword(password) }).where('id', '=', userId).execute();
 }
 
-/** The profile fields a provider's claims may set. */
-export type Profile = Partial<Pick<User, 'email' | 'first_name' | 'last_name'>>;
+/** What a provider's claims may set: profile fields, and whether the provider verified the email. */
+export type Profile = Partial<Pick<User, 'email' | 'first_name' | 'last_name'>> & { emailVerified?: boolean };
 
-/** Users with this email, ignoring case; at most `limit` of them. */
-export async function findUsersByEmail(db: Db, email: string, limit: number): Promise<User[]> {
-  return db.selectFrom('users').selectAll().where(sql<string>`lower(email)`, '=', email.toLowerCase()).limit(limit).execute();
+/**
+ * Users whose email is verified and equal to `email` by its comparison key (users_email_key index);
+ * at most `limit` of them. Only these may be linked to a provider identity by email.
+ */
+export async function findVerifiedUsersByEmail(db: Db, email: string, limit: number): Promise<User[]> {
+  return db.selectFrom('users').selectAll()
+    .where('email_key', '=', normalizeEmail(email)).where('email_verified', '=', 1).limit(limit).execute();
 }
 
-export async function updateProfile(db: Db, userId: number, profile: Profile): Promise<User> {
-  return db.updateTable('users').set(profile).where('id', '=', userId).returningAll().executeTakeFirstOrThrow();
+/**
+ * Sets what a provider's login says. A changed address is as verified as the provider says; the
+ * same address (by its key) stays verified once an operator or a provider verified it.
+ */
+export async function updateProfile(db: Db, user: User, profile: Profile): Promise<User> {
+  const set: Updateable<UsersTable> = {
+    ...(profile.first_name !== undefined ? { first_name: profile.first_name } : {}),
+    ...(profile.last_name !== undefined ? { last_name: profile.last_name } : {}),
+  };
+  if (profile.email !== undefined) {
+    const key = normalizeEmail(profile.email);
+    const stillVerified = key === user.email_key && user.email_verified === 1;
+    Object.assign(set, { email: profile.email, email_key: key, email_verified: profile.emailVerified || stillVerified ? 1 : 0 });
+  }
+  return db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
 }
 
 /**
@@ -86,7 +107,8 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
     const taken = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
     if (taken) continue;
     return db.insertInto('users').values({
-      username, email: profile.email ?? '', first_name: profile.first_name ?? '', last_name: profile.last_name ?? '',
+      username, email: profile.email ?? '', email_key: normalizeEmail(profile.email ?? ''),
+      email_verified: profile.email && profile.emailVerified ? 1 : 0, first_name: profile.first_name ?? '', last_name: profile.last_name ?? '',
       password: null, is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: now,
     }).returningAll().executeTakeFirstOrThrow();
   }

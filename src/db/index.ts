@@ -9,6 +9,7 @@ import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_logout_tokens.ts';
 import * as m0003 from './migrations/0003_session_refresh.ts';
 import * as m0004 from './migrations/0004_audit_log.ts';
+import * as m0005 from './migrations/0005_email_verification.ts';
 import * as m0006 from './migrations/0006_django_import.ts';
 import * as m0007 from './migrations/0007_flow_session.ts';
 import type { Database } from './schema.ts';
@@ -83,6 +84,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0002_logout_tokens': { up: (db) => m0002.up(db, dialect) },
     '0003_session_refresh': { up: (db) => m0003.up(db, dialect) },
     '0004_audit_log': { up: (db) => m0004.up(db, dialect) },
+    '0005_email_verification': { up: (db) => m0005.up(db) },
     '0006_django_import': { up: (db) => m0006.up(db, dialect) },
     '0007_flow_session': { up: (db) => m0007.up(db) },
   };

@@ -11,6 +11,10 @@ export interface UsersTable {
   id: Generated<number>;
   username: string;
   email: string;
+  /** The email's comparison key (src/accounts/email.ts): linking and uniqueness checks compare this. */
+  email_key: ColumnType<string, string | undefined, string>;
+  /** 1 when an operator set the email or the provider said email_verified: only then a link target. */
+  email_verified: ColumnType<Flag, Flag | undefined, Flag>;
   first_name: string;
   last_name: string;
   /** scrypt hash, or `django$…` for a Django hash until its first login; null for users who only sign in through a provider. */
@@ -102,8 +106,6 @@ export interface AuditLogTable {
   user_agent: ColumnType<string, string | undefined, string>;
 }
 
-export interface Database {
-  users: UsersTable;
 /** Group names (Django's auth_group, brought by import-django); owned by accounts. */
 export interface GroupsTable {
   id: Generated<number>;
@@ -122,17 +124,19 @@ export interface DjangoUsersTable {
   imported: Millis;
 }
 
+export interface Database {
+  users: UsersTable;
   sessions: SessionsTable;
   identities: IdentitiesTable;
   login_failures: LoginFailuresTable;
   oidc_flows: OidcFlowsTable;
   logout_tokens: LogoutTokensTable;
   audit_log: AuditLogTable;
-}
-
   groups: GroupsTable;
   user_groups: UserGroupsTable;
   django_users: DjangoUsersTable;
+}
+
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;

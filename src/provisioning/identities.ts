@@ -33,6 +33,13 @@ const userByIdentity = prepared((db) => db
   .where('identities.issuer', '=', '')
   .where('identities.subject', '=', ''));
 
+/** Whether the user has an identity at `issuer` with another subject than `subject` (uses identities_user_id). */
+export async function hasOtherIdentityAt(db: Db, userId: number, issuer: string, subject: string): Promise<boolean> {
+  const row = await db.selectFrom('identities').select('id')
+    .where('user_id', '=', userId).where('issuer', '=', issuer).where('subject', '!=', subject).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function linkIdentity(db: Db, issuer: string, subject: string, userId: number, now = Date.now()): Promise<void> {
   await db.insertInto('identities').values({ issuer, subject, user_id: userId, created: now, last_login: now }).execute();
 }

@@ -1,10 +1,11 @@
-import { createUserWithFreeUsername, findUserById, findUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
+import { normalizeEmail } from '../accounts/email.ts';
+import { createUserWithFreeUsername, findUserById, findVerifiedUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
-import { findIdentity, linkIdentity, touchIdentity } from './identities.ts';
+import { findIdentity, hasOtherIdentityAt, linkIdentity, touchIdentity } from './identities.ts';
 import { baseUsername, usernameCandidates } from './username.ts';
 
 export interface ProviderClaims {
@@ -27,9 +28,9 @@ const str = (value: unknown, max: number): string => (typeof value === 'string' 
 /** The claims checks: a refused user gets a 403 before anything is written. */
 export function checkClaims(policy: ProvisioningPolicy, claims: ProviderClaims): void {
   if (policy.allowedEmailDomains.length > 0) {
-    const email = str(claims.email, 254).toLowerCase();
+    const email = normalizeEmail(str(claims.email, 254));
     const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1) : '';
-    if (claims.email_verified !== true || !policy.allowedEmailDomains.includes(domain)) {
+    if (claims.email_verified !== true || !policy.allowedEmailDomains.some((allowed) => normalizeEmail(allowed) === domain)) {
       throw new OidcConnectError('USER_NOT_ALLOWED', `Sign-in is limited to verified email addresses at ${policy.allowedEmailDomains.join(', ')}.`);
     }
   }
@@ -43,8 +44,10 @@ export function checkClaims(policy: ProvisioningPolicy, claims: ProviderClaims):
 
 /**
  * Finds or creates the local user for a provider identity, in this order: the identity
- * (issuer, sub); a local user with the same email, only when the provider vouches for it
- * (email_verified); a new user. Profile fields follow the claims at every login.
+ * (issuer, sub); a local user with the same email, only when both sides have verified it (the
+ * provider's email_verified, and the stored users.email_verified) and that user has no identity
+ * at this issuer yet (IDENTITY_CONFLICT otherwise); a new user. Emails compare by normalizeEmail.
+ * Profile fields, and whether the email is verified, follow the claims at every login.
  */
 export async function provisionUser(
   db: Db,
@@ -70,9 +73,10 @@ async function provisionIn(
   claims: ProviderClaims,
   now: number,
 ): Promise<{ user: User; linkedBy: LinkedBy }> {
-  const email = str(claims.email, 254);
+  const email = str(claims.email, 254).trim();
+  const verified = claims.email_verified === true;
   const profile: Profile = {
-    ...(email ? { email } : {}),
+    ...(email ? { email, emailVerified: verified } : {}),
     ...(typeof claims.given_name === 'string' ? { first_name: str(claims.given_name, 150) } : {}),
     ...(typeof claims.family_name === 'string' ? { last_name: str(claims.family_name, 150) } : {}),
   };
@@ -85,10 +89,16 @@ async function provisionIn(
     if (!user) throw new Error(`identity ${identity.id} points to no user`); // the foreign key rules this out
     linkedBy = 'identity';
   } else {
-    if (policy.linkByEmail && claims.email_verified === true && email) {
-      const matches = await findUsersByEmail(db, email, 2);
-      // Two local users with that email: linking either would be a guess.
-      if (matches.length === 1) user = matches[0];
+    if (policy.linkByEmail && verified && email) {
+      const matches = await findVerifiedUsersByEmail(db, email, 2);
+      // Two users with that verified email: linking either would be a guess.
+      if (matches.length === 1) user = matches[0]!;
+      // One person has one subject per issuer: another sub claiming this account is someone else,
+      // or a recreated provider account that an admin must confirm by unlinking the old one. (The
+      // same sub is a concurrent first login that got there first: the retry finds its identity.)
+      if (user && await hasOtherIdentityAt(db, user.id, provider.issuer, claims.sub)) {
+        throw new OidcConnectError('IDENTITY_CONFLICT', `The account here with this email is already linked to another ${provider.name} identity. If both are yours, ask an administrator to unlink the old one.`);
+      }
     }
     linkedBy = user ? 'email' : 'created';
   }
@@ -108,6 +118,6 @@ async function provisionIn(
   } else {
     await touchIdentity(db, identity.id, now);
   }
-  if (Object.keys(profile).length > 0) user = await updateProfile(db, user.id, profile);
+  if (Object.keys(profile).length > 0) user = await updateProfile(db, user, profile);
   return { user, linkedBy };
 }

@@ -84,9 +84,9 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   }
   // Built field by field: a rest spread over the joined row was a measurable part of every request.
   const user: User = {
-    id: found.id, username: found.username, email: found.email, first_name: found.first_name,
-    last_name: found.last_name, password: found.password, is_active: found.is_active, is_staff: found.is_staff,
-    is_superuser: found.is_superuser, last_login: found.last_login, date_joined: found.date_joined,
+    id: found.id, username: found.username, email: found.email, email_key: found.email_key, email_verified: found.email_verified,
+    first_name: found.first_name, last_name: found.last_name, password: found.password, is_active: found.is_active,
+    is_staff: found.is_staff, is_superuser: found.is_superuser, last_login: found.last_login, date_joined: found.date_joined,
   };
   const row: SessionRow = {
     id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: found.s_last_seen,
