@@ -1,20 +1,25 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startDevIdp } from '../src/dev-idp/index.ts';
+import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
+import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
 const BIN = new URL('../bin/oidc-connect.js', import.meta.url).pathname;
+const ENGINES = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-/** Runs the CLI as a user would, in `cwd`, with only the given environment (plus PATH). */
-function cli(cwd: string, args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
+/**
+ * Runs the CLI as a user would, in `cwd`, with only the given environment (plus PATH); `node` runs
+ * it with another Node or flags. A CLI that hangs is killed after 20 s and fails its test.
+ */
+function cli(cwd: string, args: string[], env: Record<string, string> = {}, input?: string, node: string[] = [process.execPath]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
+    const child = spawn(node[0]!, [...node.slice(1), BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env }, timeout: 20_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -89,6 +94,9 @@ describe('configuration errors', () => {
     [{ OIDC_RP_SIGN_ALGO: 'none' }, /OIDC_RP_SIGN_ALGO=none: unsigned ID tokens \(none\) are never accepted/],
     [{ OIDC_CREATE_USER: 'maybe' }, /OIDC_CREATE_USER=maybe: must be true or false/],
     [{ APP_URL: 'https://app.example/sub' }, /APP_URL=https:\/\/app\.example\/sub: must be an origin only/],
+    // openid-client skips the issuer comparison for a discovery URL, so check would say "issuer matches" for any issuer.
+    [{ OIDC_ISSUER: 'https://id.example/oauth2/default/.well-known/openid-configuration', OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' },
+      /^oidc-connect: configuration error: OIDC_ISSUER=https:\/\/id\.example\/oauth2\/default\/\.well-known\/openid-configuration: must be the issuer, not its discovery URL: use https:\/\/id\.example\/oauth2\/default$/m],
   ];
   for (const [env, message] of cases) {
     test(`${Object.keys(env).join(', ')} → exit 1 naming the variable`, async () => {
@@ -117,31 +125,176 @@ describe('configuration errors', () => {
   });
 });
 
+describe('database errors: one line naming DATABASE_URL, no stack trace', () => {
+  const oneLine = (run: Run, message: RegExp) => {
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr.trim(), message);
+    assert.doesNotMatch(run.stderr, /\n\s+at |EEXIST/, 'no stack trace');
+  };
+
+  test('a file that is not a SQLite database', async () => {
+    const text = join(dir, 'hostname');
+    writeFileSync(text, 'not a database, like /etc/hostname\n');
+    oneLine(await cli(dir, ['migrate'], { DATABASE_URL: `sqlite:${text}` }),
+      /^oidc-connect: configuration error: DATABASE_URL: \S+\/hostname is not a SQLite database$/);
+    oneLine(await cli(dir, ['migrate'], { DATABASE_URL: `sqlite:${text}/x.sqlite` }),
+      /^oidc-connect: configuration error: DATABASE_URL: \S+\/hostname is not a directory, so \S+\/hostname\/x\.sqlite cannot be created$/);
+  });
+
+  test('a directory that does not exist is reported, not created (only the default ./data is)', async () => {
+    const missing = join(dir, 'nonexistent', 'dir');
+    oneLine(await cli(dir, ['migrate'], { DATABASE_URL: `sqlite:${missing}/x.sqlite` }),
+      /^oidc-connect: configuration error: DATABASE_URL: the directory \S+\/nonexistent\/dir does not exist; create it/);
+    assert.equal(existsSync(join(dir, 'nonexistent')), false, 'nothing was created');
+  });
+
+  test('a path under /proc is an error, not a hang (Node\'s recursive mkdir spins there)', { skip: !existsSync('/proc/self') && 'no /proc' }, async () => {
+    oneLine(await cli(dir, ['migrate'], { DATABASE_URL: 'sqlite:/proc/foo/x.sqlite' }), /DATABASE_URL: the directory \/proc\/foo does not exist/);
+  });
+
+  test('PostgreSQL down: cannot reach PostgreSQL at host:port (DATABASE_URL): connection refused', async () => {
+    const port = await freePort(); // nobody listens there
+    const run = await cli(dir, ['migrate'], { DATABASE_URL: `postgres://app:hunter2@127.0.0.1:${port}/app` });
+    oneLine(run, new RegExp(`^Error: cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): connection refused$`));
+    assert.doesNotMatch(run.stderr, /hunter2/);
+  });
+});
+
 describe('check', () => {
-  test('reports an unreachable provider in one line and exits 1', async () => {
+  let idp: DevIdp;
+  before(async () => {
+    idp = await startDevIdp({ port: await freePort(), appUrl: 'http://localhost:8080', dataDir: join(dir, 'idp') });
+  });
+  after(() => idp.close());
+
+  /** The PROBLEM line and the cause lines under it. */
+  const problem = (run: Run): string[] => {
+    const lines = run.stdout.split('\n');
+    const first = lines.findIndex((line) => line.startsWith('PROBLEM '));
+    assert.ok(first >= 0, run.stdout + run.stderr);
+    const causes = lines.slice(first + 1);
+    return [lines[first]!, ...causes.slice(0, causes.findIndex((line) => !line.startsWith('  cause: ')))];
+  };
+
+  test('says OK for a reachable provider, the redirect URI to register, and accepted client credentials', async () => {
+    const run = await cli(dir, ['check'], { DEV_IDP_PORT: String(idp.port) });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /OK Okta: redirect URI http:\/\/localhost:8080\/authorization-code\/callback/);
+    assert.match(run.stdout, /OK Okta: discovery from http:\/\/localhost:\d+\/oauth2\/default \(issuer matches\)/);
+    assert.match(run.stdout, /OK Okta: the token endpoint accepts the client credentials/);
+    assert.match(run.stdout, /OK configuration is valid/);
+  });
+
+  test('an unreachable provider: the setting, the reason, and the cause chain down to TCP', async () => {
     const port = await freePort();
     const run = await cli(dir, ['check'], { DEV_IDP_PORT: String(port) });
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /^PROBLEM DEV_IDP_PORT=http:\/\/localhost:\d+\/oauth2\/default: discovery failed: .*could not be reached/m);
+    const [line, ...causes] = problem(run);
+    assert.match(line!, /^PROBLEM DEV_IDP_PORT \(issuer http:\/\/localhost:\d+\/oauth2\/default\): Okta could not be reached: connection refused\./);
+    assert.match(line!, /npx oidc-connect dev-idp/);
+    assert.ok(causes.some((c) => /ECONNREFUSED/.test(c)), causes.join('\n'));
   });
 
-  test('says OK for a reachable provider and the redirect URI to register', async () => {
-    const port = await freePort();
-    const idp = await startDevIdp({ port, appUrl: 'http://localhost:8080', dataDir: join(dir, 'idp') });
-    try {
-      const run = await cli(dir, ['check'], { DEV_IDP_PORT: String(port) });
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.match(run.stdout, /OK Okta: redirect URI http:\/\/localhost:8080\/authorization-code\/callback/);
-      assert.match(run.stdout, /OK Okta: discovery from http:\/\/localhost:\d+\/oauth2\/default \(issuer matches\)/);
-      assert.match(run.stdout, /OK configuration is valid/);
-    } finally {
-      await idp.close();
-    }
+  test('OKTA_DOMAIN set to an unknown host: names OKTA_DOMAIN and the DNS failure', async () => {
+    const run = await cli(dir, ['check'], { OKTA_DOMAIN: 'no-such-tenant.invalid', OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
+    assert.equal(run.code, 1);
+    const [line, ...causes] = problem(run);
+    assert.match(line!, /^PROBLEM OKTA_DOMAIN \(issuer https:\/\/no-such-tenant\.invalid\/oauth2\/default\): Okta could not be reached: DNS lookup of no-such-tenant\.invalid failed \((ENOTFOUND|EAI_AGAIN)\)/);
+    assert.doesNotMatch(line!, /OIDC_ISSUER/, 'the user never set OIDC_ISSUER');
+    assert.ok(causes.some((c) => /getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-tenant\.invalid/.test(c)), causes.join('\n'));
+  });
+
+  test('an issuer without its path: no discovery document at the URL (HTTP 404), and the Okta hint', async () => {
+    const issuer = `http://localhost:${idp.port}`;
+    const run = await cli(dir, ['check'], { OIDC_ISSUER: issuer, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
+    assert.equal(run.code, 1);
+    const [line, ...causes] = problem(run);
+    assert.equal(line, `PROBLEM OIDC_ISSUER (issuer ${issuer}): No discovery document at ${issuer}/.well-known/openid-configuration (HTTP 404): `
+      + 'check OIDC_ISSUER. Okta issuers look like https://{domain}/oauth2/default or https://{domain}.');
+    assert.ok(causes.includes(`  cause: HTTP 404 from ${issuer}/.well-known/openid-configuration`), causes.join('\n'));
+  });
+
+  test('issuer 127.0.0.1 where the provider says localhost: expected and actual side by side', async () => {
+    const run = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${idp.port}/oauth2/default`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
+    assert.equal(run.code, 1);
+    assert.match(problem(run)[0]!, new RegExp(`The issuer does not match: OIDC_ISSUER gives http://127\\.0\\.0\\.1:${idp.port}/oauth2/default, `
+      + `but Okta says its issuer is http://localhost:${idp.port}/oauth2/default\\.`));
+  });
+
+  test('a wrong client secret: the provider refused our client credentials, with the HTTP status', async () => {
+    const run = await cli(dir, ['check'], { DEV_IDP_PORT: String(idp.port), OIDC_RP_CLIENT_SECRET: 'not-the-secret' });
+    assert.equal(run.code, 1, run.stdout);
+    const [line, ...causes] = problem(run);
+    assert.equal(line, 'PROBLEM Okta token endpoint: Okta refused our client credentials: check OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET.');
+    assert.ok(causes.some((c) => /^ {2}cause: HTTP 401 from http:\/\/localhost:\d+\/oauth2\/default\/v1\/token$/.test(c)), causes.join('\n'));
   });
 
   test('flags a plain-http APP_URL outside localhost', async () => {
     const run = await cli(dir, ['check'], { APP_URL: 'http://app.example', DEV_IDP_PORT: String(await freePort()) });
     assert.equal(run.code, 1);
     assert.match(run.stdout, /PROBLEM APP_URL=http:\/\/app\.example: providers refuse plain-http redirect URIs/);
+  });
+});
+
+describe('check: warnings, which do not fail it', () => {
+  // Like LemonLDAP::NG: lists both client authentication methods, never percent-decodes Basic credentials.
+  let op: FakeOp;
+  before(async () => { op = await startFakeOp({ clientId: 'my-app', clientSecret: 'interop-secret', basicWithoutUrlDecoding: true }); });
+  after(() => op.close());
+  const provider = () => ({ OIDC_ISSUER: op.issuer, OIDC_RP_CLIENT_ID: 'my-app', OIDC_RP_CLIENT_SECRET: 'interop-secret', OIDC_PROVIDER_NAME: 'Portal' });
+
+  test('a provider that refuses Basic and accepts post: a WARN naming OIDC_RP_TOKEN_AUTH_METHOD, the credentials OK, exit 0', async () => {
+    const run = await cli(dir, ['check'], provider());
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /^WARN Portal refused our client credentials sent with client_secret_basic \(invalid_client\) and accepted client_secret_post.*OIDC_RP_TOKEN_AUTH_METHOD=client_secret_post/m);
+    assert.match(run.stdout, /^OK Portal: the token endpoint accepts the client credentials$/m);
+    assert.doesNotMatch(run.stdout, /^PROBLEM/m);
+  });
+
+  test('a scope the provider does not list, and OIDC_REQUIRED_GROUPS with no groups claim listed: WARN lines, exit 0', async () => {
+    const run = await cli(dir, ['check'], {
+      ...provider(), OIDC_RP_TOKEN_AUTH_METHOD: 'client_secret_post', OIDC_RP_SCOPES: 'openid email profile groups', OIDC_REQUIRED_GROUPS: 'timelords',
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /^WARN Portal: the provider does not list groups in scopes_supported \(OIDC_RP_SCOPES\)/m);
+    assert.match(run.stdout, /^WARN Portal: OIDC_REQUIRED_GROUPS needs a groups claim/m);
+    assert.doesNotMatch(run.stdout, /^(PROBLEM|WARN Portal refused)/m, 'post from the start: no Basic request to refuse');
+    assert.match(run.stdout, /^OK configuration is valid$/m);
+  });
+});
+
+describe('the running Node is checked before any .ts is loaded', () => {
+  const tooOld = /^oidc-connect cannot start: it needs Node\.js >=\d+\.\d+ \(package\.json "engines"\), and this is Node v\d+/;
+
+  test('a Node without type stripping gets one message saying what to do, not ERR_UNKNOWN_FILE_EXTENSION', async () => {
+    const run = await cli(dir, ['serve'], {}, undefined, [process.execPath, '--no-experimental-strip-types']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^oidc-connect cannot start: Node v\S+ \(.+\) does not strip TypeScript types, so it cannot run the sources\.\n/);
+    assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
+  });
+
+  // The machine's own Node, as `npm start` finds it when the node@24 devDependency's install script was skipped.
+  const systemNode = (process.env.PATH ?? '').split(delimiter).filter((entry) => !entry.includes('node_modules'))
+    .map((entry) => join(entry, 'node')).find((candidate) => existsSync(candidate));
+  const version = systemNode && execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim();
+  const [major, minor] = (version ?? 'v0.0').slice(1).split('.').map(Number);
+  const [wantMajor, wantMinor] = /(\d+)\.(\d+)/.exec(ENGINES)!.slice(1).map(Number);
+  const older = systemNode !== undefined && (major! < wantMajor! || (major === wantMajor && minor! < wantMinor!));
+
+  test('a Node older than "engines" (here the system node) is told the version and how to get the pinned Node', { skip: !older && `no Node older than ${ENGINES} on PATH` }, async () => {
+    const run = await cli(dir, ['serve'], {}, undefined, [systemNode!]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, tooOld);
+    assert.match(run.stderr, new RegExp(`needs Node\\.js ${ENGINES.replace(/\./g, '\\.')} .*this is Node ${version!.replace(/\./g, '\\.')}`));
+    assert.match(run.stderr, /npm rebuild node/);
+    assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
+  });
+
+  test('the README states the same minimum as package.json "engines"', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const stated = [...readme.matchAll(/Node(?:\.js)? ≥ (\d+\.\d+)/g)].map((m) => m[1]);
+    assert.ok(stated.length > 0, 'the README states a minimum Node version');
+    for (const minimum of stated) assert.equal(`>=${minimum}`, ENGINES);
   });
 });

@@ -1,13 +1,22 @@
-import type { Config } from '../config/index.ts';
+import type { Config, ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
+import { causeMessages, type OidcConnectError } from '../errors.ts';
 import { ProviderClient } from '../rp/provider.ts';
+import { discoveryHint, providerFindings } from './provider-hints.ts';
 
-/** `oidc-connect check`: one line per problem, or OK lines; returns the problems. */
+/** A refresh token no provider issued: the token endpoint checks our client credentials before it refuses it. */
+const PROBE_REFRESH_TOKEN = 'oidc-connect-check';
+
+/**
+ * `oidc-connect check`: OK lines, or one PROBLEM line per problem followed by its causes (DNS, TCP,
+ * HTTP status, expected vs actual), one `cause:` line each. Returns the number of problems.
+ */
 export async function checkSetup(config: Config, print: (line: string) => void): Promise<number> {
   let problems = 0;
-  const fail = (line: string) => {
+  const fail = (line: string, error?: OidcConnectError) => {
     problems++;
     print(`PROBLEM ${line}`);
+    for (const cause of error ? causeMessages(error).slice(1) : []) print(`  cause: ${cause}`);
   };
   const app = new URL(config.appUrl);
   if (app.protocol !== 'https:' && !isLoopbackHost(app.hostname)) {
@@ -15,7 +24,9 @@ export async function checkSetup(config: Config, print: (line: string) => void):
   }
   if (config.providers.length === 0) print('OK no OpenID provider configured (local accounts only)');
   for (const provider of config.providers) {
-    const rp = new ProviderClient(provider, config);
+    // The one-time switch to client_secret_post (when Basic is refused) is a line of its own.
+    const rp = new ProviderClient(provider, { ...config, log: { warn: (_details, message) => print(`WARN ${message}`) } });
+    const setting = `${provider.settings?.issuer ?? provider.name} (issuer ${provider.issuer})`;
     print(`OK ${provider.name}: redirect URI ${rp.redirectUri} (register it exactly like this at the provider)`);
     try {
       const metadata = await rp.serverMetadata();
@@ -25,14 +36,36 @@ export async function checkSetup(config: Config, print: (line: string) => void):
       if (methods && !methods.includes('client_secret_basic') && !methods.includes('client_secret_post')) {
         fail(`${provider.name}: the provider supports neither client_secret_basic nor client_secret_post (${methods.join(', ')})`);
       }
-      const scopes = metadata.scopes_supported;
-      const missing = scopes ? provider.scopes.filter((s) => !scopes.includes(s)) : [];
-      if (missing.length > 0) fail(`OIDC_RP_SCOPES: the provider does not list ${missing.join(', ')} in scopes_supported`);
+      for (const { level, line } of providerFindings(provider, config, metadata)) {
+        if (level === 'PROBLEM') fail(line);
+        else print(`${level} ${line}`);
+      }
     } catch (error) {
-      const hint = config.devIdp ? ' (the development provider runs with `npm start` or `npx oidc-connect dev-idp`)' : '';
-      fail(`${config.devIdp ? 'DEV_IDP_PORT' : 'OIDC_ISSUER'}=${provider.issuer}: discovery failed: ${(error as Error).message}${hint}`);
+      const hint = config.devIdp ? ' (the development provider runs with `npm start` or `npx oidc-connect dev-idp`)' : discoveryHint(provider);
+      fail(`${setting}: ${(error as Error).message}${hint}`, error as OidcConnectError);
+      continue;
     }
+    await checkCredentials(provider, rp, fail, print);
   }
   if (problems === 0) print('OK configuration is valid');
   return problems;
+}
+
+/** The token endpoint refuses a made-up refresh token either way; how it refuses tells whether it accepted our client. */
+async function checkCredentials(
+  provider: ProviderConfig,
+  rp: ProviderClient,
+  fail: (line: string, error?: OidcConnectError) => void,
+  print: (line: string) => void,
+): Promise<void> {
+  try {
+    await rp.refresh({ refreshToken: PROBE_REFRESH_TOKEN });
+  } catch (error) {
+    const { code, message } = error as OidcConnectError;
+    if (code === 'CLIENT_AUTH_FAILED' || code === 'PROVIDER_UNREACHABLE' || code === 'PROVIDER_TIMEOUT') {
+      fail(`${provider.name} token endpoint: ${message}`, error as OidcConnectError);
+      return;
+    }
+  }
+  print(`OK ${provider.name}: the token endpoint accepts the client credentials`);
 }

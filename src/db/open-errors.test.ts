@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { loadConfig } from '../config/index.ts';
+import { migrate, openDatabase } from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-open-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Opens and migrates DATABASE_URL as the app does; returns the error and how long it took to come. */
+async function failure(url: string): Promise<{ error: Error & { code?: string }; ms: number }> {
+  const started = Date.now();
+  try {
+    const handle = openDatabase(loadConfig({ cwd: dir, env: { DATABASE_URL: url } }).database);
+    await migrate(handle).finally(() => handle.close());
+  } catch (error) {
+    return { error: error as Error, ms: Date.now() - started };
+  }
+  assert.fail(`${url} opened`);
+}
+
+test('an unopenable SQLite path is a CONFIG_INVALID naming DATABASE_URL, within a second', async () => {
+  writeFileSync(join(dir, 'text'), 'hello\n');
+  const cases: Array<[string, RegExp]> = [
+    [`sqlite:${dir}/text`, /^DATABASE_URL: \S+\/text is not a SQLite database$/],
+    [`sqlite:${dir}/text/x.sqlite`, /^DATABASE_URL: \S+\/text is not a directory/],
+    [`sqlite:${dir}/missing/dir/x.sqlite`, /^DATABASE_URL: the directory \S+\/missing\/dir does not exist/],
+    ...(existsSync('/proc/self') ? [['sqlite:/proc/foo/x.sqlite', /^DATABASE_URL: the directory \/proc\/foo does not exist/] as [string, RegExp]] : []),
+  ];
+  for (const [url, message] of cases) {
+    const { error, ms } = await failure(url);
+    assert.equal(error.code, 'CONFIG_INVALID', url);
+    assert.match(error.message, message);
+    assert.ok(ms < 1000, `${url} took ${ms} ms`);
+  }
+  assert.equal(existsSync(join(dir, 'missing')), false, 'a missing directory is not created');
+});
+
+test('the default ./data directory is created', async () => {
+  const cwd = mkdtempSync(join(dir, 'cwd-'));
+  // DATA_DIR elsewhere: the development session secret would create ./data otherwise.
+  const handle = openDatabase(loadConfig({ cwd, env: { DATA_DIR: join(cwd, 'secrets') } }).database);
+  try {
+    assert.deepEqual((await migrate(handle)).slice(0, 1), ['0001_init']);
+    assert.ok(existsSync(join(cwd, 'data', 'oidc-connect.sqlite')));
+  } finally {
+    await handle.close();
+  }
+});
