@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { checkSetup } from '../src/cli/check.ts';
 import { freePort, startTestApp, type TestApp } from './support/app.ts';
 import { isCi } from './support/browser.ts';
 import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
@@ -89,6 +90,21 @@ for (const method of methods) {
     });
   });
 }
+
+describe('LemonLDAP::NG: check', { skip }, () => {
+  let s: Stack;
+  before(async () => { s = await startStack({}); });
+  after(async () => { await s?.close(); });
+
+  test('passes with warnings: the groups scope it does not list, and the switch to client_secret_post', async () => {
+    const lines: string[] = [];
+    const problems = await checkSetup(s.app.config, (line) => lines.push(line));
+    assert.equal(problems, 0, lines.join('\n'));
+    assert.ok(lines.some((l) => /^WARN LemonLDAP::NG: the provider does not list groups in scopes_supported/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^WARN LemonLDAP::NG refused our client credentials sent with client_secret_basic/.test(l)), lines.join('\n'));
+    assert.ok(lines.includes('OK LemonLDAP::NG: the token endpoint accepts the client credentials'), lines.join('\n'));
+  });
+});
 
 describe('LemonLDAP::NG: groups, bearer tokens and logout', { skip }, () => {
   let s: Stack;

@@ -9,7 +9,8 @@ const PROBE_REFRESH_TOKEN = 'oidc-connect-check';
 
 /**
  * `oidc-connect check`: OK lines, or one PROBLEM line per problem followed by its causes (DNS, TCP,
- * HTTP status, expected vs actual), one `cause:` line each. Returns the number of problems.
+ * HTTP status, expected vs actual), one `cause:` line each. WARN and NOTE lines (provider-hints.ts)
+ * inform without failing. Returns the number of problems.
  */
 export async function checkSetup(config: Config, print: (line: string) => void): Promise<number> {
   let problems = 0;
