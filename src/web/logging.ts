@@ -1,6 +1,6 @@
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/index.ts';
-import { causeChain } from '../errors.ts';
+import { causeMessages } from '../errors.ts';
 
 /** Query parameters that carry credentials; logged as `[redacted]`. */
 const SECRET_PARAMS = /([?&](?:code|state|id_token_hint|logout_token|token|access_token|refresh_token|session_state|_csrf)=)[^&#]*/gi;
@@ -29,14 +29,9 @@ export function loggerOptions(config: Config): NonNullable<FastifyServerOptions[
 }
 
 /**
- * An error's messages down its cause chain, without the objects hanging off it: provider errors
- * carry response bodies and token claims that don't belong in logs.
+ * An error's messages down its cause chain (src/errors.ts: causeMessages), without the objects
+ * hanging off it: provider errors carry response bodies and token claims that don't belong in logs.
  */
 export function errorReason(error: unknown): string {
-  const parts: string[] = [];
-  for (const e of causeChain(error, 5)) {
-    const message = (e as Error)?.message;
-    if (typeof message === 'string' && message !== '' && !parts.includes(message)) parts.push(redactUrl(message));
-  }
-  return parts.join(' <- ');
+  return causeMessages(error, 5).map(redactUrl).join(' <- ');
 }
