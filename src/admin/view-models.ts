@@ -6,6 +6,7 @@ import type { UserListRow } from '../accounts/user-list.ts';
 import type { AuditEventType, AdminAction } from '../audit/index.ts';
 import type { EventRow } from '../audit/stats.ts';
 import type { User } from '../db/schema.ts';
+import { ERROR_CODES } from '../errors.ts';
 import type { Done } from './actions.ts';
 import type { CodeChart, DailyChart } from './charts.ts';
 
@@ -118,27 +119,8 @@ const ACTION_LABELS: Record<AdminAction, string> = {
   revoke_staff: 'removed staff status',
 };
 
-/** What each failure code means, for the chart's tooltips. */
-const CODE_MEANINGS: Record<string, string> = {
-  INVALID_CREDENTIALS: 'wrong username or password',
-  TOO_MANY_ATTEMPTS: 'locked out after repeated failures',
-  USER_INACTIVE: 'the account is deactivated',
-  USER_NOT_ALLOWED: 'refused by the email-domain or group rules',
-  USER_CREATION_DISABLED: 'no account, and OIDC_CREATE_USER is off',
-  STATE_INVALID: 'unknown, replayed or cross-browser sign-in response',
-  FLOW_EXPIRED: 'the sign-in took longer than 10 minutes',
-  NONCE_INVALID: 'the ID token does not belong to this sign-in',
-  ID_TOKEN_INVALID: 'the ID token failed its checks',
-  PROVIDER_ERROR: 'the provider answered with an error',
-  PROVIDER_UNREACHABLE: 'the provider could not be reached',
-  PROVIDER_TIMEOUT: 'the provider did not answer in time',
-  PROVIDER_BAD_RESPONSE: 'the provider sent something invalid',
-  USERINFO_INVALID: 'the userinfo response failed its checks',
-  PROVIDER_NOT_CONFIGURED: 'an unknown provider was asked for',
-  DATABASE_UNAVAILABLE: 'the database did not answer',
-};
-
-export const codeMeaning = (code: string): string => CODE_MEANINGS[code] ?? '';
+/** What a failure code means, for the chart's tooltips. */
+export const codeMeaning = (code: string): string => (ERROR_CODES as Record<string, { meaning: string }>)[code]?.meaning ?? '';
 
 const FLASH: Record<Done, string> = {
   deactivated: 'The account was deactivated and all its sessions ended.',
