@@ -5,6 +5,7 @@ import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startConfiguredDevIdp, startServer } from '../server.ts';
 import { checkSetup } from './check.ts';
 import { createSuperuser } from './createsuperuser.ts';
+import { importDjango } from './import-django.ts';
 
 const USAGE = `Usage: oidc-connect <command>
 
@@ -15,7 +16,10 @@ Commands:
                                 create an admin; with --no-input the password comes
                                 from OIDC_CONNECT_SUPERUSER_PASSWORD
   dev-idp                       run the development OpenID provider alone
-  check                         validate the configuration and the provider's discovery`;
+  check                         validate the configuration and the provider's discovery
+  import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
+                                import a Django app's users, groups and password hashes
+                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -25,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string' },
       email: { type: 'string' },
       'no-input': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      'only-active': { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+      'emails-unverified': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -63,6 +71,21 @@ async function main(argv: string[]): Promise<number> {
       console.log(`Development OpenID provider: ${idp.issuer}\n  ${demoLogins(idp)}`);
       onShutdown(() => idp.close());
       return -1;
+    }
+    case 'import-django': {
+      const url = positionals[1];
+      if (url === undefined) {
+        console.error(`import-django needs the Django database URL, e.g. sqlite:/path/to/db.sqlite3\n\n${USAGE}`);
+        return 1;
+      }
+      return importDjango(config, url, {
+        dryRun: values['dry-run'] === true,
+        onlyActive: values['only-active'] === true,
+        strict: values.strict === true,
+        emailsUnverified: values['emails-unverified'] === true,
+        out: (line) => console.log(line),
+        progress: process.stderr,
+      });
     }
     case 'check': {
       const problems = await checkSetup(config, (line) => console.log(line));
