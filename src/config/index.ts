@@ -105,6 +105,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
       limitPerMinute: integer(env, problems, 'OIDC_API_OPAQUE_LIMIT_PER_MINUTE', 30, 1, 100_000),
     },
     renewIdTokenExpirySeconds: integer(env, problems, 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', 900, 30, 366 * 24 * 3600),
+    loginRedirectUrl: redirectTarget(env, problems, 'LOGIN_REDIRECT_URL'),
+    logoutRedirectUrl: redirectTarget(env, problems, 'LOGOUT_REDIRECT_URL'),
     clockToleranceSeconds,
     httpTimeoutMs: integer(env, problems, 'OIDC_HTTP_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
     trustProxy,
@@ -113,6 +115,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);
   return deepFreeze({ ...config, sessionSecret: secret ?? developmentSecret(dataDir) });
+}
+
+/** Django's LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL: a path on this site, or an absolute http(s) URL. */
+function redirectTarget(env: Env, problems: Problems, name: string): string {
+  const raw = text(env, name);
+  if (raw === undefined) return '/';
+  if (/^\/(?![/\\])/.test(raw) || (/^https?:\/\/[^/]/.test(raw) && URL.canParse(raw))) return raw;
+  problems.add(name, raw, 'must be a path on this site such as /dashboard/, or an absolute URL such as https://www.example.com/');
+  return '/';
 }
 
 function parseAppUrl(env: Env, problems: Problems, port: number, production: boolean): string | undefined {

@@ -78,6 +78,10 @@ export interface Config {
     limitPerMinute: number;
   }>;
   readonly renewIdTokenExpirySeconds: number;
+  /** Where a sign-in without a usable `next` lands (LOGIN_REDIRECT_URL, as in Django). */
+  readonly loginRedirectUrl: string;
+  /** Where a sign-out lands (LOGOUT_REDIRECT_URL, as in Django). */
+  readonly logoutRedirectUrl: string;
   readonly clockToleranceSeconds: number;
   readonly httpTimeoutMs: number;
   readonly trustProxy: boolean | number | string;

@@ -20,6 +20,13 @@ test('anything that could leave the origin becomes /', () => {
   }
 });
 
+test('a missing or refused next gives the fallback (LOGIN_REDIRECT_URL)', () => {
+  assert.equal(safeNext(undefined, app, '/dashboard/'), '/dashboard/');
+  assert.equal(safeNext('//evil.example', app, '/dashboard/'), '/dashboard/');
+  assert.equal(safeNext('/.//evil.example', app, '/dashboard/'), '/dashboard/');
+  assert.equal(safeNext('/x', app, '/dashboard/'), '/x');
+});
+
 test('dot segments that collapse into a protocol-relative path become /', () => {
   // URL parsing turns each of these into the path //evil.example, which a browser reads as a host.
   for (const bad of ['/.//evil.example', '/%2e//evil.example', '/%2E//evil.example', '/..//evil.example', '/a/..//evil.example', '/%2e%2e//evil.example/x?y#z']) {

@@ -4,16 +4,16 @@ const isLocalPath = (path: string): boolean =>
 
 /**
  * `next` is honoured only for same-origin paths: anything that a browser could read as another
- * host falls back to `/`. The normalised result is checked again, because dot segments can collapse
+ * host, or no `next` at all, gives `fallback` (LOGIN_REDIRECT_URL where a sign-in ends). The normalised result is checked again, because dot segments can collapse
  * into a protocol-relative path (`/.//evil`, `/%2e//evil` and `/..//evil` all become `//evil`).
  */
-export function safeNext(next: unknown, appUrl: string): string {
-  if (typeof next !== 'string' || next.length > 2048 || !isLocalPath(next)) return '/';
+export function safeNext(next: unknown, appUrl: string, fallback = '/'): string {
+  if (typeof next !== 'string' || next.length > 2048 || !isLocalPath(next)) return fallback;
   try {
     const url = new URL(next, appUrl);
     const path = `${url.pathname}${url.search}${url.hash}`;
-    return url.origin === new URL(appUrl).origin && isLocalPath(path) ? path : '/';
+    return url.origin === new URL(appUrl).origin && isLocalPath(path) ? path : fallback;
   } catch {
-    return '/';
+    return fallback;
   }
 }

@@ -31,13 +31,13 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/accounts/login/', async (request, reply) => {
     // Shown even to a signed-in user, as Django does, so they can switch accounts.
-    return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl), null);
+    return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null);
   });
 
   app.post('/accounts/login/', { preHandler: app.csrfProtection }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
-    const next = safeNext(field(request.body, 'next'), config.appUrl);
+    const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
     if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username });
       return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
@@ -70,11 +70,11 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/accounts/logout/', { config: { renewal: false }, preHandler: app.csrfProtection }, async (request, reply) => {
     const session = request.session;
     clearSessionCookie(config, reply);
-    if (!session) return reply.redirect('/', 302);
+    if (!session) return reply.redirect(config.logoutRedirectUrl, 302);
     await deleteSession(db, session.id);
     await audit(ctx, request, { type: 'logout', method: session.row.provider ?? 'local', userId: session.user.id, username: session.user.username });
     const providerLogout = await ctx.rp.logoutUrl(session);
-    return reply.redirect(providerLogout ?? '/', 302);
+    return reply.redirect(providerLogout ?? config.logoutRedirectUrl, 302);
   });
 
   const requireLocalUser = (request: FastifyRequest, reply: FastifyReply) => {

@@ -41,7 +41,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     // the login_required answer would end whatever session it has. Silent renewal starts below.
     const query = request.query as Query;
     const provider = typeof query.provider === 'string' ? query.provider : undefined;
-    return begin(request, reply, { provider, next: safeNext(query.next, config.appUrl) });
+    return begin(request, reply, { provider, next: safeNext(query.next, config.appUrl, config.loginRedirectUrl) });
   }));
 
   /**
@@ -91,11 +91,11 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
       type: 'login_success', method: result.provider.config.id, userId: user.id, username: user.username,
       detail: linkedBy === 'created' ? 'new user created' : linkedBy === 'email' ? 'linked by verified email' : '',
     });
-    return reply.redirect(safeNext(result.next, config.appUrl), 302);
+    return reply.redirect(safeNext(result.next, config.appUrl, config.loginRedirectUrl), 302);
   };
   const audited = auditedSignIn(ctx, callbackProvider(ctx), callback);
   app.get('/authorization-code/callback', flow, audited);
   app.get('/authorization-code/callback/', flow, audited);
 
-  app.get('/signout/callback', flow, async (_request, reply) => reply.redirect('/', 302));
+  app.get('/signout/callback', flow, async (_request, reply) => reply.redirect(config.logoutRedirectUrl, 302));
 }
