@@ -6,7 +6,7 @@ import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } fr
 import { HttpClient, hiddenField } from './support/http-client.ts';
 
 /** Where a redirect points, relative to the app. */
-const target = (location: string | undefined) => {
+const target = (location: string | null | undefined) => {
   const url = new URL(location ?? '', 'http://unset.invalid');
   return `${url.pathname}${url.search}`;
 };
