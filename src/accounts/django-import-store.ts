@@ -1,23 +1,7 @@
 import { announce, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
-import type { User } from '../db/schema.ts';
-import type { ImportPlan } from './django-import.ts';
+import type { ImportPlan, ImportTarget, ImportTargets } from './django-import.ts';
 import { ensureGroups, groupsOfUsers, setUserGroups } from './groups.ts';
-
-/** The users columns an import writes. */
-export type ImportedValues = Pick<User,
-  'username' | 'email' | 'email_key' | 'email_verified' | 'first_name' | 'last_name' | 'password'
-  | 'is_active' | 'is_staff' | 'is_superuser' | 'date_joined' | 'last_login'>;
-
-/** A user here that a Django user may land on. */
-export type ImportTarget = User & { djangoId: number | null; groups: string[] };
-
-export interface ImportTargets {
-  byDjangoId: Map<number, ImportTarget>;
-  byUsername: Map<string, ImportTarget>;
-  /** By normalised email (users.email_key). */
-  byEmail: Map<string, ImportTarget[]>;
-}
 
 export interface TargetKeys {
   djangoIds: number[];

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ImportPlanner, type DjangoUser } from './django-import.ts';
-import type { ImportTarget, ImportTargets } from './django-import-store.ts';
+import { ImportPlanner, type DjangoUser, type ImportTarget, type ImportTargets } from './django-import.ts';
 
 const django = (id: number, username: string, email: string, extra: Partial<DjangoUser> = {}): DjangoUser => ({
   id, username, email, firstName: '', lastName: '', password: 'pbkdf2_sha256$1000$salt$rlAVa3xqBYgwJyuyWVBNqz92BYQaVwebblUU+ECQxvU=',

@@ -1,6 +1,6 @@
 import { DJANGO_PREFIX, isDjangoHash, parseDjangoHash } from './django-hashers.ts';
 import { normalizeEmail } from './email.ts';
-import type { ImportTarget, ImportTargets, ImportedValues } from './django-import-store.ts';
+import type { User } from '../db/schema.ts';
 
 /** One row of Django's auth_user, with its group names. */
 export interface DjangoUser {
@@ -22,6 +22,21 @@ export interface DjangoUser {
    * is unusable: the account was created at a provider login, so its email came from the provider.
    */
   providerUsername?: string;
+}
+
+/** The users columns an import writes. */
+export type ImportedValues = Pick<User,
+  'username' | 'email' | 'email_key' | 'email_verified' | 'first_name' | 'last_name' | 'password'
+  | 'is_active' | 'is_staff' | 'is_superuser' | 'date_joined' | 'last_login'>;
+
+/** A user here that a Django user may land on. */
+export type ImportTarget = User & { djangoId: number | null; groups: string[] };
+
+export interface ImportTargets {
+  byDjangoId: Map<number, ImportTarget>;
+  byUsername: Map<string, ImportTarget>;
+  /** By normalised email (users.email_key). */
+  byEmail: Map<string, ImportTarget[]>;
 }
 
 export interface ImportOptions {

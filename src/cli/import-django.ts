@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { ImportPlanner, type DjangoUser, type ImportPlan } from '../accounts/django-import.ts';
-import { applyImportPlans, findImportTargets, type ImportTargets } from '../accounts/django-import-store.ts';
+import { ImportPlanner, type DjangoUser, type ImportPlan, type ImportTargets } from '../accounts/django-import.ts';
+import { applyImportPlans, findImportTargets } from '../accounts/django-import-store.ts';
 import { normalizeEmail } from '../accounts/email.ts';
 import type { Config, UsernameAlgo } from '../config/index.ts';
 import { migrate, openDatabase, pendingMigrations, type DatabaseHandle } from '../db/index.ts';
