@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult, type SqliteDatabase } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/index.ts';
 import { OidcConnectError } from '../errors.ts';
+import { createChangeFeed, type ChangeSource } from './change-feed.ts';
 import { connectionError, sqliteOpenError } from './errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_logout_tokens.ts';
@@ -27,8 +28,11 @@ const PG_INT8 = 20;
 
 export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let db: Db;
+  let source: ChangeSource;
   if (config.kind === 'sqlite') {
-    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database: openSqliteFile(config) }) });
+    const database = openSqliteFile(config);
+    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database }) });
+    source = { kind: 'sqlite', dataVersion: database.dataVersion };
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,
@@ -43,8 +47,17 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    source = { kind: 'postgres', url: config.url, Client: pg.Client };
   }
-  const handle: DatabaseHandle = { db, kind: config.kind, close: () => db.destroy() };
+  const feed = createChangeFeed(db, source);
+  const handle: DatabaseHandle = {
+    db,
+    kind: config.kind,
+    async close() {
+      await feed.close();
+      await db.destroy();
+    },
+  };
   configs.set(handle, config);
   return handle;
 }
@@ -54,7 +67,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
  * path is reported, not created. Node's recursive mkdir would also spin forever on a path under
  * /proc, where mkdir answers ENOENT even though the parent exists.
  */
-function openSqliteFile(config: Extract<DatabaseConfig, { kind: 'sqlite' }>): SqliteDatabase {
+function openSqliteFile(config: Extract<DatabaseConfig, { kind: 'sqlite' }>): ReturnType<typeof openSqlite> {
   try {
     if (config.createDirectory) mkdirSync(dirname(config.file), { recursive: false });
   } catch (error) {

@@ -1,0 +1,213 @@
+/**
+ * Which sessions and users changed, told to every instance sharing the database, so that an
+ * in-process cache of them (src/sessions/cache.ts) drops what went stale. The tables' owners
+ * (sessions/, accounts/) announce their writes here; this module knows nothing of what is cached,
+ * and accounts/ needn't know that sessions/ caches users.
+ *
+ * - PostgreSQL: NOTIFY on one channel, sent in the write's transaction, so it is delivered at
+ *   commit, and never for a write rolled back. Each instance LISTENs on one dedicated connection
+ *   (pg-listener.ts); while it is down the feed is not live and caches must not serve.
+ * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
+ *   changes when another connection commits; the feed then reports that everything changed.
+ * - Everywhere, a process hears its own announcements at once, before the write returns.
+ */
+import { randomBytes } from 'node:crypto';
+import { PostgresAdapter, sql, type DialectAdapter, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { listen, type Listener } from './pg-listener.ts';
+import type { Database } from './schema.ts';
+
+/** As db/index.ts's Db, named here because index.ts imports this module (no import cycle). */
+type Db = Kysely<Database>;
+
+export type Change =
+  | { readonly kind: 'session'; readonly id: string }
+  | { readonly kind: 'user'; readonly id: number }
+  /** Every session whose `expires` is at or before `before`. */
+  | { readonly kind: 'expired'; readonly before: number }
+  | { readonly kind: 'all' };
+
+export interface ChangeSubscriber {
+  change(change: Change): void;
+  /** false: changes may be missed from now on, so nothing may be served from a cache; true: they arrive again. */
+  live(on: boolean, error?: Error): void;
+}
+
+export type ChangeSource = { kind: 'sqlite'; dataVersion: () => number } | { kind: 'postgres'; url: string; Client: typeof pg.Client };
+
+export const CHANNEL = 'oidc_connect_sessions';
+/** NOTIFY payloads are limited to 8000 bytes; a longer list is sent as "everything changed". */
+const MAX_PAYLOAD = 7900;
+/** An announcement whose transaction rolled back is never heard back; stop waiting for it after this. */
+const ECHO_TIMEOUT_MS = 2000;
+
+/**
+ * Keyed by the Kysely adapter: a transaction is another Kysely object, but it shares its database's
+ * adapter, so announcements made inside `db.transaction()` find the feed too.
+ */
+const feeds = new WeakMap<DialectAdapter, ChangeFeed>();
+
+export class ChangeFeed {
+  readonly #source: ChangeSource;
+  readonly #subscribers = new Set<ChangeSubscriber>();
+  #listener: Listener | undefined;
+  #live: boolean;
+  #dataVersion: number | undefined;
+  /** Tells this instance's own NOTIFYs apart when they come back through the listener. */
+  readonly #origin = randomBytes(6).toString('base64url');
+  #sequence = 0;
+  /** Own announcements on PostgreSQL not heard back yet: their transaction may not have committed. */
+  readonly #unconfirmed = new Map<number, NodeJS.Timeout>();
+
+  constructor(source: ChangeSource) {
+    this.#source = source;
+    this.#live = source.kind === 'sqlite';
+  }
+
+  /** Starts listening (PostgreSQL) with the first subscriber, and stops with the last. */
+  subscribe(subscriber: ChangeSubscriber): () => Promise<void> {
+    this.#subscribers.add(subscriber);
+    const source = this.#source;
+    if (source.kind === 'postgres' && this.#listener === undefined) {
+      this.#listener = listen(source.Client, source.url, CHANNEL, {
+        up: () => this.#setLive(true),
+        down: (error) => this.#setLive(false, error),
+        message: (payload) => this.#heard(payload),
+      });
+    }
+    return async () => {
+      this.#subscribers.delete(subscriber);
+      if (this.#subscribers.size === 0) await this.close();
+    };
+  }
+
+  /**
+   * Whether a cache may serve now: every change made elsewhere reaches this process. On SQLite this
+   * reads data_version, and a commit by another connection is reported as "everything changed".
+   */
+  usable(): boolean {
+    if (this.#source.kind === 'sqlite') {
+      const version = this.#source.dataVersion();
+      if (version !== this.#dataVersion) {
+        if (this.#dataVersion !== undefined) this.#dispatch({ kind: 'all' });
+        this.#dataVersion = version;
+      }
+      return true;
+    }
+    return this.#live;
+  }
+
+  /**
+   * Whether a cache may take in what it reads now. Not while an own announcement is unconfirmed: a
+   * read on another pooled connection may still see the rows as they were before that transaction.
+   */
+  settled(): boolean {
+    return this.usable() && this.#unconfirmed.size === 0;
+  }
+
+  async close(): Promise<void> {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    for (const timer of this.#unconfirmed.values()) clearTimeout(timer);
+    this.#unconfirmed.clear();
+    if (this.#source.kind === 'postgres') this.#live = false;
+    await listener?.stop();
+  }
+
+  /** Dispatches own changes at once; returns the tag its NOTIFY carries. */
+  ownChanges(changes: readonly Change[]): string {
+    for (const change of changes) this.#dispatch(change);
+    const sequence = ++this.#sequence;
+    if (this.#source.kind === 'postgres' && this.#live) {
+      this.#unconfirmed.set(sequence, setTimeout(() => this.#unconfirmed.delete(sequence), ECHO_TIMEOUT_MS).unref());
+    }
+    return `${this.#origin}.${sequence}`;
+  }
+
+  #heard(payload: string): void {
+    const [tag = '', ...items] = payload.split(' ');
+    for (const item of items) {
+      const change = decode(item);
+      if (change) this.#dispatch(change);
+    }
+    const [origin, sequence] = tag.split('.');
+    if (origin === this.#origin) {
+      clearTimeout(this.#unconfirmed.get(Number(sequence)));
+      this.#unconfirmed.delete(Number(sequence));
+    }
+  }
+
+  #setLive(on: boolean, error?: Error): void {
+    if (!on) {
+      for (const timer of this.#unconfirmed.values()) clearTimeout(timer);
+      this.#unconfirmed.clear();
+    }
+    // Down: nothing heard from now on. Up again: whatever was missed is unknown, so all of it changed.
+    if (this.#live === on) return;
+    this.#live = on;
+    for (const subscriber of this.#subscribers) subscriber.live(on, error);
+  }
+
+  #dispatch(change: Change): void {
+    for (const subscriber of this.#subscribers) subscriber.change(change);
+  }
+}
+
+/** Called by openDatabase for each database it opens. */
+export function createChangeFeed(db: Db, source: ChangeSource): ChangeFeed {
+  const feed = new ChangeFeed(source);
+  feeds.set(db.getExecutor().adapter, feed);
+  return feed;
+}
+
+/** The feed of a database opened by openDatabase (or of a transaction on it); undefined for another Kysely. */
+export function changeFeedOf(db: Db): ChangeFeed | undefined {
+  return feeds.get(db.getExecutor().adapter);
+}
+
+/**
+ * Tells every instance what a write changed. Call it with the transaction the write ran in: on
+ * PostgreSQL the NOTIFY then goes out with its commit. Outside a transaction use `changing()`.
+ */
+export async function announce(db: Db, changes: readonly Change[]): Promise<void> {
+  if (changes.length === 0) return;
+  const tag = changeFeedOf(db)?.ownChanges(changes) ?? '-';
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+  let payload = [tag, ...changes.map(encode)].join(' ');
+  if (payload.length > MAX_PAYLOAD) payload = `${tag} *`;
+  await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(db);
+}
+
+/**
+ * Runs `write` and announces the changes it reports. On PostgreSQL both run in one transaction: the
+ * caller's when `db` is one, else a new one, so no instance hears of a write that didn't happen,
+ * and none misses one that did.
+ */
+export async function changing<T>(db: Db, write: (db: Db) => Promise<T>, changes: (result: T) => readonly Change[]): Promise<T> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter && !db.isTransaction) {
+    return db.transaction().execute((trx) => changing(trx, write, changes));
+  }
+  const result = await write(db);
+  await announce(db, changes(result));
+  return result;
+}
+
+function encode(change: Change): string {
+  switch (change.kind) {
+    case 'session': return `s:${change.id}`;
+    case 'user': return `u:${change.id}`;
+    case 'expired': return `e:${change.before}`;
+    case 'all': return '*';
+  }
+}
+
+function decode(item: string): Change | undefined {
+  if (item === '*') return { kind: 'all' };
+  const value = item.slice(2);
+  switch (item.slice(0, 2)) {
+    case 's:': return { kind: 'session', id: value };
+    case 'u:': return Number.isSafeInteger(Number(value)) ? { kind: 'user', id: Number(value) } : undefined;
+    case 'e:': return Number.isSafeInteger(Number(value)) ? { kind: 'expired', before: Number(value) } : undefined;
+    default: return { kind: 'all' }; // unknown: from a newer version; safest to drop everything
+  }
+}
