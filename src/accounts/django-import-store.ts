@@ -49,11 +49,17 @@ export async function applyImportPlans(db: Db, plans: readonly ImportPlan[], now
     if (memberships.length > 0) await db.insertInto('user_groups').values(memberships).execute();
     for (const p of creates) mappings.push({ django_id: p.django.id, user_id: idOf.get(p.values.username)!, imported: now });
   }
+  const changed: Change[] = [];
   for (const plan of plans) {
     if (plan.action !== 'update') continue;
-    if (Object.keys(plan.set).length > 0) await db.updateTable('users').set(plan.set).where('id', '=', plan.userId).execute();
+    if (Object.keys(plan.set).length > 0) {
+      await db.updateTable('users').set(plan.set).where('id', '=', plan.userId).execute();
+      changed.push({ kind: 'user', id: plan.userId });
+    }
     if (plan.groups) await setUserGroups(db, plan.userId, ids(plan.django.groups));
     if (plan.mapping) mappings.push({ django_id: plan.django.id, user_id: plan.userId, imported: now });
   }
   if (mappings.length > 0) await db.insertInto('django_users').values(mappings).execute();
+  // Updated accounts (active, staff, superuser, password…): every instance's session cache drops them.
+  await announce(db, changed);
 }

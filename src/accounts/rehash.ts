@@ -1,6 +1,8 @@
+import { changing } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { isDjangoHash } from './django-hashers.ts';
 import { hashPassword } from './passwords.ts';
+import { userChanged } from './users.ts';
 
 /** True for a stored hash that is not our own scheme yet (one imported from Django). */
 export function needsRehash(stored: string | null): stored is string {
@@ -15,5 +17,5 @@ export function needsRehash(stored: string | null): stored is string {
  */
 export async function rehashPassword(db: Db, userId: number, oldHash: string, password: string): Promise<void> {
   const hash = await hashPassword(password);
-  await db.updateTable('users').set({ password: hash }).where('id', '=', userId).where('password', '=', oldHash).execute();
+  await changing(db, (db) => db.updateTable('users').set({ password: hash }).where('id', '=', userId).where('password', '=', oldHash).execute(), userChanged(userId));
 }

@@ -1,4 +1,5 @@
 import type { Updateable } from 'kysely';
+import { changing, type Change } from '../db/change-feed.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { NewUser, User, UsersTable } from '../db/schema.ts';
@@ -61,9 +62,16 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
   }
 }
 
+/**
+ * Every write to an existing user is announced (src/db/change-feed.ts), so each instance's session
+ * cache drops that user's sessions and reads the user anew.
+ */
+export const userChanged = (userId: number) => (): Change[] => [{ kind: 'user', id: userId }];
+
 export async function setPassword(db: Db, userId: number, password: string): Promise<void> {
   checkNewPassword(password);
-  await db.updateTable('users').set({ password: await hashPassword(password) }).where('id', '=', userId).execute();
+  const hash = await hashPassword(password);
+  await changing(db, (db) => db.updateTable('users').set({ password: hash }).where('id', '=', userId).execute(), userChanged(userId));
 }
 
 /** What a provider's claims may set: profile fields, and whether the provider verified the email. */
@@ -92,7 +100,11 @@ export async function updateProfile(db: Db, user: User, profile: Profile): Promi
     const stillVerified = key === user.email_key && user.email_verified === 1;
     Object.assign(set, { email: profile.email, email_key: key, email_verified: profile.emailVerified || stillVerified ? 1 : 0 });
   }
-  return db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
+  return changing(
+    db,
+    (db) => db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow(),
+    (updated) => ((Object.keys(set) as (keyof User)[]).some((field) => updated[field] !== user[field]) ? userChanged(user.id)() : []),
+  );
 }
 
 /**
@@ -117,16 +129,16 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
 
 /** Stamps a successful sign-in (Django's last_login). */
 export async function recordLogin(db: Db, userId: number, now = Date.now()): Promise<void> {
-  await db.updateTable('users').set({ last_login: now }).where('id', '=', userId).execute();
+  await changing(db, (db) => db.updateTable('users').set({ last_login: now }).where('id', '=', userId).execute(), userChanged(userId));
 }
 
 /** Works inside `db.transaction()`, so a deactivation can end the sessions in the same step. */
 export async function setActive(db: Db, userId: number, active: boolean): Promise<void> {
-  await db.updateTable('users').set({ is_active: active ? 1 : 0 }).where('id', '=', userId).execute();
+  await changing(db, (db) => db.updateTable('users').set({ is_active: active ? 1 : 0 }).where('id', '=', userId).execute(), userChanged(userId));
 }
 
 export async function setStaff(db: Db, userId: number, staff: boolean): Promise<void> {
-  await db.updateTable('users').set({ is_staff: staff ? 1 : 0 }).where('id', '=', userId).execute();
+  await changing(db, (db) => db.updateTable('users').set({ is_staff: staff ? 1 : 0 }).where('id', '=', userId).execute(), userChanged(userId));
 }
 
 /** Usernames by id (primary-key reads), for lists that show who a row belongs to. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { prepared } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
@@ -112,22 +113,31 @@ const sessionWithUser = prepared((db) => db
   ])
   .where('sessions.id', '=', ''));
 
+/*
+ * Every write below that ends a session, or changes what a cached one holds, is announced through
+ * the change feed (src/db/change-feed.ts) in its own transaction, so every instance's session cache
+ * drops it. Callers can't forget: the announcement is part of the owner's write.
+ */
+
 export async function deleteSession(db: Db, id: string): Promise<void> {
-  await db.deleteFrom('sessions').where('id', '=', id).execute();
+  await changing(db, (db) => db.deleteFrom('sessions').where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
 }
 
 /** Ends every session of a user, except optionally the one given. */
 export async function deleteUserSessions(db: Db, userId: number, exceptId?: string): Promise<number> {
-  let query = db.deleteFrom('sessions').where('user_id', '=', userId);
-  if (exceptId !== undefined) query = query.where('id', '!=', exceptId);
-  const result = await query.executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return changing(db, async (db) => {
+    let query = db.deleteFrom('sessions').where('user_id', '=', userId);
+    if (exceptId !== undefined) query = query.where('id', '!=', exceptId);
+    return Number((await query.executeTakeFirst()).numDeletedRows);
+  }, (ended) => (ended > 0 ? [{ kind: 'user', id: userId }] : []));
 }
 
 /** Ends one session of a user; false when it had already ended. */
 export async function endUserSession(db: Db, userId: number, id: string): Promise<boolean> {
-  const result = await db.deleteFrom('sessions').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  return changing(db, async (db) => {
+    const result = await db.deleteFrom('sessions').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }, (ended) => (ended ? [{ kind: 'session', id }] : []));
 }
 
 /**
@@ -136,13 +146,18 @@ export async function endUserSession(db: Db, userId: number, id: string): Promis
  * `db.transaction()`.
  */
 export async function endProviderSessions(db: Db, provider: string, match: { sid: string } | { userId: number }): Promise<number> {
-  let query = db.deleteFrom('sessions').where('provider', '=', provider);
-  query = 'sid' in match ? query.where('provider_sid', '=', match.sid) : query.where('user_id', '=', match.userId);
-  const result = await query.executeTakeFirst();
-  return Number(result.numDeletedRows);
+  const ended = await changing(db, (db) => {
+    let query = db.deleteFrom('sessions').where('provider', '=', provider);
+    query = 'sid' in match ? query.where('provider_sid', '=', match.sid) : query.where('user_id', '=', match.userId);
+    return query.returning('id').execute();
+  }, (rows) => rows.map((row): Change => ({ kind: 'session', id: row.id })));
+  return ended.length;
 }
 
+/** The expiry sweep. Caches refuse an expired session by its own expiry time anyway; this frees their memory. */
 export async function deleteExpiredSessions(db: Db, now = Date.now()): Promise<number> {
-  const result = await db.deleteFrom('sessions').where('expires', '<=', now).executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return changing(db, async (db) => {
+    const result = await db.deleteFrom('sessions').where('expires', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }, (deleted) => (deleted > 0 ? [{ kind: 'expired', before: now }] : []));
 }

@@ -3,6 +3,7 @@
  * the others wait for its result, so a rotated refresh token is never used twice and lost. The
  * provider call itself is in src/rp/refresh.ts; this module only keeps the row.
  */
+import { changing } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import type { ActiveSession, ProviderTokens } from './index.ts';
 
@@ -40,15 +41,18 @@ export async function storedTokens(db: Db, sessionId: string): Promise<ProviderT
 
 /**
  * Stores refreshed tokens and releases the lease in one write, only while the lease is still ours:
- * false when it lapsed and another instance took it (its tokens win; ours are dropped).
+ * false when it lapsed and another instance took it (its tokens win; ours are dropped). Every
+ * instance's session cache drops the old tokens (src/db/change-feed.ts).
  */
 export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: ProviderTokens, lease: RefreshLease): Promise<boolean> {
-  const written = await db.updateTable('sessions')
-    .set({ data: JSON.stringify(tokens), refresh_lock: null })
-    .where('id', '=', sessionId)
-    .where('refresh_lock', '=', lease)
-    .executeTakeFirst();
-  return Number(written.numUpdatedRows) === 1;
+  return changing(db, async (db) => {
+    const written = await db.updateTable('sessions')
+      .set({ data: JSON.stringify(tokens), refresh_lock: null })
+      .where('id', '=', sessionId)
+      .where('refresh_lock', '=', lease)
+      .executeTakeFirst();
+    return Number(written.numUpdatedRows) === 1;
+  }, (written) => (written ? [{ kind: 'session', id: sessionId }] : []));
 }
 
 /**
@@ -56,8 +60,10 @@ export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: Pr
  * instance took over, whose refresh (perhaps with the rotated token ours no longer had) decides.
  */
 export async function endSessionUnderLease(db: Db, sessionId: string, lease: RefreshLease): Promise<boolean> {
-  const deleted = await db.deleteFrom('sessions').where('id', '=', sessionId).where('refresh_lock', '=', lease).executeTakeFirst();
-  return Number(deleted.numDeletedRows) === 1;
+  return changing(db, async (db) => {
+    const deleted = await db.deleteFrom('sessions').where('id', '=', sessionId).where('refresh_lock', '=', lease).executeTakeFirst();
+    return Number(deleted.numDeletedRows) === 1;
+  }, (ended) => (ended ? [{ kind: 'session', id: sessionId }] : []));
 }
 
 /** Gives the lease back, unless it already passed to another instance. */
