@@ -1,4 +1,5 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { providerFetch } from './http.ts';
 
 /** An unknown `kid` may trigger a network re-fetch at most this often. */
 export const JWKS_COOLDOWN_MS = 10_000;
@@ -62,7 +63,7 @@ export class JwksCache {
   private fetch(): Promise<JSONWebKeySet> {
     this.inflight ??= (async () => {
       try {
-        const response = await fetch(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+        const response = await providerFetch(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
         if (!response.ok) throw new errors.JOSEError(`JWKS request answered HTTP ${response.status}`);
         const body = (await response.json()) as JSONWebKeySet;
         const local = createLocalJWKSet(body); // throws JWKSInvalid for a malformed set

@@ -5,6 +5,7 @@ import { isLoopbackHost } from '../config/parse.ts';
 import { OidcConnectError } from '../errors.ts';
 import { toMetadataLookupError, toSignInError } from './errors.ts';
 import type { JSONWebKeySet } from 'jose';
+import { providerFetch } from './http.ts';
 import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
 
@@ -73,6 +74,7 @@ export class ProviderClient {
   private async discover(): Promise<ServerMetadata> {
     const discovered = await client.discovery(new URL(this.config.issuer), this.config.clientId, undefined, undefined, {
       timeout: this.options.httpTimeoutMs / 1000,
+      [client.customFetch]: providerFetch,
       ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
     });
     const metadata: Mutable<ServerMetadata> = { ...discovered.serverMetadata() };
@@ -185,7 +187,7 @@ export class ProviderClient {
       this.reusable = undefined; // that Configuration's own JWKS copy is fresh now; the next one defers to us again
       return Response.json(this.jwks.current() ? await this.jwks.refreshForUnknownKid() : await this.jwks.load());
     }
-    return fetch(url, options as RequestInit);
+    return providerFetch(url, options);
   };
 
   async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
@@ -231,7 +233,8 @@ export class ProviderClient {
     }
 
     let userinfo: Record<string, unknown> = {};
-    if (configuration.serverMetadata().userinfo_endpoint) {
+    // Our copy of the metadata: Configuration.serverMetadata() returns a structuredClone at each call.
+    if ((await this.serverMetadata()).userinfo_endpoint) {
       try {
         userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)) };
       } catch (error) {
@@ -282,7 +285,7 @@ export class ProviderClient {
     } catch {
       return null; // the provider being down must not block a local logout
     }
-    if (!configuration.serverMetadata().end_session_endpoint) return null;
+    if (!(await this.serverMetadata()).end_session_endpoint) return null;
     return client.buildEndSessionUrl(configuration, {
       post_logout_redirect_uri: this.postLogoutRedirectUri,
       ...(idToken ? { id_token_hint: idToken } : {}),
@@ -342,6 +345,7 @@ export class ProviderClient {
         found = (await client.discovery(place, this.config.clientId, undefined, undefined, {
           algorithm: 'oauth2',
           timeout: this.options.httpTimeoutMs / 1000,
+          [client.customFetch]: providerFetch,
           ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
         })).serverMetadata();
       } catch (error) {
@@ -360,7 +364,7 @@ export class ProviderClient {
   /** Userinfo for an access token whose subject is not known yet; null when there is no endpoint. */
   async userinfoForToken(accessToken: string): Promise<Record<string, unknown> | null> {
     const configuration = await this.configuration();
-    if (!configuration.serverMetadata().userinfo_endpoint) return null;
+    if (!(await this.serverMetadata()).userinfo_endpoint) return null;
     return { ...(await client.fetchUserInfo(configuration, accessToken, client.skipSubjectCheck)) };
   }
 }

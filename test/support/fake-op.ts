@@ -127,8 +127,11 @@ export interface FakeOp {
   rotateKeys(): Promise<void>;
   /** kid of the current signing key. */
   readonly currentKid: string;
-  /** Every request received, in order; path is the URL path without the query. */
-  requests: Array<{ method: string; path: string }>;
+  /**
+   * Every request received, in order; path is the URL path without the query, connection numbers
+   * the TCP connection it came on (1 for the first one accepted), to tell reused ones apart.
+   */
+  requests: Array<{ method: string; path: string; connection: number }>;
   lastAuthorizationRequest?: URLSearchParams;
   lastEndSessionRequest?: URLSearchParams;
   /**
@@ -267,7 +270,7 @@ class FakeOpServer implements FakeOp {
   issuer = '';
   endpoints: FakeOpEndpoints = { discovery: '', authorization: '', token: '', userinfo: '', jwks: '', endSession: '' };
   fault: Fault = 'none';
-  requests: Array<{ method: string; path: string }> = [];
+  requests: Array<{ method: string; path: string; connection: number }> = [];
   lastAuthorizationRequest: URLSearchParams | undefined = undefined;
   lastEndSessionRequest: URLSearchParams | undefined = undefined;
 
@@ -291,6 +294,7 @@ class FakeOpServer implements FakeOp {
   #accessTokens = new Map<string, AccessTokenGrant>();
   #refreshTokens = new Map<string, RefreshTokenGrant>();
   #closed: Promise<void> | undefined;
+  readonly #connections = new WeakMap<object, number>();
 
   constructor(options: FakeOpOptions, key: SigningKey) {
     this.#clientId = options.clientId ?? 'test-client';
@@ -312,6 +316,8 @@ class FakeOpServer implements FakeOp {
         else res.destroy();
       });
     });
+    let accepted = 0;
+    this.#server.on('connection', (socket) => this.#connections.set(socket, ++accepted));
   }
 
   async listen(): Promise<void> {
@@ -379,7 +385,7 @@ class FakeOpServer implements FakeOp {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', this.issuer);
-    this.requests.push({ method, path: url.pathname });
+    this.requests.push({ method, path: url.pathname, connection: this.#connections.get(req.socket) ?? 0 });
     const route = url.pathname.startsWith(ISSUER_PATH) ? url.pathname.slice(ISSUER_PATH.length) : undefined;
     try {
       switch (route) {

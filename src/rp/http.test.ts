@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { providerFetch } from './http.ts';
+
+let base = '';
+let connections = 0;
+const seen: Array<{ method: string; url: string; type: string | undefined; body: string }> = [];
+const server = createServer(async (req: IncomingMessage, res) => {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  seen.push({ method: req.method!, url: req.url!, type: req.headers['content-type'], body });
+  if (req.url === '/moved') return res.writeHead(302, { location: '/elsewhere' }).end();
+  if (req.url === '/empty') return res.writeHead(204).end();
+  res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] }).end(JSON.stringify({ ok: true }));
+});
+server.on('connection', () => connections++);
+
+before(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+test('answers as fetch would, with every header, and sends form bodies as text', async () => {
+  const answer = await providerFetch(`${base}/token?x=1`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: 'a b' }),
+  });
+  assert.equal(answer.status, 200);
+  assert.deepEqual(await answer.json(), { ok: true });
+  assert.equal(answer.headers.get('content-type'), 'application/json');
+  assert.deepEqual(answer.headers.getSetCookie(), ['a=1', 'b=2']);
+  assert.deepEqual(seen.at(-1), { method: 'POST', url: '/token?x=1', type: 'application/x-www-form-urlencoded;charset=UTF-8', body: 'grant_type=authorization_code&code=a+b' });
+});
+
+test('does not follow redirects, and a 204 has no body', async () => {
+  const moved = await providerFetch(`${base}/moved`);
+  assert.equal(moved.status, 302);
+  assert.equal(moved.headers.get('location'), '/elsewhere');
+  assert.equal((await providerFetch(`${base}/empty`)).status, 204);
+});
+
+test('keeps the connection alive between requests', async () => {
+  const before = connections;
+  for (let i = 0; i < 5; i++) await (await providerFetch(`${base}/n${i}`)).text();
+  assert.ok(connections - before <= 1, `${connections - before} connections for 5 requests in a row`);
+});
+
+test('an aborted request rejects', async () => {
+  await assert.rejects(providerFetch(`${base}/x`, { signal: AbortSignal.abort() }));
+});
