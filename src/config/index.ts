@@ -87,6 +87,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     session: {
       maxAgeSeconds: integer(env, problems, 'SESSION_MAX_AGE_SECONDS', 14 * 24 * 3600, 60, 366 * 24 * 3600),
       idleTimeoutSeconds: integer(env, problems, 'SESSION_IDLE_TIMEOUT_SECONDS', 2 * 24 * 3600, 60, 366 * 24 * 3600),
+      cache: choice(problems, 'SESSION_CACHE', text(env, 'SESSION_CACHE')?.toLowerCase(), ['on', 'off']) !== 'off',
     },
     lockout: { maxFailures: 10, windowSeconds: 15 * 60 },
     audit: { retentionDays: integer(env, problems, 'AUDIT_RETENTION_DAYS', 90, 0, 36500) },

@@ -54,7 +54,8 @@ export interface Config {
   readonly dataDir: string;
   readonly database: DatabaseConfig;
   readonly sessionSecret: string;
-  readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number }>;
+  /** `cache`: SESSION_CACHE, the in-process session cache (src/sessions/cache.ts). */
+  readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number; cache: boolean }>;
   readonly lockout: Readonly<{ maxFailures: number; windowSeconds: number }>;
   /** Audit log of sign-in events: kept this many days (0 keeps them forever). */
   readonly audit: Readonly<{ retentionDays: number }>;

@@ -4,23 +4,15 @@ import type { Db } from '../db/index.ts';
 import { prepared } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
 import { sha256Base64url } from '../digest.ts';
+import { sessionCacheFor, type CachedSession } from './cache.ts';
+import type { ProviderTokens } from './tokens.ts';
 
 export interface SessionPolicy {
   maxAgeSeconds: number;
   idleTimeoutSeconds: number;
 }
 
-/** Provider tokens, kept in the session row on the server, never in the cookie. */
-export interface ProviderTokens {
-  idToken?: string;
-  accessToken?: string;
-  refreshToken?: string;
-  /** Epoch ms when the access token expires. */
-  expiresAt?: number;
-  scope?: string;
-  /** Epoch ms after which a provider without refresh tokens is asked again silently (prompt=none). */
-  renewAt?: number;
-}
+export type { ProviderTokens } from './tokens.ts';
 
 export interface NewSession {
   userId: number;
@@ -69,10 +61,33 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
   return secret;
 }
 
-/** The live session for a cookie secret, or undefined when missing, expired, idle or the user is inactive. */
+/**
+ * The live session for a cookie secret, or undefined when missing, expired, idle or the user is
+ * inactive. Served from the session cache (./cache.ts) when it is on and holds the session; the
+ * expiry and idle checks run on every request all the same.
+ */
 export async function loadSession(db: Db, policy: SessionPolicy, secret: string, now = Date.now()): Promise<ActiveSession | undefined> {
   if (secret.length !== 43) return undefined;
   const id = sessionIdFor(secret);
+  const cache = sessionCacheFor(db);
+  const cached = cache?.get(id);
+  if (cached !== undefined) {
+    if (now >= cached.row.expires) {
+      await deleteSession(db, id);
+      return undefined;
+    }
+    // Idle by this instance's last_seen: another instance may have seen it since, so the database decides.
+    if (now - cached.row.last_seen <= policy.idleTimeoutSeconds * 1000) {
+      let row = cached.row;
+      if (now - row.last_seen > TOUCH_INTERVAL_MS) {
+        await touch(db, id, now);
+        row = cache!.touched(id, cached, now);
+      }
+      return { id, row, user: cached.user, tokens: cached.tokens };
+    }
+  }
+
+  const fill = cache?.beforeRead();
   const [found] = await sessionWithUser(db, [id]);
   if (!found) return undefined;
   const idle = now - found.s_last_seen > policy.idleTimeoutSeconds * 1000;
@@ -80,8 +95,10 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
     await deleteSession(db, id);
     return undefined;
   }
-  if (now - found.s_last_seen > TOUCH_INTERVAL_MS) {
-    await db.updateTable('sessions').set({ last_seen: now }).where('id', '=', id).execute();
+  let lastSeen = found.s_last_seen;
+  if (now - lastSeen > TOUCH_INTERVAL_MS) {
+    await touch(db, id, now);
+    lastSeen = now;
   }
   // Built field by field: a rest spread over the joined row was a measurable part of every request.
   const user: User = {
@@ -90,11 +107,18 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
     is_staff: found.is_staff, is_superuser: found.is_superuser, last_login: found.last_login, date_joined: found.date_joined,
   };
   const row: SessionRow = {
-    id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: found.s_last_seen,
+    id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: lastSeen,
     provider: found.s_provider, provider_sid: found.s_provider_sid, user_agent: found.s_user_agent, ip: found.s_ip,
     data: found.s_data, refresh_lock: found.s_refresh_lock,
   };
-  return { id, row, user, tokens: JSON.parse(found.s_data) as ProviderTokens };
+  const entry: CachedSession = { row, user, tokens: JSON.parse(found.s_data) as ProviderTokens };
+  fill?.(id, entry);
+  return { id, ...entry };
+}
+
+/** The throttled last_seen write. Not announced: it ends nothing and changes no user, so caches keep the session. */
+async function touch(db: Db, id: string, now: number): Promise<void> {
+  await db.updateTable('sessions').set({ last_seen: now }).where('id', '=', id).execute();
 }
 
 /**

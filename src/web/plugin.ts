@@ -8,6 +8,7 @@ import { migrate, openDatabase, type Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
+import { startSessionCache, type SessionCache } from '../sessions/cache.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
 import type { AppContext } from './context.ts';
@@ -93,6 +94,12 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     housekeeping = startHousekeeping({ db: ctx.db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log: app.log });
   });
   app.addHook('preClose', async () => housekeeping?.stop());
+  // SESSION_CACHE: sessions served from memory, kept right by the database's change feed (src/sessions/cache.ts).
+  let sessionCache: SessionCache | undefined;
+  app.addHook('onReady', async () => {
+    if (config.session.cache) sessionCache = startSessionCache(ctx.db, { log: app.log });
+  });
+  app.addHook('preClose', async () => sessionCache?.release());
   await app.register(fastifyCookie, { secret: config.sessionSecret });
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {
