@@ -1,0 +1,508 @@
+/**
+ * The session cache (src/sessions/cache.ts) and the change feed that keeps it right
+ * (src/db/change-feed.ts). Each write that ends a session or alters a user is checked the same way:
+ * a change made behind the owners' backs (plain SQL, announced to no one) stays invisible to the
+ * instance that cached the session, which proves the cache is serving; then the owner's write makes
+ * the instance see it, at once on the same instance and within 1 s on another one.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import type { ImportPlan } from '../src/accounts/django-import.ts';
+import { applyImportPlans } from '../src/accounts/django-import-store.ts';
+import { rehashPassword } from '../src/accounts/rehash.ts';
+import { createUser, recordLogin, setActive, setPassword, setStaff, updateProfile } from '../src/accounts/users.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { announce, changeFeedOf } from '../src/db/change-feed.ts';
+import { migrate, openDatabase, type DatabaseHandle, type Db } from '../src/db/index.ts';
+import { listenerApplicationName } from '../src/db/pg-listener.ts';
+import type { User } from '../src/db/schema.ts';
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
+import { ConfigError } from '../src/errors.ts';
+import { sessionCacheFor, startSessionCache, type SessionCache } from '../src/sessions/cache.ts';
+import {
+  createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, endProviderSessions, endUserSession, loadSession, sessionIdFor,
+  type ActiveSession,
+} from '../src/sessions/index.ts';
+import { endSessionUnderLease, takeRefreshLease, writeRefreshedTokens } from '../src/sessions/refresh-lease.ts';
+import { freePort, startTestApp } from './support/app.ts';
+import { confirmProviderLogout, providerLogin } from './support/dev-stack.ts';
+import { HttpClient, hiddenField } from './support/http-client.ts';
+import { startInstance, type Instance } from './support/instances.ts';
+import { databaseTargets, postgresTarget, sqliteTarget, type TestDatabase } from './support/postgres.ts';
+
+const policy = { maxAgeSeconds: 3600, idleTimeoutSeconds: 600 };
+const alice = { email: 'alice@example.com', password: 'wonderland' };
+
+function openTarget(database: TestDatabase): DatabaseHandle {
+  return database.url.startsWith('sqlite:')
+    ? openDatabase({ kind: 'sqlite', file: database.url.slice('sqlite:'.length), display: 'test' })
+    : openDatabase({ kind: 'postgres', url: database.url, poolSize: 2, display: 'test' });
+}
+
+/** Polls `check` until it holds; fails after `withinMs`. Returns how long it took. */
+async function eventually(what: string, check: () => Promise<boolean>, withinMs = 1000): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > withinMs) assert.fail(`${what}: not within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function waitForLiveCache(db: Db): Promise<void> {
+  await eventually('the change feed is live', async () => changeFeedOf(db)!.usable(), 10_000);
+}
+
+/** A change behind the owners' backs: nobody is told, so only a database read can see it. */
+async function unannouncedRename(db: Db, userId: number, firstName: string): Promise<void> {
+  await sql`update users set first_name = ${firstName} where id = ${userId}`.execute(db);
+}
+
+interface Fixture { user: User; secret: string; id: string; providerSid: string }
+
+let serial = 0;
+/** A user and a session of theirs; with `provider`, a session that came through provider "p1". */
+async function fixture(db: Db, provider = false): Promise<Fixture> {
+  const user = await createUser(db, { username: `user${++serial}`, email: `user${serial}@example.com`, firstName: 'Original' });
+  const providerSid = `sid-${serial}`;
+  const secret = await createSession(db, policy, { userId: user.id, ...(provider ? { provider: 'p1', providerSid } : {}) });
+  return { user, secret, id: sessionIdFor(secret), providerSid };
+}
+
+/**
+ * Each owner write that a cached session must not outlive: what it does, and what the caching
+ * instance must see afterwards (the unannounced rename included, for writes that keep the session).
+ */
+const WRITES: { name: string; provider?: boolean; run(db: Db, f: Fixture): Promise<unknown>; seen(loaded: ActiveSession | undefined): boolean }[] = [
+  { name: 'logout (deleteSession)', run: (db, f) => deleteSession(db, f.id), seen: (s) => s === undefined },
+  { name: 'ending all sessions of a user', run: (db, f) => deleteUserSessions(db, f.user.id), seen: (s) => s === undefined },
+  { name: 'an admin ending one session', run: (db, f) => endUserSession(db, f.user.id, f.id), seen: (s) => s === undefined },
+  { name: 'back-channel logout by sid', provider: true, run: (db, f) => endProviderSessions(db, 'p1', { sid: f.providerSid }), seen: (s) => s === undefined },
+  { name: 'back-channel logout by sub / unlinking an identity', provider: true, run: (db, f) => endProviderSessions(db, 'p1', { userId: f.user.id }), seen: (s) => s === undefined },
+  {
+    name: 'a refused refresh',
+    run: async (db, f) => endSessionUnderLease(db, f.id, (await takeRefreshLease(db, f.id, 10_000))!),
+    seen: (s) => s === undefined,
+  },
+  {
+    name: 'tokens rewritten by a refresh',
+    run: async (db, f) => writeRefreshedTokens(db, f.id, { accessToken: 'refreshed' }, (await takeRefreshLease(db, f.id, 10_000))!),
+    seen: (s) => s?.tokens.accessToken === 'refreshed' && s.user.first_name === 'Renamed',
+  },
+  { name: 'deactivation', run: (db, f) => setActive(db, f.user.id, false), seen: (s) => s === undefined },
+  { name: 'activation', run: (db, f) => setActive(db, f.user.id, true), seen: (s) => s?.user.first_name === 'Renamed' },
+  { name: 'staff granted', run: (db, f) => setStaff(db, f.user.id, true), seen: (s) => s?.user.is_staff === 1 && s.user.first_name === 'Renamed' },
+  {
+    name: 'superuser granted (import-django updating an account)',
+    run: (db, f) => db.transaction().execute((trx) => applyImportPlans(trx, [{
+      action: 'update', django: { groups: [] }, userId: f.user.id, username: f.user.username, set: { is_superuser: 1 },
+      changes: ['is_superuser'], groups: false, mapping: false,
+    } as unknown as ImportPlan])),
+    seen: (s) => s?.user.is_superuser === 1 && s.user.first_name === 'Renamed',
+  },
+  { name: 'password change', run: (db, f) => setPassword(db, f.user.id, 'a-brand-new-password'), seen: (s) => s?.user.password !== null && s?.user.first_name === 'Renamed' },
+  {
+    name: 'password rehashed at login',
+    run: async (db, f) => {
+      await db.updateTable('users').set({ password: 'old-hash' }).where('id', '=', f.user.id).execute();
+      await rehashPassword(db, f.user.id, 'old-hash', 'the-password');
+    },
+    seen: (s) => s?.user.password?.startsWith('scrypt') === true && s.user.first_name === 'Renamed',
+  },
+  {
+    name: 'profile updated at provider login',
+    run: (db, f) => updateProfile(db, { ...f.user, first_name: 'Renamed' }, { first_name: 'FromProvider' }),
+    seen: (s) => s?.user.first_name === 'FromProvider',
+  },
+  { name: 'last_login stamped', run: (db, f) => recordLogin(db, f.user.id), seen: (s) => s?.user.last_login !== null && s?.user.first_name === 'Renamed' },
+];
+
+for (const target of databaseTargets) {
+  describe(`session cache on ${target.name}, in one process`, { skip: target.skip }, () => {
+    let database: TestDatabase;
+    let a: DatabaseHandle;
+    let b: DatabaseHandle;
+    let cache: SessionCache;
+
+    before(async () => {
+      database = await target.create();
+      a = openTarget(database);
+      await migrate(a);
+      b = openTarget(database);
+      cache = startSessionCache(a.db)!;
+      await waitForLiveCache(a.db);
+    });
+    after(async () => {
+      await cache?.release();
+      await a?.close();
+      await b?.close();
+      await database?.drop();
+    });
+
+    /** Caches the session on A, then shows that A serves it from memory: a rename behind its back stays unseen. */
+    async function cachedOnA(f: Fixture): Promise<void> {
+      // Right after A's own write, A takes nothing in until its NOTIFY is back (see ChangeFeed.settled).
+      await eventually('A caches the session', async () => (await loadSession(a.db, policy, f.secret)) !== undefined && cache.get(f.id) !== undefined);
+      await unannouncedRename(a.db, f.user.id, 'Renamed');
+      assert.equal((await loadSession(a.db, policy, f.secret))?.user.first_name, 'Original', 'served from the cache');
+    }
+
+    for (const write of WRITES) {
+      test(`${write.name} through the owner, on the same instance: seen at once`, async () => {
+        const f = await fixture(a.db, write.provider);
+        await cachedOnA(f);
+        await write.run(a.db, f);
+        assert.ok(write.seen(await loadSession(a.db, policy, f.secret)));
+      });
+
+      if (target.name === 'postgres') {
+        test(`${write.name} through the owner, on another instance: seen within 1 s`, async () => {
+          const f = await fixture(a.db, write.provider);
+          await cachedOnA(f);
+          await write.run(b.db, f);
+          await eventually(`A sees ${write.name}`, async () => write.seen(await loadSession(a.db, policy, f.secret)));
+        });
+      }
+    }
+
+    if (target.name === 'sqlite') {
+      test('a commit from another connection to the file empties the cache', async () => {
+        const f = await fixture(a.db);
+        await cachedOnA(f);
+        await sql`delete from sessions where id = ${f.id}`.execute(b.db);
+        assert.equal(await loadSession(a.db, policy, f.secret), undefined);
+      });
+    }
+
+    test('the expiry sweep drops expired sessions from every cache', async () => {
+      const f = await fixture(a.db);
+      const now = Date.now();
+      assert.ok(await loadSession(a.db, policy, f.secret, now));
+      assert.ok(cache.get(f.id), 'cached');
+      await deleteExpiredSessions(b.db, now + policy.maxAgeSeconds * 1000);
+      await eventually('the cache lets the expired session go', async () => cache.get(f.id) === undefined);
+    });
+
+    test('the throttled last_seen write keeps the session cached', async () => {
+      const f = await fixture(a.db);
+      const t0 = Date.now();
+      await loadSession(a.db, policy, f.secret, t0);
+      await unannouncedRename(a.db, f.user.id, 'Renamed');
+      const touched = await loadSession(a.db, policy, f.secret, t0 + 61_000);
+      assert.equal(touched?.row.last_seen, t0 + 61_000, 'last_seen written');
+      assert.equal(touched?.user.first_name, 'Original', 'still from the cache');
+      const row = await a.db.selectFrom('sessions').select('last_seen').where('id', '=', f.id).executeTakeFirstOrThrow();
+      assert.equal(row.last_seen, t0 + 61_000);
+    });
+
+    test('a session idle by this instance\'s copy but seen by another instance is kept', async () => {
+      const f = await fixture(a.db);
+      const t0 = Date.now();
+      await loadSession(a.db, policy, f.secret, t0);
+      // Another instance (no cache) serves the session later on and writes its last_seen.
+      assert.ok(await loadSession(b.db, policy, f.secret, t0 + 300_000));
+      const later = await loadSession(a.db, policy, f.secret, t0 + 300_000 + policy.idleTimeoutSeconds * 1000 - 1000);
+      assert.ok(later, 'A asked the database instead of ending a live session');
+      assert.ok(cache.get(f.id), 'and cached it again');
+    });
+
+    test('a session past its expiry is refused from the cache', async () => {
+      const f = await fixture(a.db);
+      const now = Date.now();
+      assert.ok(await loadSession(a.db, policy, f.secret, now));
+      assert.equal(await loadSession(a.db, policy, f.secret, now + policy.maxAgeSeconds * 1000), undefined);
+      assert.equal(await a.db.selectFrom('sessions').select('id').where('id', '=', f.id).executeTakeFirst(), undefined, 'and deleted');
+    });
+  });
+}
+
+describe('session cache bounds', () => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  let cache: SessionCache;
+  before(async () => {
+    database = await sqliteTarget.create();
+    handle = openTarget(database);
+    await migrate(handle);
+    cache = startSessionCache(handle.db, { maxEntries: 25 })!;
+  });
+  after(async () => {
+    await cache?.release();
+    await handle?.close();
+    await database?.drop();
+  });
+
+  test('many sessions fill the cache up to its bound; evicted ones still work through reads', async () => {
+    const users = await Promise.all(Array.from({ length: 10 }, (_, i) => createUser(handle.db, { username: `bound${i}` })));
+    const secrets: string[] = [];
+    for (let i = 0; i < 300; i++) secrets.push(await createSession(handle.db, policy, { userId: users[i % 10]!.id }));
+    for (const secret of secrets) assert.ok(await loadSession(handle.db, policy, secret));
+    assert.equal(cache.size, 25, 'bounded');
+    assert.equal(cache.indexed, 25, 'the per-user index lets evicted sessions go too');
+    // The first sessions were evicted long ago: read from the database, and right.
+    for (const [i, secret] of secrets.slice(0, 30).entries()) {
+      assert.equal((await loadSession(handle.db, policy, secret))?.user.username, `bound${i % 10}`);
+    }
+    assert.equal(cache.size, 25);
+    assert.equal(cache.indexed, 25);
+    // A change to one user drops that user's entries only.
+    await setStaff(handle.db, users[0]!.id, true);
+    assert.ok(cache.size < 25 && cache.size >= 20, `only bound0's sessions left (${cache.size} remain)`);
+    assert.equal(cache.indexed, cache.size);
+  });
+});
+
+describe('SESSION_CACHE', () => {
+  test('on by default, off with SESSION_CACHE=off, and a bad value is one line', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-config-'));
+    const load = (extra: Record<string, string>) => loadConfig({ cwd, env: { SESSION_SECRET: 'x'.repeat(40), ...extra } });
+    try {
+      assert.equal(load({}).session.cache, true);
+      assert.equal(load({ SESSION_CACHE: 'off' }).session.cache, false);
+      assert.equal(load({ SESSION_CACHE: 'on' }).session.cache, true);
+      assert.throws(() => load({ SESSION_CACHE: 'maybe' }), (error: unknown) =>
+        error instanceof ConfigError && error.problems.length === 1 && error.problems[0] === 'SESSION_CACHE=maybe: must be on or off');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  test('the app starts a cache unless it is off', async () => {
+    const on = await startTestApp();
+    const off = await startTestApp({ SESSION_CACHE: 'off' });
+    try {
+      assert.ok(sessionCacheFor(on.database.db));
+      assert.equal(sessionCacheFor(off.database.db), undefined);
+    } finally {
+      await on.close();
+      await off.close();
+    }
+  });
+});
+
+/** One development provider for the multi-process suites; instances find it by OIDC_ISSUER. */
+async function sharedIdp(appUrl: string, dir: string): Promise<{ idp: DevIdp; env: Record<string, string> }> {
+  const idp = await startDevIdp({ port: await freePort(), appUrl, dataDir: dir });
+  return {
+    idp,
+    env: {
+      APP_URL: appUrl,
+      SESSION_SECRET: 'shared-secret-of-both-instances-0123456789',
+      OIDC_ISSUER: idp.issuer,
+      OIDC_RP_CLIENT_ID: DEV_CLIENT_ID,
+      OIDC_RP_CLIENT_SECRET: DEV_CLIENT_SECRET,
+    },
+  };
+}
+
+/** The session's user as an instance sees it, through /api/me; null when it refuses the cookie. */
+async function me(instance: Instance, secret: string): Promise<Record<string, unknown> | null> {
+  const response = await fetch(`${instance.url}/api/me`, { headers: { cookie: `oc_session=${secret}`, accept: 'application/json' } });
+  if (response.status === 401) return null;
+  assert.equal(response.status, 200, `${instance.name} answered ${response.status}`);
+  return await response.json() as Record<string, unknown>;
+}
+
+/** Posts one of a page's forms on `instance` as the holder of `secret`, with that page's CSRF token. */
+async function postForm(instance: Instance, secret: string, page: string, action: string, form: Record<string, string>): Promise<number> {
+  const client = new HttpClient();
+  client.setCookie(instance.url, 'oc_session', secret);
+  const shown = await client.get(`${instance.url}${page}`);
+  assert.equal(shown.status, 200, `${page} on ${instance.name} answered ${shown.status}`);
+  const hop = await client.post(`${instance.url}${action}`, { _csrf: hiddenField(shown.body, '_csrf'), ...form });
+  assert.ok(hop.status === 302 || hop.status === 303, `${action} on ${instance.name} answered ${hop.status}: ${hop.body.slice(0, 300)}`);
+  return hop.status;
+}
+
+async function refusedWithin1s(instance: Instance, secret: string, what: string): Promise<void> {
+  await eventually(`${instance.name} refuses the session after ${what}`, async () => (await me(instance, secret)) === null);
+}
+
+function waitForLog(instance: Instance, text: string, occurrence = 1): Promise<number> {
+  return eventually(`"${text}" in ${instance.name}'s log`, async () => instance.output().split(text).length - 1 >= occurrence, 15_000);
+}
+
+describe('two app processes on PostgreSQL, each with its session cache', { skip: postgresTarget.skip }, () => {
+  let database: TestDatabase | undefined;
+  let handle: DatabaseHandle | undefined;
+  let idp: DevIdp | undefined;
+  let a: Instance | undefined;
+  let b: Instance | undefined;
+  let dir: string;
+  let admin: string;
+
+  before(async () => {
+    database = await postgresTarget.create();
+    dir = mkdtempSync(join(tmpdir(), 'oidc-connect-cache-'));
+    const [portA, portB] = [await freePort(), await freePort()];
+    // B is the public address here: the provider's back-channel logouts go to B.
+    const shared = await sharedIdp(`http://127.0.0.1:${portB}`, dir);
+    idp = shared.idp;
+    const env = { ...shared.env, DATABASE_URL: database.url, DATABASE_POOL_SIZE: '4' };
+    b = await startInstance('B', portB, env, dir);
+    a = await startInstance('A', portA, { ...env, LOG_LEVEL: 'info' }, dir);
+    handle = openDatabase({ kind: 'postgres', url: database.url, poolSize: 2, display: 'test' });
+    await waitForLog(a, 'session cache on');
+    const root = await createUser(handle.db, { username: 'root', email: 'root@example.com', isStaff: true, isSuperuser: true });
+    admin = await createSession(handle.db, policy, { userId: root.id });
+  });
+
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await idp?.close();
+    await handle?.close();
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A user with a session that A has cached (a rename behind A's back stays unseen). */
+  async function cachedOnA(password?: string): Promise<Omit<Fixture, 'providerSid'>> {
+    const user = await createUser(handle!.db, { username: `proc${++serial}`, firstName: 'Original', ...(password ? { password } : {}) });
+    const secret = await createSession(handle!.db, policy, { userId: user.id });
+    assert.equal((await me(a!, secret))?.['first_name'], 'Original');
+    await unannouncedRename(handle!.db, user.id, 'Renamed');
+    assert.equal((await me(a!, secret))?.['first_name'], 'Original', 'A serves the session from its cache');
+    return { user, secret, id: sessionIdFor(secret) };
+  }
+
+  const adminPost = (userId: number, action: string, form: Record<string, string>) =>
+    postForm(b!, admin, `/admin/users/${userId}/`, `/admin/users/${userId}/${action}`, form);
+
+  test('logout on B', async () => {
+    const f = await cachedOnA();
+    await postForm(b!, f.secret, '/', '/accounts/logout/', {});
+    await refusedWithin1s(a!, f.secret, 'a logout on B');
+  });
+
+  test('a password change on B ends the user\'s other sessions', async () => {
+    const f = await cachedOnA('first-password-123');
+    const other = await createSession(handle!.db, policy, { userId: f.user.id });
+    await postForm(b!, other, '/accounts/password_change/', '/accounts/password_change/', {
+      old_password: 'first-password-123', new_password1: 'second-password-456', new_password2: 'second-password-456',
+    });
+    await refusedWithin1s(a!, f.secret, 'a password change on B');
+  });
+
+  test('deactivation by an admin on B', async () => {
+    const f = await cachedOnA();
+    await adminPost(f.user.id, 'active', { active: '0' });
+    await refusedWithin1s(a!, f.secret, 'a deactivation on B');
+  });
+
+  test('staff granted and revoked on B', async () => {
+    const f = await cachedOnA();
+    await adminPost(f.user.id, 'staff', { staff: '1' });
+    await eventually('A sees the staff flag', async () => (await me(a!, f.secret))?.['is_staff'] === true);
+    await adminPost(f.user.id, 'staff', { staff: '0' });
+    await eventually('A sees it revoked', async () => (await me(a!, f.secret))?.['is_staff'] === false);
+  });
+
+  test('a new password set by an admin on B', async () => {
+    const f = await cachedOnA();
+    await adminPost(f.user.id, 'password', { password1: 'admin-chosen-pass-1', password2: 'admin-chosen-pass-1' });
+    await refusedWithin1s(a!, f.secret, 'an admin password on B');
+  });
+
+  test('an admin ending one session, then all of them, on B', async () => {
+    const f = await cachedOnA();
+    const second = await createSession(handle!.db, policy, { userId: f.user.id });
+    assert.ok(await me(a!, second));
+    await adminPost(f.user.id, 'sessions/end', { session: f.id });
+    await refusedWithin1s(a!, f.secret, 'ending that session on B');
+    assert.ok(await me(a!, second), 'the other session lives on');
+    await adminPost(f.user.id, 'sessions/end', { session: 'all' });
+    await refusedWithin1s(a!, second, 'ending all sessions on B');
+  });
+
+  test('an identity unlinked on B, and a back-channel logout sent to B', async () => {
+    const client = new HttpClient();
+    assert.equal((await providerLogin(client, b!.url, alice)).status, 302);
+    const secret = client.cookie(b!.url, 'oc_session')!;
+    const row = await handle!.db.selectFrom('sessions').selectAll().where('id', '=', sessionIdFor(secret)).executeTakeFirstOrThrow();
+    assert.equal((await me(a!, secret))?.['email'], alice.email);
+
+    // The provider ends its session: its back-channel logout reaches B, and A must let go too.
+    const { idToken } = JSON.parse(row.data) as { idToken: string };
+    const logout = new URL(`${idp!.issuer}/v1/logout`);
+    logout.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${b!.url}/signout/callback` }).toString();
+    await confirmProviderLogout(client, await client.get(logout.href));
+    await refusedWithin1s(a!, secret, 'a back-channel logout on B');
+
+    assert.equal((await providerLogin(client, b!.url, alice)).status, 302);
+    const again = client.cookie(b!.url, 'oc_session')!;
+    assert.ok(await me(a!, again));
+    const identity = await handle!.db.selectFrom('identities').select('id').where('user_id', '=', row.user_id).executeTakeFirstOrThrow();
+    await adminPost(row.user_id, 'identities/unlink', { identity: String(identity.id) });
+    await refusedWithin1s(a!, again, 'unlinking the identity on B');
+  });
+
+  test('with its listening connection killed, A reads the database, refuses a logout at once, and caches again once back', async () => {
+    const f = await cachedOnA();
+    const other = await createSession(handle!.db, policy, { userId: f.user.id });
+    assert.ok(await me(a!, other));
+    const name = listenerApplicationName(a!.child.pid);
+    const { rows } = await sql<{ n: number }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = ${name}`.execute(handle!.db);
+    assert.equal(rows[0]!.n, 1, 'A had one listening connection');
+    await waitForLog(a!, 'session cache paused');
+
+    // Nothing is served from memory now: the rename made behind A's back shows at once.
+    assert.equal((await me(a!, f.secret))?.['first_name'], 'Renamed');
+    await postForm(b!, other, '/', '/accounts/logout/', {});
+    assert.equal(await me(a!, other), null, 'refused at once');
+
+    await waitForLog(a!, 'session cache on', 2);
+    const back = await cachedOnA();
+    await postForm(b!, back.secret, '/', '/accounts/logout/', {});
+    await refusedWithin1s(a!, back.secret, 'a logout on B, once A listens again');
+  });
+
+  test('a change no instance announced stays unseen on A until one is', async () => {
+    const f = await cachedOnA();
+    await sql`delete from sessions where id = ${f.id}`.execute(handle!.db);
+    assert.ok(await me(a!, f.secret), 'still served from the cache');
+    await announce(handle!.db, [{ kind: 'session', id: f.id }]);
+    await refusedWithin1s(a!, f.secret, 'the announcement');
+  });
+});
+
+describe('two app processes sharing one SQLite file', () => {
+  let database: TestDatabase | undefined;
+  let handle: DatabaseHandle | undefined;
+  let idp: DevIdp | undefined;
+  let a: Instance | undefined;
+  let b: Instance | undefined;
+  let dir: string;
+
+  before(async () => {
+    database = await sqliteTarget.create();
+    dir = mkdtempSync(join(tmpdir(), 'oidc-connect-cache-'));
+    const [portA, portB] = [await freePort(), await freePort()];
+    const shared = await sharedIdp(`http://127.0.0.1:${portA}`, dir);
+    idp = shared.idp;
+    const env = { ...shared.env, DATABASE_URL: database.url };
+    a = await startInstance('A', portA, env, dir);
+    b = await startInstance('B', portB, env, dir);
+    handle = openTarget(database);
+  });
+
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await idp?.close();
+    await handle?.close();
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a logout in one process is seen by the other', async () => {
+    const user = await createUser(handle!.db, { username: 'shared' });
+    const secret = await createSession(handle!.db, policy, { userId: user.id });
+    assert.equal((await me(a!, secret))?.['username'], 'shared');
+    assert.equal((await me(a!, secret))?.['username'], 'shared');
+    await postForm(b!, secret, '/', '/accounts/logout/', {});
+    assert.equal(await me(a!, secret), null, 'A saw the other process\'s commit');
+  });
+});
