@@ -1,8 +1,9 @@
 /**
- * The Fastify face of bearer tokens (`app.requireBearer`): runs src/rp/bearer/ on the request's
- * Authorization header and client IP (request.ip, which honours TRUST_PROXY), and answers refusals
- * per RFC 6750 §3 with their `WWW-Authenticate` challenge, or 429 with Retry-After when the IP sent
- * too many unknown opaque tokens. A provider that is down is left to the app's error handler (502/504).
+ * Bearer tokens on routes, for every framework: `bearerCheck` runs src/rp/bearer/ on a request's
+ * Authorization header and client IP, and turns refusals into their RFC 6750 §3 answer (a
+ * `WWW-Authenticate` challenge), or 429 with Retry-After when the IP sent too many unknown opaque
+ * tokens. A provider that is down is thrown, for the app's error handler (502/504). `bearerGuard`
+ * is its Fastify face (`app.requireBearer`); src/web/express/ has the Express one.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -18,29 +19,65 @@ export interface BearerGuardOptions extends BearerRequirements {
   allowSession?: boolean;
 }
 
+/** A refused request as it goes on the wire: JSON `{ error, message }`, never cached. */
+export class BearerRefusal {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: { readonly error: string; readonly message: string };
+  /** The request log's line (the token itself never appears). */
+  readonly log: readonly [fields: Record<string, unknown>, message: string];
+
+  constructor(error: BearerError | TooManyTokenChecks, ip: string) {
+    this.status = error.status;
+    this.body = { error: error.code, message: error.message };
+    if (error instanceof BearerError) {
+      this.headers = { 'www-authenticate': error.challenge(), 'cache-control': 'no-store' };
+      this.log = [{ code: error.code, reason: error.message }, 'bearer token refused'];
+    } else {
+      this.headers = { 'retry-after': String(error.retryAfterSeconds), 'cache-control': 'no-store' };
+      this.log = [{ code: error.code, ip }, 'too many unknown bearer tokens from one address'];
+    }
+  }
+}
+
+/** Checks one request: its authentication, null (no Bearer credentials, allowSession), or its refusal. */
+export type BearerCheck = (authenticator: BearerAuthenticator, authorization: string | undefined, ip: string)
+  => Promise<BearerAuthentication | null | BearerRefusal>;
+
+/** Validates the route's options once, where it is declared, and returns the check its requests run. */
+export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
+  for (const scope of options.scopes ?? []) {
+    if (!isScopeName(scope)) throw new TypeError(`requireBearer: ${JSON.stringify(scope)} is not a valid scope name`);
+  }
+  const settings: BearerGuardOptions = { ...options, scopes: Object.freeze([...(options.scopes ?? [])]) };
+  return async (authenticator, authorization, ip) => {
+    try {
+      const result = await authenticator.authenticate(authorization, settings, { ip });
+      if (result === null && !settings.allowSession) {
+        return new BearerRefusal(new BearerError(undefined, 'Send an Authorization: Bearer access token.'), ip);
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof BearerError || error instanceof TooManyTokenChecks) return new BearerRefusal(error, ip);
+      throw error; // provider or database failures: the app's error handler answers 502/503/504
+    }
+  };
+}
+
 /**
  * A preHandler hook that protects a route. On success it sets `request.bearer` and `request.user`;
- * on a refusal it answers per RFC 6750 and the route never runs.
+ * on a refusal it answers per RFC 6750 and the route never runs. The IP is request.ip, which honours TRUST_PROXY.
  */
 export function bearerGuard(
   authenticator: BearerAuthenticator,
   options: BearerGuardOptions = {},
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
-  for (const scope of options.scopes ?? []) {
-    if (!isScopeName(scope)) throw new TypeError(`requireBearer: ${JSON.stringify(scope)} is not a valid scope name`);
-  }
-  const settings: BearerGuardOptions = { ...options, scopes: Object.freeze([...(options.scopes ?? [])]) };
+  const check = bearerCheck(options);
   return async (request, reply) => {
-    let result: BearerAuthentication | null;
-    try {
-      result = await authenticator.authenticate(request.headers.authorization, settings, { ip: request.ip });
-      if (result === null && !settings.allowSession) {
-        throw new BearerError(undefined, 'Send an Authorization: Bearer access token.');
-      }
-    } catch (error) {
-      if (error instanceof BearerError) return sendBearerError(request, reply, error);
-      if (error instanceof TooManyTokenChecks) return sendTooMany(request, reply, error);
-      throw error; // provider or database failures: the app's error handler answers 502/503/504
+    const result = await check(authenticator, request.headers.authorization, request.ip);
+    if (result instanceof BearerRefusal) {
+      request.log.info(...result.log);
+      return reply.code(result.status).headers(result.headers).send(result.body);
     }
     if (result !== null) {
       request.bearer = result.token;
@@ -48,23 +85,4 @@ export function bearerGuard(
     }
     return undefined;
   };
-}
-
-/** Answers a BearerError as JSON `{ error, message }` with its RFC 6750 challenge. */
-function sendBearerError(request: FastifyRequest, reply: FastifyReply, error: BearerError): FastifyReply {
-  request.log.info({ code: error.code, reason: error.message }, 'bearer token refused');
-  return reply
-    .code(error.status)
-    .header('www-authenticate', error.challenge())
-    .header('cache-control', 'no-store')
-    .send({ error: error.code, message: error.message });
-}
-
-function sendTooMany(request: FastifyRequest, reply: FastifyReply, error: TooManyTokenChecks): FastifyReply {
-  request.log.info({ code: error.code, ip: request.ip }, 'too many unknown bearer tokens from one address');
-  return reply
-    .code(error.status)
-    .header('retry-after', String(error.retryAfterSeconds))
-    .header('cache-control', 'no-store')
-    .send({ error: error.code, message: error.message });
 }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { refreshSession } from '../rp/refresh.ts';
 import type { ActiveSession } from '../sessions/index.ts';
@@ -14,7 +15,8 @@ export function renewalDue(session: ActiveSession, now = Date.now()): boolean {
   return session.row.provider !== null && refreshToken === undefined && renewAt !== undefined && now >= renewAt;
 }
 
-export function isNavigation(request: FastifyRequest): boolean {
+/** A top-level page load, which can be redirected; fetch/XHR calls and writes get a status instead. */
+export function isNavigation(request: { method: string; headers: IncomingHttpHeaders }): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const mode = request.headers['sec-fetch-mode'];
   if (mode !== undefined) return mode === 'navigate';
