@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, mock, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import * as jose from 'jose';
-import { createUser } from '../src/accounts/users.ts';
+import { createUser, findUserByUsername, setActive } from '../src/accounts/users.ts';
 import type { Db } from '../src/db/index.ts';
 import { DEMO_USERS, DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../src/dev-idp/index.ts';
 import { oidcConnect } from '../src/web/plugin.ts';
@@ -162,13 +162,15 @@ describe('bearer tokens from the development provider', () => {
 
   test('a deactivated user\'s token stops working at once', async () => {
     const db = s.app.database.db;
-    await db.updateTable('users').set({ is_active: 0 }).where('username', '=', 'alice').execute();
+    // Through the owner of the users table, whose announcement reaches the cache of verified tokens.
+    const { id } = (await findUserByUsername(db, 'alice'))!;
+    await setActive(db, id, false);
     try {
       const answer = await get(`${s.app.url}/api/me`, bearer(aliceToken));
       assert.equal(answer.status, 401);
       assert.match(answer.challenge!, /does not belong to an active account/);
     } finally {
-      await db.updateTable('users').set({ is_active: 1 }).where('username', '=', 'alice').execute();
+      await setActive(db, id, true);
     }
     assert.equal((await get(`${s.app.url}/api/me`, bearer(aliceToken))).status, 200);
   });

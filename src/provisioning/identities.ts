@@ -2,6 +2,7 @@
  * The `identities` table: which local user a provider identity (issuer, sub) belongs to. Only this
  * module reads or writes it; everything else calls these functions.
  */
+import { changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { prepared } from '../db/prepared.ts';
 import type { Identity, User } from '../db/schema.ts';
@@ -60,10 +61,14 @@ export async function identitiesOf(db: Db, userId: number): Promise<Pick<Identit
 
 /**
  * Removes identity `id` when it belongs to `userId`; returns its issuer, or undefined when it was
- * not linked (any more). Works inside `db.transaction()`.
+ * not linked (any more). Works inside `db.transaction()`. Announced as a change to the user
+ * (src/db/change-feed.ts): the access tokens of that identity, cached as the user's, stop working.
  */
 export async function unlinkIdentity(db: Db, userId: number, id: number): Promise<string | undefined> {
-  const row = await db.deleteFrom('identities').where('id', '=', id).where('user_id', '=', userId)
-    .returning('issuer').executeTakeFirst();
+  const row = await changing(
+    db,
+    (db) => db.deleteFrom('identities').where('id', '=', id).where('user_id', '=', userId).returning('issuer').executeTakeFirst(),
+    (row): Change[] => (row ? [{ kind: 'user', id: userId }] : []),
+  );
   return row?.issuer;
 }

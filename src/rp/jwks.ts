@@ -22,6 +22,11 @@ export class JwksCache {
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private kidRefetchAt = Number.NEGATIVE_INFINITY;
   private inflight: Promise<JSONWebKeySet> | undefined;
+  /**
+   * Goes up whenever a fetch brings a set with other keys than the one before: what was verified
+   * against an older set may rest on a key the provider has since withdrawn.
+   */
+  version = 0;
 
   constructor(url: string, timeoutMs: number) {
     this.url = new URL(url);
@@ -67,6 +72,7 @@ export class JwksCache {
         if (!response.ok) throw new errors.JOSEError(`JWKS request answered HTTP ${response.status}`);
         const body = (await response.json()) as JSONWebKeySet;
         const local = createLocalJWKSet(body); // throws JWKSInvalid for a malformed set
+        if (JSON.stringify(body.keys) !== JSON.stringify(this.jwks?.keys)) this.version++;
         this.jwks = body;
         this.local = local;
         this.fetchedAt = Date.now();

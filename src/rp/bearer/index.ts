@@ -13,12 +13,15 @@
  * The token itself never appears in an answer, a log line or the cache.
  */
 import type { Config } from '../../config/index.ts';
+import { changeFeedOf } from '../../db/change-feed.ts';
 import type { Db } from '../../db/index.ts';
 import type { User } from '../../db/schema.ts';
 import { findActiveUserByIdentity } from '../../provisioning/identities.ts';
 import type { RelyingParty } from '../index.ts';
+import type { JwksCache } from '../jwks.ts';
 import type { ProviderClient } from '../provider.ts';
 import type { TokenCache } from '../token-cache.ts';
+import { VerifiedTokenCache } from './cache.ts';
 import { isJwt, verifyJwtAccessToken } from './jwt.ts';
 import { OpaqueTokenChecker, type OpaqueTokenOptions } from './opaque.ts';
 import { BearerError, parseAuthorization } from './parse.ts';
@@ -57,12 +60,15 @@ export type BearerAuthenticatorOptions = OpaqueTokenOptions;
 /**
  * Checks bearer tokens for one app: JWTs locally, opaque tokens with the provider (cached), then the
  * local user and the route's scopes. One instance per app, so the caches are shared by its routes.
+ * Verified JWTs of active users are kept (./cache.ts) while SESSION_CACHE is on; `close()` stops that.
  */
 export class BearerAuthenticator {
   readonly #config: Config;
   readonly #db: Db;
   readonly #rp: RelyingParty;
   readonly #opaque: OpaqueTokenChecker;
+  /** Started at the first JWT; null once closed, or when there is no change feed to keep it right. */
+  #verified: VerifiedTokenCache | null | undefined;
 
   constructor(ctx: { config: Config; db: Db; rp: RelyingParty }, options: BearerAuthenticatorOptions = {}) {
     this.#config = ctx.config;
@@ -98,9 +104,32 @@ export class BearerAuthenticator {
   async authenticate(authorization: string | undefined, options: BearerRequirements = {}, caller: BearerCaller = {}): Promise<BearerAuthentication | null> {
     const raw = parseAuthorization(authorization);
     if (raw === null) return null;
+    const cache = raw.length <= MAX_TOKEN_LENGTH && isJwt(raw) ? this.#verifiedTokens() : null;
+    const cached = cache?.get(raw);
+    if (cached) return this.#admit(cached.token, cached.user, options);
+    const keep = cache?.beforeVerify();
     const token = await this.verifyToken(raw, caller);
-    // Checked at every request, so deactivation is immediate.
+    const keys = keep ? await this.#keysOf(token) : undefined;
+    // Read at every request unless cached, and a cached user is dropped when it changes, so deactivation is immediate.
     const user = (await findActiveUserByIdentity(this.#db, token.issuer, token.subject)) ?? null;
+    if (keep && keys && user) keep(raw, { token, user, ...keys });
+    return this.#admit(token, user, options);
+  }
+
+  /** How many verified JWTs are kept (./cache.ts), for tests and metrics. */
+  get verifiedTokens(): number {
+    return this.#verified?.size ?? 0;
+  }
+
+  /** Stops keeping verified tokens (the app is closing). */
+  async close(): Promise<void> {
+    const cache = this.#verified;
+    this.#verified = null;
+    await cache?.close();
+  }
+
+  /** The user and scope checks, on a verified token. */
+  #admit(token: BearerToken, user: User | null, options: BearerRequirements): BearerAuthentication {
     if (!user && (options.user ?? 'required') === 'required') {
       throw new BearerError('invalid_token', 'The access token does not belong to an active account here.');
     }
@@ -110,6 +139,20 @@ export class BearerAuthenticator {
       throw new BearerError('insufficient_scope', `This request needs the scope ${missing.join(' ')}.`, { requiredScopes: required });
     }
     return { token, user };
+  }
+
+  #verifiedTokens(): VerifiedTokenCache | null {
+    if (this.#verified === undefined) {
+      const feed = this.#config.session?.cache ? changeFeedOf(this.#db) : undefined;
+      this.#verified = feed ? new VerifiedTokenCache(feed) : null;
+    }
+    return this.#verified;
+  }
+
+  /** The key set a JWT was verified against, and its version then. */
+  async #keysOf(token: BearerToken): Promise<{ keys: JwksCache; keysVersion: number }> {
+    const keys = await this.#rp.provider(token.provider).jwksCache();
+    return { keys, keysVersion: keys.version };
   }
 
   #providers(): ProviderClient[] {
