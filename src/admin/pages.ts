@@ -2,6 +2,7 @@
  * The data of each admin page: read from the tables' owners, shaped by view-models.ts. Query
  * parameters arrive raw; anything malformed means "no filter" or "first page".
  */
+import { groupsOfUsers, userGroups } from '../accounts/groups.ts';
 import { findUserById, usernamesByIds } from '../accounts/users.ts';
 import { AUDIT_EVENT_TYPES, isAuditEventType } from '../audit/index.ts';
 import { DAY_MS, dayOf, failuresByCode, listEvents, signInsPerDay, type EventRow } from '../audit/stats.ts';
@@ -55,7 +56,15 @@ export async function dashboardPage(scope: AdminScope, now = Date.now()): Promis
 
 export async function usersPage(scope: AdminScope, query: Query): Promise<PageData<UsersView>> {
   const found = await searchUsers(scope.db, query);
-  return { q: found.q, users: found.page.users.map(userRowView), nextUrl: found.nextUrl, firstUrl: found.firstUrl, pageSize: found.pageSize };
+  // The page's ids only: one primary-key lookup per row, whatever the size of the table.
+  const groups = await groupsOfUsers(scope.db, found.page.users.map((u) => u.id));
+  return {
+    q: found.q,
+    users: found.page.users.map((u) => ({ ...userRowView(u), groups: groups.get(u.id) ?? [] })),
+    nextUrl: found.nextUrl,
+    firstUrl: found.firstUrl,
+    pageSize: found.pageSize,
+  };
 }
 
 /** The user of an `:id` path parameter, or undefined. */
@@ -73,16 +82,18 @@ export async function userPage(
 ): Promise<PageData<UserDetailView>> {
   const { db } = scope;
   const methodLabel = methodLabeller(scope.providers);
-  const [identities, sessions, events] = await Promise.all([
+  const [identities, sessions, events, groups] = await Promise.all([
     identitiesOf(db, target.id),
     activeSessionsOf(db, target.id, scope.session, now),
     listEvents(db, { userId: target.id }, 10),
+    userGroups(db, target.id),
   ]);
   return {
     target: {
       ...userRowView({ ...target, has_password: target.password !== null }),
       firstName: target.first_name,
       lastName: target.last_name,
+      groups,
     },
     identities: identities.map((i) => ({
       id: i.id,

@@ -58,14 +58,14 @@ export interface UserRowView {
 
 export interface UsersView extends AdminBase {
   q: string;
-  users: UserRowView[];
+  users: (UserRowView & { groups: string[] })[];
   nextUrl: string | null;
   firstUrl: string | null;
   pageSize: number;
 }
 
 export interface UserDetailView extends AdminBase {
-  target: UserRowView & { firstName: string; lastName: string };
+  target: UserRowView & { firstName: string; lastName: string; groups: string[] };
   identities: { id: number; issuer: string; subject: string; provider: string; created: string; lastLogin: string }[];
   sessions: {
     id: string; created: string; lastSeen: string; expires: string; method: string; ip: string;
