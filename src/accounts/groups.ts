@@ -1,4 +1,5 @@
 import type { Db } from '../db/index.ts';
+import type { User } from '../db/schema.ts';
 
 /**
  * Group names per user (tables groups and user_groups). Django's groups arrive through
@@ -29,6 +30,20 @@ export async function groupsOfUsers(db: Db, userIds: readonly number[]): Promise
 
 export async function userGroups(db: Db, userId: number): Promise<string[]> {
   return (await groupsOfUsers(db, [userId])).get(userId) ?? [];
+}
+
+/**
+ * LOCAL_REQUIRED_GROUPS for the username/password form: with groups required, only their members
+ * sign in. Superusers always may, as Django grants them every permission: the operator made by
+ * createsuperuser belongs to no group, and must not be locked out of the admin.
+ */
+export async function mayUseLocalLogin(db: Db, required: readonly string[], user: Pick<User, 'id' | 'is_superuser'>): Promise<boolean> {
+  if (required.length === 0 || user.is_superuser === 1) return true;
+  // One range of the user_groups primary key (user_id, group_id), at most one row.
+  const member = await db.selectFrom('user_groups').innerJoin('groups', 'groups.id', 'user_groups.group_id')
+    .select('user_groups.user_id').where('user_groups.user_id', '=', user.id).where('groups.name', 'in', required)
+    .limit(1).executeTakeFirst();
+  return member !== undefined;
 }
 
 /** Makes the user's memberships exactly `groupIds`. */

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
 import { oktaIssuer } from './okta.ts';
-import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, redact, text } from './parse.ts';
+import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, names, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
@@ -99,6 +99,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       allowedEmailDomains: list(env, 'OIDC_ALLOWED_EMAIL_DOMAINS').map((d) => d.toLowerCase().replace(/^@/, '')),
       requiredGroups: list(env, 'OIDC_REQUIRED_GROUPS'),
     },
+    localRequiredGroups: names(env, 'LOCAL_REQUIRED_GROUPS'),
     apiAudience: text(env, 'OIDC_API_AUDIENCE') ?? 'api://default',
     opaqueTokens: {
       allowedClients: list(env, 'OIDC_API_ALLOWED_CLIENTS'),

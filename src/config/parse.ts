@@ -55,6 +55,11 @@ export function list(env: Env, name: string): string[] {
   return (text(env, name) ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+/** Comma-separated names that may hold spaces (Django's group names do), each trimmed, empty ones dropped. */
+export function names(env: Env, name: string): string[] {
+  return (text(env, name) ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+}
+
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);

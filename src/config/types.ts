@@ -68,6 +68,8 @@ export interface Config {
     allowedEmailDomains: readonly string[];
     requiredGroups: readonly string[];
   }>;
+  /** LOCAL_REQUIRED_GROUPS: when set, the password form signs in only their members, and superusers. */
+  readonly localRequiredGroups: readonly string[];
   readonly apiAudience: string;
   /** Opaque bearer tokens, which only the provider can check (src/rp/bearer/opaque.ts). */
   readonly opaqueTokens: Readonly<{

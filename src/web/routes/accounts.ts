@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { mayUseLocalLogin } from '../../accounts/groups.ts';
 import { clearFailures, isLockedOut, recordFailure } from '../../accounts/lockout.ts';
 import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
@@ -61,6 +62,11 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
     }
     await clearFailures(db, username);
+    // Told only once the password is right, so the refusal reveals nothing to a guesser.
+    if (!(await mayUseLocalLogin(db, config.localRequiredGroups, user))) {
+      await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'USER_NOT_ALLOWED', username, userId: user.id });
+      throw new OidcConnectError('USER_NOT_ALLOWED', `Sign-in with a password is limited to members of ${config.localRequiredGroups.join(', ')}.`);
+    }
     if (needsRehash(user.password)) await rehashPassword(db, user.id, user.password, password);
     await startSession(ctx, request, reply, { userId: user.id });
     await audit(ctx, request, { type: 'login_success', method: 'local', userId: user.id, username: user.username });
