@@ -94,6 +94,8 @@ describe('configuration errors', () => {
     [{ OIDC_RP_SIGN_ALGO: 'none' }, /OIDC_RP_SIGN_ALGO=none: unsigned ID tokens \(none\) are never accepted/],
     [{ OIDC_CREATE_USER: 'maybe' }, /OIDC_CREATE_USER=maybe: must be true or false/],
     [{ APP_URL: 'https://app.example/sub' }, /APP_URL=https:\/\/app\.example\/sub: must be an origin only/],
+    // One level is created, not a path: Node's recursive mkdir spins forever under /proc.
+    [{ DATA_DIR: 'missing/deeper' }, /^oidc-connect: configuration error: DATA_DIR: cannot create \S+\/missing\/deeper for the development session secret \(ENOENT: /m],
     // openid-client skips the issuer comparison for a discovery URL, so check would say "issuer matches" for any issuer.
     [{ OIDC_ISSUER: 'https://id.example/oauth2/default/.well-known/openid-configuration', OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' },
       /^oidc-connect: configuration error: OIDC_ISSUER=https:\/\/id\.example\/oauth2\/default\/\.well-known\/openid-configuration: must be the issuer, not its discovery URL: use https:\/\/id\.example\/oauth2\/default$/m],

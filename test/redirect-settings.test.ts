@@ -38,7 +38,7 @@ describe('LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL', () => {
     const home = await client.get(`${s.app.url}/`);
     const out = await client.post(`${s.app.url}/accounts/logout/`, { _csrf: hiddenField(home.body, '_csrf') });
     assert.equal(out.status, 302);
-    assert.equal(target(out.location), '/?bye=1');
+    assert.match(target(out.location), /^\/\?bye=1(&|$)/, 'LOGOUT_REDIRECT_URL, whatever notice flag is added');
   });
 
   test('a provider sign-in without next, and the return from the provider\'s logout, use them too', async () => {
@@ -50,7 +50,7 @@ describe('LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL', () => {
     const out = await client.post(`${s.app.url}/accounts/logout/`, { _csrf: hiddenField(home.body, '_csrf') });
     const hops = await confirmProviderLogout(client, await client.get(out.location!));
     const back = hops.find((h) => h.url.startsWith(`${s.app.url}/signout/callback`));
-    assert.equal(target(back?.location), '/?bye=1');
+    assert.match(target(back?.location), /^\/\?bye=1(&|$)/);
   });
 
   test('a value that is neither a path nor an absolute URL is a configuration error', () => {

@@ -267,7 +267,13 @@ function developmentSecret(dataDir: string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir); // one level only: Node's recursive mkdir spins forever on a path under /proc
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new ConfigError([`DATA_DIR: cannot create ${dataDir} for the development session secret (${(error as Error).message}); create it, or set SESSION_SECRET`], { cause: error });
+    }
+  }
   const secret = randomBytes(48).toString('base64url');
   try {
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
