@@ -48,7 +48,10 @@ export async function providerFetch(url: string | URL, request: ProviderRequest 
     if (Array.isArray(value)) for (const each of value) answerHeaders.append(name, each);
     else if (value !== undefined) answerHeaders.set(name, value);
   }
-  return new Response(payload, { status: statusCode, headers: answerHeaders });
+  const response = new Response(payload, { status: statusCode, headers: answerHeaders });
+  // As fetch's own answers do: error messages name the URL that answered (src/errors.ts: causeMessages).
+  Object.defineProperty(response, 'url', { value: target.href });
+  return response;
 }
 
 function requestBody(body: ProviderRequest['body']): string | Uint8Array | null {
