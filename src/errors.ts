@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   // local accounts
   INVALID_CREDENTIALS: { status: 401, title: 'Wrong username or password', meaning: 'wrong username or password' },
   TOO_MANY_ATTEMPTS: { status: 429, title: 'Too many attempts', meaning: 'locked out after repeated failures' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests', meaning: 'this address sent more sign-in forms in a minute than LOGIN_RATE_LIMIT_PER_MINUTE' },
+  SERVER_BUSY: { status: 503, title: 'Temporarily busy', meaning: 'every password-checking slot is taken (PASSWORD_HASH_CONCURRENCY) and its short queue is full' },
   PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is empty, too short, or typed differently twice' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },

@@ -30,7 +30,8 @@ for (const target of databaseTargets) {
     let database: TestDatabase;
     before(async () => {
       database = await target.create();
-      t = await startTestApp({ DATABASE_URL: database.url });
+      // Every test user signs in from 127.0.0.1: the per-address limit is test/password-guessing.test.ts's subject.
+      t = await startTestApp({ DATABASE_URL: database.url, LOGIN_RATE_LIMIT_PER_MINUTE: '10000' });
       await createUser(t.database.db, { username: 'admin', email: 'admin@example.com', password: 'correct horse', isStaff: true, isSuperuser: true });
       await createUser(t.database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
     });

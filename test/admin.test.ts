@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { recordFailure } from '../src/accounts/lockout.ts';
+import { reserveAttempt } from '../src/accounts/lockout.ts';
 import { createUser, findUserByUsername } from '../src/accounts/users.ts';
 import { recordEvent } from '../src/audit/index.ts';
 import type { Db } from '../src/db/index.ts';
@@ -386,9 +386,9 @@ describe('admin pages', () => {
         assert.ok(Math.abs(e.time - Date.now()) < 60_000);
       }
 
-      // Ten failures lock the account (counted directly here: each real attempt costs a scrypt);
+      // Ten attempts lock the account (counted directly here: each real attempt costs a scrypt);
       // the next attempt is refused and recorded as TOO_MANY_ATTEMPTS.
-      for (let i = 0; i < 10; i++) await recordFailure(db, t.config.lockout, 'gina');
+      for (let i = 0; i < 10; i++) await reserveAttempt(db, t.config.lockout, 'gina');
       const locked = await post('gina', 'gina-password-7');
       assert.equal(locked.status, 429);
       assert.equal((await auditRows(db)).at(-1)!.error_code, 'TOO_MANY_ATTEMPTS');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { clearFailures, isLockedOut, recordFailure } from '../src/accounts/lockout.ts';
+import { clearFailures, reserveAttempt } from '../src/accounts/lockout.ts';
 import { verifyPassword } from '../src/accounts/passwords.ts';
 import { createUser, findUserById, findUserByUsername, setPassword } from '../src/accounts/users.ts';
 import { loadConfig, type DatabaseConfig, type ProviderConfig } from '../src/config/index.ts';
@@ -296,34 +296,31 @@ for (const target of databaseTargets) {
     });
 
     describe('lockout', () => {
-      test('20 concurrent failures count 20', async () => {
-        await Promise.all(Array.from({ length: 20 }, () => recordFailure(db, lockoutPolicy, 'Concurrent', T0)));
+      test('20 concurrent attempts each get their own count: exactly 10 may be checked', async () => {
+        const allowed = await Promise.all(Array.from({ length: 20 }, () => reserveAttempt(db, lockoutPolicy, 'Concurrent', T0)));
+        assert.equal(allowed.filter(Boolean).length, 10);
         const row = await db.selectFrom('login_failures').selectAll().where('username', '=', 'concurrent').executeTakeFirstOrThrow();
         assert.equal(row.failures, 20);
         assert.equal(row.window_start, T0);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'CONCURRENT', T0 + 1000), true, 'usernames are case-insensitive');
+        assert.equal(await reserveAttempt(db, lockoutPolicy, 'CONCURRENT', T0 + 1000), false, 'usernames are case-insensitive');
       });
 
-      test('locked at the tenth failure, until the window passes', async () => {
-        for (let i = 0; i < 9; i++) await recordFailure(db, lockoutPolicy, 'window', T0 + i * 1000);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 10_000), false);
-        await recordFailure(db, lockoutPolicy, 'window', T0 + 10_000);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 10_000), true);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 899_999), true);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'window', T0 + 900_000), false, 'the window started at the first failure');
-        // A failure after the window starts a new count.
-        await recordFailure(db, lockoutPolicy, 'window', T0 + 900_000);
+      test('the eleventh attempt is refused, until the window passes', async () => {
+        for (let i = 0; i < 10; i++) assert.equal(await reserveAttempt(db, lockoutPolicy, 'window', T0 + i * 1000), true);
+        assert.equal(await reserveAttempt(db, lockoutPolicy, 'window', T0 + 10_000), false);
+        assert.equal(await reserveAttempt(db, lockoutPolicy, 'window', T0 + 899_999), false);
+        assert.equal(await reserveAttempt(db, lockoutPolicy, 'window', T0 + 900_000), true, 'the window started at the first attempt');
+        // The attempt after the window started a new count.
         const row = await db.selectFrom('login_failures').selectAll().where('username', '=', 'window').executeTakeFirstOrThrow();
         assert.equal(row.failures, 1);
         assert.equal(row.window_start, T0 + 900_000);
       });
 
       test('clearFailures resets the count', async () => {
-        for (let i = 0; i < 10; i++) await recordFailure(db, lockoutPolicy, 'cleared', T0);
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'cleared', T0), true);
+        for (let i = 0; i < 10; i++) await reserveAttempt(db, lockoutPolicy, 'cleared', T0);
         await clearFailures(db, 'Cleared');
-        assert.equal(await isLockedOut(db, lockoutPolicy, 'cleared', T0), false);
         assert.equal(await db.selectFrom('login_failures').select('username').where('username', '=', 'cleared').executeTakeFirst(), undefined);
+        assert.equal(await reserveAttempt(db, lockoutPolicy, 'cleared', T0), true);
       });
     });
 

@@ -6,22 +6,18 @@ export interface LockoutPolicy {
 }
 
 /**
- * Counts failed local logins per username in the database, so every instance sees the same
- * count. A window starts at the first failure; after it passes the count starts again.
+ * Counts password attempts per username in the database, so every instance sees the same count. A
+ * window starts at the first attempt; after it passes the count starts again. A successful check
+ * clears the count, so what it holds is the attempts not (yet) known to be right.
+ *
+ * The attempt is counted before its password is checked, in one atomic upsert that returns the new
+ * count: concurrent attempts, on one instance or on several sharing PostgreSQL, each get their own
+ * number, so at most `maxFailures` passwords are checked per window however many arrive at once.
+ * Returns true when this attempt may be checked, false when the username is locked.
  */
-export async function isLockedOut(db: Db, policy: LockoutPolicy, username: string, now = Date.now()): Promise<boolean> {
-  const row = await db
-    .selectFrom('login_failures')
-    .select(['failures', 'window_start'])
-    .where('username', '=', username.toLowerCase())
-    .executeTakeFirst();
-  return row !== undefined && row.failures >= policy.maxFailures && now - row.window_start < policy.windowSeconds * 1000;
-}
-
-export async function recordFailure(db: Db, policy: LockoutPolicy, username: string, now = Date.now()): Promise<void> {
+export async function reserveAttempt(db: Db, policy: LockoutPolicy, username: string, now = Date.now()): Promise<boolean> {
   const windowOpen = now - policy.windowSeconds * 1000;
-  // One atomic upsert: concurrent failures on several instances can't lose a count.
-  await db
+  const row = await db
     .insertInto('login_failures')
     .values({ username: username.toLowerCase(), failures: 1, window_start: now })
     .onConflict((oc) =>
@@ -32,7 +28,9 @@ export async function recordFailure(db: Db, policy: LockoutPolicy, username: str
           .else(eb.ref('login_failures.window_start')).end(),
       })),
     )
-    .execute();
+    .returning('failures')
+    .executeTakeFirstOrThrow();
+  return row.failures <= policy.maxFailures;
 }
 
 export async function clearFailures(db: Db, username: string): Promise<void> {

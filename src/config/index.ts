@@ -90,6 +90,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       cache: choice(problems, 'SESSION_CACHE', text(env, 'SESSION_CACHE')?.toLowerCase(), ['on', 'off']) !== 'off',
     },
     lockout: { maxFailures: 10, windowSeconds: 15 * 60 },
+    passwordChecks: {
+      perIpPerMinute: integer(env, problems, 'LOGIN_RATE_LIMIT_PER_MINUTE', 30, 1, 100_000),
+      hashConcurrency: integer(env, problems, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
+    },
     audit: { retentionDays: integer(env, problems, 'AUDIT_RETENTION_DAYS', 90, 0, 36500) },
     providers,
     devIdp: devIdp ? { port: devIdp, ...optional('usersFile', text(env, 'DEV_IDP_USERS_FILE')) } : null,

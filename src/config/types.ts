@@ -57,6 +57,13 @@ export interface Config {
   /** `cache`: SESSION_CACHE, the in-process session cache (src/sessions/cache.ts). */
   readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number; cache: boolean }>;
   readonly lockout: Readonly<{ maxFailures: number; windowSeconds: number }>;
+  /** Login and password-change POSTs: per client IP a minute, and password hashes at once per process. */
+  readonly passwordChecks: Readonly<{
+    /** LOGIN_RATE_LIMIT_PER_MINUTE: past it, 429 before any password is hashed. */
+    perIpPerMinute: number;
+    /** PASSWORD_HASH_CONCURRENCY: a few more wait their turn, the rest are answered 503. */
+    hashConcurrency: number;
+  }>;
   /** Audit log of sign-in events: kept this many days (0 keeps them forever). */
   readonly audit: Readonly<{ retentionDays: number }>;
   readonly providers: readonly ProviderConfig[];

@@ -22,6 +22,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { requireLogin } from './guards.ts';
 import { sessionCookieName } from './session-cookie.ts';
 import { renewSession } from './session-renewal.ts';
+import { rateLimits } from './rate-limits.ts';
 import { securityHeaders } from './security-headers.ts';
 
 declare module 'fastify' {
@@ -139,6 +140,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   // host app's own routes are left as it made them.
   await app.register(async (own) => {
     await securityHeaders(own);
+    await rateLimits(own);
     own.setNotFoundHandler(notFoundHandler());
     accountRoutes(own, ctx);
     apiRoutes(own, ctx);

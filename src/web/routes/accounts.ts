@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mayUseLocalLogin } from '../../accounts/groups.ts';
-import { clearFailures, isLockedOut, recordFailure } from '../../accounts/lockout.ts';
+import { clearFailures, reserveAttempt } from '../../accounts/lockout.ts';
 import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword } from '../../accounts/users.ts';
@@ -9,6 +9,8 @@ import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
+import { HashingCapacity } from '../hashing-capacity.ts';
+import { perAddress } from '../rate-limits.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
 import { render } from '../views.ts';
@@ -17,6 +19,15 @@ const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note 
 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
+  const hashing = new HashingCapacity(config.passwordChecks.hashConcurrency);
+  // Per client address, before the CSRF check or any hashing; the lockout below is per username.
+  const limited = { rateLimit: perAddress(config.passwordChecks.perIpPerMinute) };
+  const locked = () => {
+    const { windowSeconds } = config.lockout;
+    return new OidcConnectError('TOO_MANY_ATTEMPTS',
+      `Too many failed sign-in attempts for this account. Wait ${Math.ceil(windowSeconds / 60)} minutes, then try again.`,
+      { retryAfterSeconds: windowSeconds });
+  };
 
   const loginPage = (reply: FastifyReply, next: string, error: string | null, username = '') =>
     reply.type('text/html; charset=utf-8').send(render('login', {
@@ -35,7 +46,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null);
   });
 
-  app.post('/accounts/login/', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/login/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
@@ -43,17 +54,19 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username });
       return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
     }
-    if (await isLockedOut(db, config.lockout, username)) {
+    if (!(await reserveAttempt(db, config.lockout, username))) {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'TOO_MANY_ATTEMPTS', username });
-      const { windowSeconds } = config.lockout;
-      throw new OidcConnectError('TOO_MANY_ATTEMPTS',
-        `Too many failed sign-in attempts for this account. Wait ${Math.ceil(windowSeconds / 60)} minutes, then try again.`,
-        { retryAfterSeconds: windowSeconds });
+      throw locked();
     }
     const user = await findUserByUsername(db, username);
-    const ok = user?.password ? await verifyPassword(password, user.password) : await verifyAgainstDummy(password);
+    let ok: boolean;
+    try {
+      ok = await hashing.run(() => (user?.password ? verifyPassword(password, user.password) : verifyAgainstDummy(password)));
+    } catch (error) {
+      if (isOidcConnectError(error)) await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: error.code, username });
+      throw error;
+    }
     if (!user || !ok || !user.is_active) {
-      await recordFailure(db, config.lockout, username);
       request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
       await audit(ctx, request, {
         type: 'login_failure', method: 'local', username, userId: user?.id ?? null,
@@ -97,7 +110,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.type('text/html; charset=utf-8').send(render('password_change', { user, csrf: reply.generateCsrf(), error: null }));
   });
 
-  app.post('/accounts/password_change/', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/password_change/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
     if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
@@ -107,9 +120,13 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     const oldPassword = field(request.body, 'old_password');
     const new1 = field(request.body, 'new_password1');
     const new2 = field(request.body, 'new_password2');
-    if (oldPassword.length > 4096 || !(await verifyPassword(oldPassword, user.password))) {
+    // Whoever holds the session may not guess the password through this form either.
+    if (!(await reserveAttempt(db, config.lockout, user.username))) throw locked();
+    const stored = user.password;
+    if (oldPassword.length > 4096 || !(await hashing.run(() => verifyPassword(oldPassword, stored)))) {
       return again(400, 'Your old password was entered incorrectly. Please enter it again.');
     }
+    await clearFailures(db, user.username);
     if (new1 !== new2) return again(400, 'The two password fields didn’t match.');
     try {
       checkNewPassword(new1);
@@ -117,7 +134,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (isOidcConnectError(error)) return again(400, error.message);
       throw error;
     }
-    await setPassword(db, user.id, new1);
+    await hashing.run(() => setPassword(db, user.id, new1));
     await audit(ctx, request, { type: 'password_change', method: 'local', userId: user.id, username: user.username });
     // A changed password must cut off whoever else knew the old one.
     await deleteUserSessions(db, user.id);

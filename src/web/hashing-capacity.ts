@@ -1,0 +1,42 @@
+import { OidcConnectError } from '../errors.ts';
+
+/** Seconds a busy answer asks the client to wait: about one hash's time, with room. */
+const BUSY_RETRY_SECONDS = 2;
+
+/**
+ * Caps the password hashes one process runs at once. A hash (scrypt, or a Django PBKDF2) takes a
+ * libuv thread for up to a second; unbounded, a burst of login forms takes every thread, and with
+ * them the provider logins' crypto and DNS. `concurrency` run, `queue` more wait in order, and any
+ * beyond that are refused at once with SERVER_BUSY (503, Retry-After), so nothing queues without bound.
+ */
+export class HashingCapacity {
+  readonly #concurrency: number;
+  readonly #queue: number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(concurrency: number, queue = 4 * concurrency) {
+    this.#concurrency = concurrency;
+    this.#queue = queue;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#concurrency) {
+      if (this.#waiting.length >= this.#queue) {
+        throw new OidcConnectError('SERVER_BUSY', 'The server is busy checking passwords. Please try again in a moment.',
+          { retryAfterSeconds: BUSY_RETRY_SECONDS });
+      }
+      // The slot is handed over by the finishing run, so #running never drops in between.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#running++;
+    }
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Password guessing and hashing load (issue 10, item 3), measured from outside: how many wrong
+ * answers come back, what the others are answered, and whether a real user signing in from another
+ * address gets in, and how long that takes, while a flood is in flight. Client addresses come from
+ * X-Forwarded-For (TRUST_PROXY=true), so one test can be many clients.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createUser } from '../src/accounts/users.ts';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
+import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+
+/** A browser at `ip`, holding the login form (and its CSRF cookie) of one app instance. */
+async function loginForm(app: TestApp, ip: string): Promise<(username: string, password: string) => Promise<Hop>> {
+  const client = new HttpClient();
+  const headers = { 'x-forwarded-for': ip };
+  const page = await client.get(`${app.url}/accounts/login/`, headers);
+  const csrf = hiddenField(page.body, '_csrf');
+  return (username, password) => client.post(`${app.url}/accounts/login/`, { _csrf: csrf, next: '/', username, password }, headers);
+}
+
+const statuses = (hops: Hop[]): Record<number, number> => {
+  const counts: Record<number, number> = {};
+  for (const hop of hops) counts[hop.status] = (counts[hop.status] ?? 0) + 1;
+  return counts;
+};
+
+for (const target of databaseTargets) {
+  describe(`lockout across two instances on ${target.name}`, { skip: target.skip }, () => {
+    let database: TestDatabase;
+    let a: TestApp;
+    let b: TestApp;
+    before(async () => {
+      database = await target.create();
+      // Room for every attempt the lockout lets through, so only the lockout decides here.
+      const env = { DATABASE_URL: database.url, TRUST_PROXY: 'true', PASSWORD_HASH_CONCURRENCY: '4' };
+      a = await startTestApp(env);
+      b = await startTestApp(env);
+      await createUser(a.database.db, { username: 'victim', email: 'victim@example.com', password: 'victim password' });
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await database?.drop();
+    });
+
+    test('40 concurrent wrong passwords for one username: at most 10 are checked, the rest get 429', async () => {
+      // Forty addresses, so no per-address limit is involved; half the requests go to each instance.
+      const forms = await Promise.all(Array.from({ length: 40 }, (_, i) => loginForm(i % 2 ? a : b, `198.51.100.${i + 1}`)));
+      const answers = await Promise.all(forms.map((send, i) => send('victim', `guess ${i}`)));
+      const counts = statuses(answers);
+      assert.ok((counts[401] ?? 0) <= 10, `wrong-password answers: ${JSON.stringify(counts)}`);
+      assert.equal((counts[401] ?? 0) + (counts[429] ?? 0), 40, JSON.stringify(counts));
+      for (const refused of answers.filter((h) => h.status === 429)) {
+        assert.match(refused.body, /Too many failed sign-in attempts for this account/);
+        assert.ok(Number(refused.headers.get('retry-after')) > 0);
+      }
+      // Locked now, even for the right password, on either instance.
+      assert.equal((await (await loginForm(a, '203.0.113.1'))('victim', 'victim password')).status, 429);
+      assert.equal((await (await loginForm(b, '203.0.113.2'))('victim', 'victim password')).status, 429);
+    });
+  });
+}
+
+describe('password checks under load', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ TRUST_PROXY: 'true', LOGIN_RATE_LIMIT_PER_MINUTE: '4' });
+    await createUser(t.database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
+    await createUser(t.database.db, { username: 'frank', email: 'frank@example.com', password: 'frank password' });
+  });
+  after(() => t?.close());
+
+  test('a flood from one address neither locks out nor holds up a user signing in from another', async () => {
+    // The time one login takes on this machine right now, unloaded.
+    const baseline = await loginForm(t, '203.0.113.50');
+    let started = Date.now();
+    assert.equal((await baseline('carol', 'carol password')).status, 302);
+    const alone = Date.now() - started;
+
+    // 40 concurrent guesses from one address, at many usernames (carol's among them: the flood's own
+    // per-address limit keeps her under the lockout) and unknown ones.
+    const flood = await Promise.all(Array.from({ length: 40 }, () => loginForm(t, '192.0.2.66')));
+    const inFlight = Promise.all(flood.map((send, i) => send(i % 4 === 0 ? 'carol' : `nobody${i}`, `guess ${i}`)));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the flood reaches the server first
+
+    const carol = await loginForm(t, '203.0.113.51');
+    started = Date.now();
+    const signIn = await carol('carol', 'carol password');
+    const waited = Date.now() - started;
+    const answers = await inFlight;
+
+    assert.equal(signIn.status, 302, `carol is let in, not refused: ${signIn.status}`);
+    const counts = statuses(answers);
+    assert.ok((counts[401] ?? 0) <= 4, `the flood's passwords checked: at most the per-address limit; ${JSON.stringify(counts)}`);
+    assert.equal((counts[401] ?? 0) + (counts[429] ?? 0), 40, JSON.stringify(counts));
+    for (const refused of answers.filter((h) => h.status === 429)) {
+      assert.match(refused.body, /RATE_LIMITED/);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After on every 429');
+    }
+    // Without the limit she waits for 40 hashes; with it, for a few. Generous: 6 logins' time plus 5 s.
+    assert.ok(waited < 6 * alone + 5000, `carol waited ${waited} ms under the flood; one login alone takes ${alone} ms`);
+  });
+
+  test('the old-password check of a password change counts against the same lockout', async () => {
+    const client = new HttpClient();
+    const headers = { 'x-forwarded-for': '203.0.113.60' };
+    const page = await client.get(`${t.url}/accounts/login/`, headers);
+    const login = await client.post(`${t.url}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), next: '/', username: 'frank', password: 'frank password' }, headers);
+    assert.equal(login.status, 302);
+    const form = await client.get(`${t.url}/accounts/password_change/`, headers);
+    const csrf = hiddenField(form.body, '_csrf');
+    // Each from its own address, so only the lockout counts them.
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => client.post(`${t.url}/accounts/password_change/`,
+      { _csrf: csrf, old_password: `guess ${i}`, new_password1: 'new password 1', new_password2: 'new password 1' },
+      { 'x-forwarded-for': `198.51.100.${100 + i}` })));
+    const counts = statuses(guesses);
+    assert.ok((counts[400] ?? 0) <= 10, `old passwords checked: ${JSON.stringify(counts)}`);
+    assert.equal((counts[400] ?? 0) + (counts[429] ?? 0), 12, JSON.stringify(counts));
+    // The same lockout as the login form: the right old password and the login are refused too.
+    const right = await client.post(`${t.url}/accounts/password_change/`,
+      { _csrf: csrf, old_password: 'frank password', new_password1: 'new password 1', new_password2: 'new password 1' }, headers);
+    assert.equal(right.status, 429);
+    assert.equal((await (await loginForm(t, '203.0.113.61'))('frank', 'frank password')).status, 429);
+  });
+});
+
+describe('hashing capacity', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ TRUST_PROXY: 'true', PASSWORD_HASH_CONCURRENCY: '1' });
+  });
+  after(() => t?.close());
+
+  test('past the hashing capacity, logins are answered 503 with Retry-After at once, not queued', async () => {
+    // 20 addresses, 20 usernames: neither limit applies, only the capacity of one hash at a time.
+    const forms = await Promise.all(Array.from({ length: 20 }, (_, i) => loginForm(t, `198.51.100.${150 + i}`)));
+    const answers = await Promise.all(forms.map((send, i) => send(`user${i}`, 'wrong password')));
+    const counts = statuses(answers);
+    assert.equal((counts[401] ?? 0) + (counts[503] ?? 0), 20, JSON.stringify(counts));
+    assert.ok((counts[503] ?? 0) >= 10, `busy answers: ${JSON.stringify(counts)}`);
+    for (const busy of answers.filter((h) => h.status === 503)) {
+      assert.match(busy.body, /SERVER_BUSY/);
+      assert.ok(Number(busy.headers.get('retry-after')) > 0);
+    }
+  });
+});
