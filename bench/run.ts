@@ -7,24 +7,26 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeMachine } from './lib/machine.ts';
-import { readOptions } from './lib/options.ts';
+import { readOptions, STACK_SECTIONS } from './lib/options.ts';
 import { LOAD_CORE, pin, stopAll } from './lib/proc.ts';
 import { renderReport, type Results } from './lib/report.ts';
 import { providerDataDir, startStack } from './lib/stack.ts';
 import { bearerSection } from './sections/bearer.ts';
 import { loginSection } from './sections/logins.ts';
 import { pageSection } from './sections/page.ts';
+import { revocationSection } from './sections/revocation.ts';
 import { scaleSection } from './sections/scale.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const readLoadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-function preflight(): void {
+function preflight(needsWrk: boolean): void {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) {
     throw new Error(`Node ${process.version}: run the benchmarks with \`npm run bench\`, which puts the node@24 devDependency first on PATH`);
   }
-  for (const [tool, hint] of [['wrk', 'apt-get install -y wrk'], ['taskset', 'apt-get install -y util-linux']] as const) {
+  const tools = [['taskset', 'apt-get install -y util-linux'], ...(needsWrk ? [['wrk', 'apt-get install -y wrk']] : [])] as const;
+  for (const [tool, hint] of tools) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is missing: ${hint}`);
   }
   if (availableParallelism() < 2) throw new Error('the benchmarks need 2 cores: one for the server, one for the load generator');
@@ -39,10 +41,11 @@ const NOTES = [
 ];
 
 async function main(): Promise<void> {
-  preflight();
+  const options = readOptions(new URL('./RESULTS.md', import.meta.url).pathname);
+  const needsStack = STACK_SECTIONS.some((section) => options.sections.has(section));
+  preflight(needsStack);
   const startedAt = new Date();
   const started = performance.now();
-  const options = readOptions(new URL('./RESULTS.md', import.meta.url).pathname);
   pin(process.pid, LOAD_CORE); // the driver is the load generator for logins, and spawns wrk there
   const loadAverage = readLoadAverage();
   log(`oidc-connect benchmarks: sections ${[...options.sections].join(', ')}; ${options.rounds} rounds × ${options.seconds} s`);
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     if (!process.env['BENCH_IDP_DIR']) rmSync(providerDir, { recursive: true, force: true });
   };
-  const results: Results = { machine: describeMachine(), started: startedAt, durationS: 0, options, loadAverage, loadAverageEnd: '', notes: NOTES };
+  const results: Results = { machine: describeMachine(), started: startedAt, durationS: 0, options, loadAverage, loadAverageEnd: '', notes: needsStack ? NOTES : [] };
   const stopping = () => {
     void stopAll().finally(() => {
       cleanUp();
@@ -63,23 +66,30 @@ async function main(): Promise<void> {
   process.once('SIGINT', stopping);
   process.once('SIGTERM', stopping);
   try {
-    log('starting the provider, oidc-connect, the peers and the ceiling; logging alice in to each');
-    const stack = await startStack(dir, providerDir, options);
-    if (options.sections.has('page')) {
-      log('1. authenticated page');
-      results.page = await pageSection(stack, options);
+    if (needsStack) {
+      log('starting the provider, oidc-connect, the peers and the ceiling; logging alice in to each');
+      const stack = await startStack(dir, providerDir, options);
+      if (options.sections.has('page')) {
+        log('1. authenticated page');
+        results.page = await pageSection(stack, options);
+      }
+      if (options.sections.has('bearer')) {
+        log('3. bearer tokens');
+        results.bearer = (await bearerSection(stack, options)).results;
+      }
+      if (options.sections.has('logins')) {
+        log('2. logins');
+        results.logins = await loginSection(stack, options);
+      }
+      if (options.sections.has('scale')) {
+        log('4. scale');
+        results.scale = await scaleSection(stack, options);
+      }
+      await stopAll(); // the revocation measure wants core 0 to itself
     }
-    if (options.sections.has('bearer')) {
-      log('3. bearer tokens');
-      results.bearer = (await bearerSection(stack, options)).results;
-    }
-    if (options.sections.has('logins')) {
-      log('2. logins');
-      results.logins = await loginSection(stack, options);
-    }
-    if (options.sections.has('scale')) {
-      log('4. scale');
-      results.scale = await scaleSection(stack, options);
+    if (options.sections.has('revocation')) {
+      log('5. cross-instance revocation');
+      results.revocation = await revocationSection(options);
     }
   } finally {
     await stopAll();

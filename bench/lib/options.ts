@@ -16,8 +16,10 @@ export interface Options {
   smallSessions: number;
   /** Scale: how many distinct sessions the requests of a run are spread over (large database). */
   pool: number;
-  /** BENCH_SECTIONS, default all: page,bearer,logins,scale. */
+  /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,scale,revocation. */
   sections: Set<string>;
+  /** Revocation: logouts measured. BENCH_REVOCATIONS, default 200. */
+  revocations: number;
   /** PostgreSQL for the scale measure: BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped when neither is set. */
   postgresUrl: string | undefined;
   /** Where the results go. BENCH_RESULTS, default bench/RESULTS.md. */
@@ -34,12 +36,19 @@ function integer(name: string, fallback: number, min = 1): number {
   return value;
 }
 
-export const SECTIONS = ['page', 'bearer', 'logins', 'scale'] as const;
+export const SECTIONS = ['page', 'bearer', 'logins', 'scale', 'revocation'] as const;
 
-export function readOptions(resultsDefault: string): Options {
-  const sections = new Set((process.env['BENCH_SECTIONS'] ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
+/** Sections that run on the shared stack (the provider, oidc-connect, the peers and the ceiling, with alice logged in to each). */
+export const STACK_SECTIONS: readonly string[] = ['page', 'bearer', 'logins', 'scale'];
+
+export function readOptions(resultsDefault: string, argv: readonly string[] = process.argv.slice(2)): Options {
+  const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
+  const unknownArg = argv.find((arg) => !arg.startsWith('--only='));
+  if (unknownArg !== undefined) throw new Error(`${unknownArg}: the only argument is --only=section,… (known: ${SECTIONS.join(', ')}); settings are BENCH_* variables`);
+  const setting = only === undefined ? 'BENCH_SECTIONS' : '--only';
+  const sections = new Set((only ?? process.env['BENCH_SECTIONS'] ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (!(SECTIONS as readonly string[]).includes(section)) throw new Error(`BENCH_SECTIONS: unknown section ${section} (known: ${SECTIONS.join(', ')})`);
+    if (!(SECTIONS as readonly string[]).includes(section)) throw new Error(`${setting}: unknown section ${section} (known: ${SECTIONS.join(', ')})`);
   }
   return {
     rounds: integer('BENCH_ROUNDS', 5),
@@ -52,6 +61,7 @@ export function readOptions(resultsDefault: string): Options {
     smallSessions: integer('BENCH_SMALL_SESSIONS', 1_000),
     pool: integer('BENCH_POOL', 20_000),
     sections,
+    revocations: integer('BENCH_REVOCATIONS', 200),
     postgresUrl: process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || undefined,
     resultsFile: process.env['BENCH_RESULTS'] || resultsDefault,
     cpuProfDir: process.env['BENCH_CPU_PROF'] || undefined,

@@ -1,5 +1,6 @@
 import type { LoadSummary } from '../sections/http-load.ts';
 import type { LoginSummary } from '../sections/logins.ts';
+import type { RevocationOutcome } from '../sections/revocation.ts';
 import type { ScaleOutcome } from '../sections/scale.ts';
 import type { Machine } from './machine.ts';
 import type { Options } from './options.ts';
@@ -16,6 +17,7 @@ export interface Results {
   bearer?: Map<string, LoadSummary>;
   logins?: Map<string, LoginSummary>;
   scale?: ScaleOutcome;
+  revocation?: RevocationOutcome;
   notes: string[];
 }
 
@@ -74,6 +76,16 @@ function targets(results: Results): Target[] {
       target: `within 1.5× of p99 at ${fmtCount(small.sessions)}`,
       figure: `${fmt(large.load.p99)} ms vs ${fmt(small.load.p99)} ms = ${r.toFixed(2)}×`,
       met: r <= 1.5,
+    });
+  }
+  const revocation = results.revocation;
+  if (revocation) {
+    const r = revocation.result;
+    out.push({
+      measure: 'cross-instance revocation, p99',
+      target: '≤ 100 ms',
+      figure: r ? `${fmt(r.p99)} ms (p50 ${fmt(r.p50)} ms, ${r.rounds} logouts on B, polled on A)` : `not measured: ${revocation.skipped}`,
+      met: r ? r.p99 <= 100 && r.cached === r.rounds : undefined,
     });
   }
   return out;
@@ -188,6 +200,26 @@ export function renderReport(results: Results): string {
       }
     }
     if (results.scale.postgresSkipped) push('', `PostgreSQL not measured: ${results.scale.postgresSkipped}.`);
+    push('');
+  }
+
+  if (results.revocation) {
+    const r = results.revocation.result;
+    push(
+      '## 5. Cross-instance revocation',
+      '',
+      `Two oidc-connect processes, A and B, on one PostgreSQL database${r ? ` (${r.postgresVersion})` : ''}, each with its session cache (SESSION_CACHE on, the default). In each round a session is shown on A, which caches it; a deactivation written straight to the users table, announced to no one, then checks that A answers from its cache. The session is logged out on B through its logout form, and A is asked for the page again at once, and again as soon as it answers, until it refuses the session. The figure is the time from B's answer to A's first refusal. Both apps on core 0; the driver and PostgreSQL on core 1.`,
+      '',
+    );
+    if (r) {
+      push(
+        '| logouts | A served from its cache before the logout | A refused at its first look | p50 ms | p99 ms | max ms |',
+        '|---:|---:|---:|---:|---:|---:|',
+        `| ${r.rounds} | ${r.cached} | ${r.atOnce} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} |`,
+      );
+    } else {
+      push(`Not measured: ${results.revocation.skipped}.`);
+    }
     push('');
   }
 

@@ -90,7 +90,7 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
 }
 
 /** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
-async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
+export async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
   const host = new URL(url).hostname;
   if (!['127.0.0.1', 'localhost', '::1', '[::1]', ''].includes(host)) return undefined;
   const backend = (await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
