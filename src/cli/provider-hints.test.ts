@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { ServerMetadata } from 'openid-client';
+import type { ServerMetadata } from '../rp/provider.ts';
 import { loadConfig } from '../config/index.ts';
 import { discoveryHint, issuerHost, providerFindings, type Finding } from './provider-hints.ts';
 

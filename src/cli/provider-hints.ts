@@ -1,4 +1,4 @@
-import type { ServerMetadata } from 'openid-client';
+import type { ServerMetadata } from '../rp/provider.ts';
 import type { Config, ProviderConfig } from '../config/index.ts';
 
 /** One line of `check`: PROBLEM fails it; WARN and NOTE only inform. */

@@ -28,7 +28,8 @@ export interface SignInResult {
   tokens: { idToken: string; accessToken: string; refreshToken?: string; expiresAt?: number; scope?: string };
 }
 
-type ServerMetadata = client.ServerMetadata;
+/** The provider's discovery document, as openid-client reads it (re-exported so that only rp/ imports openid-client). */
+export type ServerMetadata = client.ServerMetadata;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
