@@ -8,7 +8,9 @@
  *   commit, and never for a write rolled back. Each instance LISTENs on one dedicated connection
  *   (pg-listener.ts); while it is down the feed is not live and caches must not serve.
  * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
- *   changes when another connection commits; the feed then reports that everything changed.
+ *   changes when another connection commits, and this connection's own writes through total_changes();
+ *   any of them but the writes declared quiet (the last_seen touch) reports that everything changed.
+ *   So on SQLite even a change made by hand is seen at once.
  * - Everywhere, a process hears its own announcements at once, before the write returns.
  */
 import { randomBytes } from 'node:crypto';
@@ -33,13 +35,17 @@ export interface ChangeSubscriber {
   live(on: boolean, error?: Error): void;
 }
 
-export type ChangeSource = { kind: 'sqlite'; dataVersion: () => number } | { kind: 'postgres'; url: string; Client: typeof pg.Client };
+export type ChangeSource =
+  | { kind: 'sqlite'; dataVersion: () => number; totalChanges: () => number }
+  | { kind: 'postgres'; url: string; Client: typeof pg.Client };
 
 export const CHANNEL = 'oidc_connect_sessions';
 /** NOTIFY payloads are limited to 8000 bytes; a longer list is sent as "everything changed". */
 const MAX_PAYLOAD = 7900;
 /** An announcement whose transaction rolled back is never heard back; stop waiting for it after this. */
 const ECHO_TIMEOUT_MS = 2000;
+/** How long an answer waits for its own announcements to come back (see `heard`). */
+const ANSWER_WAIT_MS = 100;
 
 /**
  * Keyed by the Kysely adapter: a transaction is another Kysely object, but it shares its database's
@@ -53,11 +59,15 @@ export class ChangeFeed {
   #listener: Listener | undefined;
   #live: boolean;
   #dataVersion: number | undefined;
+  /** total_changes() as last seen, plus the quiet writes declared since. */
+  #ownChanges: number | undefined;
   /** Tells this instance's own NOTIFYs apart when they come back through the listener. */
   readonly #origin = randomBytes(6).toString('base64url');
   #sequence = 0;
   /** Own announcements on PostgreSQL not heard back yet: their transaction may not have committed. */
   readonly #unconfirmed = new Map<number, NodeJS.Timeout>();
+  /** Waiting for #unconfirmed to empty (see `heard`). */
+  #waiters: (() => void)[] = [];
 
   constructor(source: ChangeSource) {
     this.#source = source;
@@ -88,13 +98,39 @@ export class ChangeFeed {
   usable(): boolean {
     if (this.#source.kind === 'sqlite') {
       const version = this.#source.dataVersion();
-      if (version !== this.#dataVersion) {
+      const own = this.#source.totalChanges();
+      if (version !== this.#dataVersion || own !== this.#ownChanges) {
         if (this.#dataVersion !== undefined) this.#dispatch({ kind: 'all' });
         this.#dataVersion = version;
+        this.#ownChanges = own;
       }
       return true;
     }
     return this.#live;
+  }
+
+  /**
+   * SQLite: the next write on this connection changes one row that no cache needs to hear of. If
+   * another write slips in first, the count still differs afterwards, and caches are emptied.
+   */
+  quietWrite(): void {
+    if (this.#ownChanges !== undefined) this.#ownChanges++;
+  }
+
+  /**
+   * PostgreSQL: resolves once this instance has heard its own announcements back (every instance
+   * listening gets them at the same moment), or after ANSWER_WAIT_MS; undefined when none is pending.
+   * An answer that waits for it lets the client's next request, to any instance, see the change.
+   */
+  heard(): Promise<void> | undefined {
+    if (this.#unconfirmed.size === 0) return undefined;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ANSWER_WAIT_MS);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /**
@@ -108,8 +144,7 @@ export class ChangeFeed {
   async close(): Promise<void> {
     const listener = this.#listener;
     this.#listener = undefined;
-    for (const timer of this.#unconfirmed.values()) clearTimeout(timer);
-    this.#unconfirmed.clear();
+    this.#confirmAll();
     if (this.#source.kind === 'postgres') this.#live = false;
     await listener?.stop();
   }
@@ -119,7 +154,7 @@ export class ChangeFeed {
     for (const change of changes) this.#dispatch(change);
     const sequence = ++this.#sequence;
     if (this.#source.kind === 'postgres' && this.#live) {
-      this.#unconfirmed.set(sequence, setTimeout(() => this.#unconfirmed.delete(sequence), ECHO_TIMEOUT_MS).unref());
+      this.#unconfirmed.set(sequence, setTimeout(() => this.#confirm(sequence), ECHO_TIMEOUT_MS).unref());
     }
     return `${this.#origin}.${sequence}`;
   }
@@ -131,17 +166,21 @@ export class ChangeFeed {
       if (change) this.#dispatch(change);
     }
     const [origin, sequence] = tag.split('.');
-    if (origin === this.#origin) {
-      clearTimeout(this.#unconfirmed.get(Number(sequence)));
-      this.#unconfirmed.delete(Number(sequence));
-    }
+    if (origin === this.#origin) this.#confirm(Number(sequence));
+  }
+
+  #confirm(sequence: number): void {
+    clearTimeout(this.#unconfirmed.get(sequence));
+    this.#unconfirmed.delete(sequence);
+    if (this.#unconfirmed.size === 0) for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  #confirmAll(): void {
+    for (const sequence of [...this.#unconfirmed.keys()]) this.#confirm(sequence);
   }
 
   #setLive(on: boolean, error?: Error): void {
-    if (!on) {
-      for (const timer of this.#unconfirmed.values()) clearTimeout(timer);
-      this.#unconfirmed.clear();
-    }
+    if (!on) this.#confirmAll();
     // Down: nothing heard from now on. Up again: whatever was missed is unknown, so all of it changed.
     if (this.#live === on) return;
     this.#live = on;

@@ -32,7 +32,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   if (config.kind === 'sqlite') {
     const database = openSqliteFile(config);
     db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database }) });
-    source = { kind: 'sqlite', dataVersion: database.dataVersion };
+    source = { kind: 'sqlite', dataVersion: database.dataVersion, totalChanges: database.totalChanges };
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,

@@ -11,7 +11,7 @@ const STATEMENT_CACHE_SIZE = 200;
  * expects, so no native addon is needed. Prepared statements are cached by SQL text because
  * Kysely prepares on every query and preparing dominates small reads.
  */
-export function openSqlite(file: string): SqliteDatabase & { dataVersion(): number } {
+export function openSqlite(file: string): SqliteDatabase & { dataVersion(): number; totalChanges(): number } {
   const db = new DatabaseSync(file);
   // WAL lets the CLI and a running server share the file; the timeout waits out a writer's lock.
   // The timeout comes first: switching a new file to WAL needs a lock that another process opening
@@ -19,11 +19,14 @@ export function openSqlite(file: string): SqliteDatabase & { dataVersion(): numb
   db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
   const cache = new Map<string, SqliteStatement>();
   const dataVersion = db.prepare('PRAGMA data_version');
+  const totalChanges = db.prepare('SELECT total_changes() AS n');
 
   return {
     close: () => db.close(),
     /** Changes whenever another connection (another process, or another handle here) commits to the file. */
     dataVersion: () => Number(dataVersion.get()!['data_version']),
+    /** Rows this connection has inserted, updated or deleted since it opened. */
+    totalChanges: () => Number(totalChanges.get()!['n']),
     prepare(sql: string): SqliteStatement {
       let statement = cache.get(sql);
       if (statement === undefined) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { changing, type Change } from '../db/change-feed.ts';
+import { changeFeedOf, changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { prepared } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
@@ -118,6 +118,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
 
 /** The throttled last_seen write. Not announced: it ends nothing and changes no user, so caches keep the session. */
 async function touch(db: Db, id: string, now: number): Promise<void> {
+  changeFeedOf(db)?.quietWrite();
   await db.updateTable('sessions').set({ last_seen: now }).where('id', '=', id).execute();
 }
 
