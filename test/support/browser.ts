@@ -118,11 +118,17 @@ function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs =
   });
 }
 
+export interface ServeOptions {
+  startTimeoutMs?: number;
+  /** What Node runs instead of `bin/oidc-connect.js serve`, e.g. an example app that reads the same PORT and DEV_IDP_PORT. */
+  command?: readonly string[];
+}
+
 /**
  * Starts `oidc-connect serve` in a fresh temporary directory on free ports, with the embedded
  * development provider, and waits until /healthz answers 200.
  */
-export async function serveApp(options: { startTimeoutMs?: number } = {}): Promise<ServedApp> {
+export async function serveApp(options: ServeOptions = {}): Promise<ServedApp> {
   const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-browser-'));
   const port = await freePort();
   let idpPort = await freePort();
@@ -130,7 +136,7 @@ export async function serveApp(options: { startTimeoutMs?: number } = {}): Promi
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DEV_IDP_PORT: String(idpPort), LOG_LEVEL: 'warn' };
   for (const name of FOREIGN_ENV) delete env[name];
 
-  const child = spawn(process.execPath, [CLI_PATH, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, options.command ?? [CLI_PATH, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -203,7 +209,7 @@ export async function serveApp(options: { startTimeoutMs?: number } = {}): Promi
  * One served app and one Chromium for a describe block: started in `before`, stopped in `after`
  * (which also checks the server's graceful shutdown). Call it inside `describe`.
  */
-export function browserRig(viewport: { width: number; height: number }) {
+export function browserRig(viewport: { width: number; height: number }, serve: ServeOptions = {}) {
   let served: ServedApp | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -212,7 +218,7 @@ export function browserRig(viewport: { width: number; height: number }) {
     mkdirSync(DOCS_DIR, { recursive: true });
     // One at a time, so that a failure of either leaves nothing running that after() can't stop.
     browser = await launchChromium();
-    served = await serveApp();
+    served = await serveApp(serve);
   });
 
   after(async () => {
