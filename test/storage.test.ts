@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { clearFailures, reserveAttempt } from '../src/accounts/lockout.ts';
 import { verifyPassword } from '../src/accounts/passwords.ts';
 import { createUser, findUserById, findUserByUsername, setPassword } from '../src/accounts/users.ts';
+import { countAnonymousFailure, recordEvent } from '../src/audit/index.ts';
+import { failuresByCode, signInsPerDay } from '../src/audit/stats.ts';
 import { loadConfig, type DatabaseConfig, type ProviderConfig } from '../src/config/index.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
 import { migrate, openDatabase, type DatabaseHandle, type Db } from '../src/db/index.ts';
@@ -326,7 +328,7 @@ for (const target of databaseTargets) {
 
     describe('flows', () => {
       test('saved once, taken once', async () => {
-        await saveFlow(db, 'state-once', 'binding-1', flow, T0);
+        await saveFlow(db, 'state-once', 'binding-1', flow, { now: T0 });
         const row = await db.selectFrom('oidc_flows').selectAll().where('id', '=', sha256Base64url('state-once')).executeTakeFirstOrThrow();
         assert.equal(await db.selectFrom('oidc_flows').select('id').where('id', '=', 'state-once').executeTakeFirst(), undefined, 'only a hash of state is stored');
         assert.notEqual(row.binding, 'binding-1', 'only a hash of the binding is stored');
@@ -336,12 +338,12 @@ for (const target of databaseTargets) {
       });
 
       test('a silent renewal flow keeps the session it renews', async () => {
-        await saveFlow(db, 'state-silent', 'b', { ...flow, renewsSession: 'session-id-hash' }, T0);
+        await saveFlow(db, 'state-silent', 'b', { ...flow, renewsSession: 'session-id-hash' }, { now: T0 });
         assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).renewsSession, 'session-id-hash');
       });
 
       test('concurrent callbacks for one state: exactly one takes the flow', async () => {
-        await saveFlow(db, 'state-race', 'b', flow, T0);
+        await saveFlow(db, 'state-race', 'b', flow, { now: T0 });
         const results = await Promise.allSettled(Array.from({ length: 6 }, () => takeFlow(db, 'state-race', 'b', T0)));
         assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
         for (const r of results) {
@@ -350,21 +352,53 @@ for (const target of databaseTargets) {
       });
 
       test('an expired flow is FLOW_EXPIRED and gone', async () => {
-        await saveFlow(db, 'state-old', 'b', flow, T0);
+        await saveFlow(db, 'state-old', 'b', flow, { now: T0 });
         await rejectsWithCode(takeFlow(db, 'state-old', 'b', T0 + FLOW_LIFETIME_MS), 'FLOW_EXPIRED');
         await rejectsWithCode(takeFlow(db, 'state-old', 'b', T0), 'STATE_INVALID');
       });
 
       test('another browser (binding mismatch or none) is refused, and the flow is spent', async () => {
-        await saveFlow(db, 'state-bound', 'right', flow, T0);
+        await saveFlow(db, 'state-bound', 'right', flow, { now: T0 });
         await rejectsWithCode(takeFlow(db, 'state-bound', 'wrong', T0), 'STATE_INVALID');
         await rejectsWithCode(takeFlow(db, 'state-bound', 'right', T0), 'STATE_INVALID');
-        await saveFlow(db, 'state-unbound', 'right', flow, T0);
+        await saveFlow(db, 'state-unbound', 'right', flow, { now: T0 });
         await rejectsWithCode(takeFlow(db, 'state-unbound', undefined, T0), 'STATE_INVALID');
       });
 
       test('unknown state', async () => {
         await rejectsWithCode(takeFlow(db, 'never-saved', 'b', T0), 'STATE_INVALID');
+      });
+
+      test('a browser keeps its newest 20 flows and an address its newest maxPerClient; the oldest go', async () => {
+        for (let i = 0; i < 25; i++) await saveFlow(db, `tab-${i}`, 'many-tabs', flow, { client: '192.0.2.1', maxPerClient: 30, now: T0 + i });
+        for (let i = 0; i < 25; i++) await saveFlow(db, `fresh-${i}`, `browser-${i}`, flow, { client: '192.0.2.1', maxPerClient: 30, now: T0 + 100 + i });
+        await rejectsWithCode(takeFlow(db, 'tab-4', 'many-tabs', T0), 'STATE_INVALID');
+        await rejectsWithCode(takeFlow(db, 'tab-19', 'many-tabs', T0), 'STATE_INVALID');
+        assert.deepEqual(await takeFlow(db, 'tab-20', 'many-tabs', T0), flow, 'the newest 5 tabs of the first browser are among the address\'s newest 30');
+        assert.deepEqual(await takeFlow(db, 'fresh-0', 'browser-0', T0), flow);
+        assert.deepEqual(await takeFlow(db, 'fresh-24', 'browser-24', T0), flow);
+        assert.deepEqual(await takeFlow(db, 'tab-24', 'many-tabs', T0), flow);
+      });
+    });
+
+    describe('audit log', () => {
+      test('concurrent anonymous failures of one minute, address and code are one row with their count; the sums see them all', async () => {
+        const failure = { type: 'login_failure', method: 'default', errorCode: 'STATE_INVALID', ip: '192.0.2.7', time: T0 + 5_000 } as const;
+        await Promise.all(Array.from({ length: 25 }, () => countAnonymousFailure(db, failure)));
+        await countAnonymousFailure(db, { ...failure, time: T0 + 65_000 }); // the next minute
+        await countAnonymousFailure(db, { ...failure, ip: '192.0.2.8' });
+        await recordEvent(db, { type: 'login_failure', method: 'default', errorCode: 'STATE_INVALID', ip: '192.0.2.7', time: T0 + 6_000 });
+        const rows = await db.selectFrom('audit_log').select(['time', 'ip', 'count', 'grouped']).where('ip', 'in', ['192.0.2.7', '192.0.2.8'])
+          .orderBy('ip').orderBy('time').orderBy('grouped').execute();
+        assert.deepEqual(rows.map((r) => ({ ...r })), [
+          { time: T0, ip: '192.0.2.7', count: 25, grouped: 1 },
+          { time: T0 + 6_000, ip: '192.0.2.7', count: 1, grouped: 0 },
+          { time: T0 + 60_000, ip: '192.0.2.7', count: 1, grouped: 1 },
+          { time: T0, ip: '192.0.2.8', count: 1, grouped: 1 },
+        ]);
+        assert.deepEqual(await failuresByCode(db, T0), [{ code: 'STATE_INVALID', count: 28 }]);
+        const daily = await signInsPerDay(db, 1, T0 + 3600_000);
+        assert.deepEqual(daily.filter((d) => d.type === 'login_failure').map((d) => d.count), [28]);
       });
     });
 

@@ -7,7 +7,13 @@
  * user agent, and for admin actions who acted and what they did. What is never stored: passwords,
  * tokens, cookies, codes, claims. Callers pass only the fields below; there is no free-form
  * "payload" that a secret could slip into.
+ *
+ * Every sign-in attempt that names an account or a login in progress is a row of its own. Failures
+ * that name neither, which anyone can send at any rate, are counted instead (countAnonymousFailure):
+ * one row per minute, address, type, method and error code, so a flood adds rows at the pace of
+ * the clock, not of the flood, and the dashboard, which sums the counts, still shows all of it.
  */
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { ErrorCode } from '../errors.ts';
 
@@ -97,6 +103,45 @@ export async function recordEvent(db: Db, event: AuditEvent): Promise<void> {
       ip: clean(event.ip, 64),
       user_agent: clean(event.userAgent, 512),
     })
+    .execute();
+}
+
+export interface AnonymousFailure {
+  type: AuditEventType;
+  method?: string;
+  errorCode: ErrorCode;
+  /** The client's address; a network (an IPv6 /64) counts as one. */
+  ip?: string;
+  /** Kept from the minute's first request. */
+  userAgent?: string;
+  /** Epoch ms; default now. */
+  time?: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Counts a failure that names no account and no login in progress (a callback whose state is
+ * unknown, a back-channel POST with a bad token, a form refused by a per-address limit): one upsert
+ * into the row of its minute, address, type, method and code.
+ */
+export async function countAnonymousFailure(db: Db, failure: AnonymousFailure): Promise<void> {
+  await db
+    .insertInto('audit_log')
+    .values({
+      time: Math.floor((failure.time ?? Date.now()) / MINUTE_MS) * MINUTE_MS,
+      type: failure.type,
+      method: clean(failure.method, 100),
+      error_code: failure.errorCode,
+      user_id: null,
+      actor_id: null,
+      ip: clean(failure.ip, 64),
+      user_agent: clean(failure.userAgent, 512),
+      grouped: 1,
+    })
+    // The partial unique index of grouped rows (0008); its predicate is spelled as the index has it.
+    .onConflict((oc) => oc.columns(['time', 'ip', 'type', 'method', 'error_code']).where(sql<boolean>`grouped = 1`)
+      .doUpdateSet((eb) => ({ count: eb('audit_log.count', '+', 1) })))
     .execute();
 }
 

@@ -1,6 +1,7 @@
 /**
  * Reads of the audit log for the admin pages. Each one is a range scan on an index of
- * 0004_audit_log: the dashboard's aggregates read only the (type, time, method, error_code) index,
+ * 0004_audit_log (widened by 0008): the dashboard's aggregates sum the rows' counts (a grouped row
+ * stands for many anonymous failures) reading only the (type, time, method, error_code, count) index;
  * the event list pages through (time), (type, time) or (user_id, time), 50 rows at a time.
  */
 import { sql } from 'kysely';
@@ -26,7 +27,7 @@ export async function signInsPerDay(db: Db, days: number, now = Date.now()): Pro
   const day = sql<number>`cast(${sql.ref('time')} / ${sql.lit(DAY_MS)} as integer)`;
   const rows = await db
     .selectFrom('audit_log')
-    .select((eb) => ['type', 'method', day.as('day'), eb.fn.countAll<number>().as('n')])
+    .select((eb) => ['type', 'method', day.as('day'), eb.fn.sum<number>('count').as('n')])
     .where('type', 'in', ['login_success', 'login_failure'])
     .where('time', '>=', since)
     .groupBy(['type', 'method', day])
@@ -43,7 +44,7 @@ export async function signInsPerDay(db: Db, days: number, now = Date.now()): Pro
 export async function failuresByCode(db: Db, since: number): Promise<{ code: string; count: number }[]> {
   const rows = await db
     .selectFrom('audit_log')
-    .select((eb) => ['error_code', eb.fn.countAll<number>().as('n')])
+    .select((eb) => ['error_code', eb.fn.sum<number>('count').as('n')])
     .where('type', '=', 'login_failure')
     .where('time', '>=', since)
     .groupBy('error_code')
@@ -73,6 +74,8 @@ export interface EventRow {
   detail: string;
   ip: string;
   user_agent: string;
+  /** 1, or the anonymous failures a grouped row counts. */
+  count: number;
 }
 
 /**
@@ -82,7 +85,7 @@ export interface EventRow {
 export async function listEvents(db: Db, filter: EventFilter, limit = 50): Promise<{ events: EventRow[]; next: { time: number; id: number } | null }> {
   let query = db
     .selectFrom('audit_log')
-    .select(['id', 'time', 'type', 'method', 'error_code', 'user_id', 'username', 'actor_id', 'action', 'detail', 'ip', 'user_agent']);
+    .select(['id', 'time', 'type', 'method', 'error_code', 'user_id', 'username', 'actor_id', 'action', 'detail', 'ip', 'user_agent', 'count']);
   if (filter.type !== undefined) query = query.where('type', '=', filter.type);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   const before = filter.before;

@@ -94,6 +94,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       perIpPerMinute: integer(env, problems, 'LOGIN_RATE_LIMIT_PER_MINUTE', 30, 1, 100_000),
       hashConcurrency: integer(env, problems, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
     },
+    pendingLoginsPerIp: integer(env, problems, 'OIDC_PENDING_LOGINS_PER_IP', 1000, 1, 1_000_000),
     audit: { retentionDays: integer(env, problems, 'AUDIT_RETENTION_DAYS', 90, 0, 36500) },
     providers,
     devIdp: devIdp ? { port: devIdp, ...optional('usersFile', text(env, 'DEV_IDP_USERS_FILE')) } : null,

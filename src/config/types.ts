@@ -64,6 +64,8 @@ export interface Config {
     /** PASSWORD_HASH_CONCURRENCY: a few more wait their turn, the rest are answered 503. */
     hashConcurrency: number;
   }>;
+  /** Logins in progress per client IP (OIDC_PENDING_LOGINS_PER_IP); past it the oldest one goes. */
+  readonly pendingLoginsPerIp: number;
   /** Audit log of sign-in events: kept this many days (0 keeps them forever). */
   readonly audit: Readonly<{ retentionDays: number }>;
   readonly providers: readonly ProviderConfig[];

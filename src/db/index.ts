@@ -13,6 +13,7 @@ import * as m0004 from './migrations/0004_audit_log.ts';
 import * as m0005 from './migrations/0005_email_verification.ts';
 import * as m0006 from './migrations/0006_django_import.ts';
 import * as m0007 from './migrations/0007_flow_session.ts';
+import * as m0008 from './migrations/0008_anonymous_bounds.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -100,6 +101,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0005_email_verification': { up: (db) => m0005.up(db) },
     '0006_django_import': { up: (db) => m0006.up(db, dialect) },
     '0007_flow_session': { up: (db) => m0007.up(db) },
+    '0008_anonymous_bounds': { up: (db) => m0008.up(db) },
   };
 }
 

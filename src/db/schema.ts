@@ -74,6 +74,8 @@ export interface OidcFlowsTable {
   /** The session (its id) that this silent prompt=none renewal confirms; null for a login. */
   renews_session: string | null;
   expires: Millis;
+  /** base64url SHA-256 of the client's address (IPv6 by its /64): its pending logins are capped. */
+  client: ColumnType<string, string | undefined, string>;
 }
 
 /** Back-channel logout tokens already accepted (replay cache), until they would expire anyway. */
@@ -104,6 +106,10 @@ export interface AuditLogTable {
   detail: ColumnType<string, string | undefined, string>;
   ip: ColumnType<string, string | undefined, string>;
   user_agent: ColumnType<string, string | undefined, string>;
+  /** Events this row stands for: 1, or for a grouped row the anonymous failures of its minute. */
+  count: ColumnType<number, number | undefined, number>;
+  /** 1: repeated anonymous failures of one minute, address, type, method and code, counted in one row. */
+  grouped: ColumnType<Flag, Flag | undefined, Flag>;
 }
 
 /** Group names (Django's auth_group, brought by import-django); owned by accounts. */

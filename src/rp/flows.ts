@@ -1,3 +1,4 @@
+import type { Insertable } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { OidcFlowsTable } from '../db/schema.ts';
 import { sha256Base64url as digest } from '../digest.ts';
@@ -5,6 +6,9 @@ import { OidcConnectError } from '../errors.ts';
 
 /** A login in progress may take this long, as the issue and most providers' sessions allow. */
 export const FLOW_LIFETIME_MS = 10 * 60 * 1000;
+
+/** Logins in progress kept per browser: plenty of tabs; past it the oldest goes. */
+export const MAX_FLOWS_PER_BROWSER = 20;
 
 export interface Flow {
   provider: string;
@@ -15,23 +19,48 @@ export interface Flow {
   renewsSession: string | null;
 }
 
+export interface SaveOptions {
+  /** The client's address key (web: its IP, IPv6 by its /64); its flows beyond `maxPerClient` go too. */
+  client?: string;
+  maxPerClient?: number;
+  now?: number;
+}
+
 /**
  * One row per login in flight, keyed by a hash of `state`: several tabs can each finish their own
- * login, and any instance can finish a flow another one started.
+ * login, and any instance can finish a flow another one started. Starting a login needs no account,
+ * so each browser keeps its newest MAX_FLOWS_PER_BROWSER flows and each address its newest
+ * `maxPerClient`: a client looping on the start URL replaces its own old rows instead of adding.
  */
-export async function saveFlow(db: Db, state: string, binding: string, flow: Flow, now = Date.now()): Promise<void> {
-  const row: OidcFlowsTable = {
+export async function saveFlow(db: Db, state: string, binding: string, flow: Flow, options: SaveOptions = {}): Promise<void> {
+  const { client, maxPerClient, now = Date.now() } = options;
+  const hashed = { binding: digest(binding), client: client === undefined ? '' : digest(client) };
+  const row: Insertable<OidcFlowsTable> = {
     id: digest(state),
     provider: flow.provider,
-    binding: digest(binding),
+    binding: hashed.binding,
     code_verifier: flow.codeVerifier,
     nonce: flow.nonce,
     next: flow.next,
     prompt_none: flow.renewsSession === null ? 0 : 1,
     renews_session: flow.renewsSession,
     expires: now + FLOW_LIFETIME_MS,
+    client: hashed.client,
   };
   await db.insertInto('oidc_flows').values(row).execute();
+  await keepNewest(db, 'binding', hashed.binding, MAX_FLOWS_PER_BROWSER);
+  if (client !== undefined && maxPerClient !== undefined) await keepNewest(db, 'client', hashed.client, maxPerClient);
+}
+
+/**
+ * Deletes the flows of one browser or address beyond its newest `keep`. Concurrent starts may each
+ * keep a row the other deleted around, so the bound holds within the number of starts in flight.
+ */
+async function keepNewest(db: Db, column: 'binding' | 'client', value: string, keep: number): Promise<void> {
+  await db.deleteFrom('oidc_flows')
+    .where(column, '=', value)
+    .where('id', 'not in', db.selectFrom('oidc_flows').select('id').where(column, '=', value).orderBy('expires', 'desc').limit(keep))
+    .execute();
 }
 
 /**

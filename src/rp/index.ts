@@ -18,8 +18,9 @@ export interface RelyingParty {
   /**
    * Starts a login; returns the provider URL to redirect the browser to. With `renewsSession` (a
    * session id) it is that session's silent renewal: prompt=none, and a login_required answer ends it.
+   * `client` (the browser's address) caps the logins in progress of one address (OIDC_PENDING_LOGINS_PER_IP).
    */
-  startLogin(input: { provider?: string; next: string; binding: string; renewsSession?: string }): Promise<URL>;
+  startLogin(input: { provider?: string; next: string; binding: string; client?: string; renewsSession?: string }): Promise<URL>;
   /** Finishes a login from the callback URL, with the browser's binding cookie. */
   finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
   /** Where to send the browser after the local session ended: the provider's logout, or null. */
@@ -52,7 +53,7 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     providers: config.providers,
     provider,
 
-    async startLogin({ provider: id, next, binding, renewsSession }) {
+    async startLogin({ provider: id, next, binding, client: address, renewsSession }) {
       const target = provider(id);
       const state = client.randomState();
       const nonce = client.randomNonce();
@@ -60,7 +61,8 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
       const url = await target.authorizationUrl({
         state, nonce, promptNone: renewsSession !== undefined, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier),
       });
-      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null });
+      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null },
+        address === undefined ? {} : { client: address, maxPerClient: config.pendingLoginsPerIp });
       return url;
     },
 

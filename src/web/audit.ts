@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { recordEvent, type AuditEvent } from '../audit/index.ts';
+import { countAnonymousFailure, recordEvent, type AnonymousFailure, type AuditEvent } from '../audit/index.ts';
+import type { ErrorCode } from '../errors.ts';
 import { flowProvider } from '../rp/flows.ts';
 import type { AppContext } from './context.ts';
 import { toOidcConnectError } from './error-pages.ts';
+import { clientAddress } from './rate-limits.ts';
 
 /**
  * Records an audit event for this request (its IP and user agent added) and never fails the
@@ -16,20 +18,36 @@ export async function audit(ctx: AppContext, request: FastifyRequest, event: Aud
   }
 }
 
+/**
+ * Counts a failure that names no account and no login in progress (see countAnonymousFailure),
+ * by the client's address (an IPv6 /64 as one); never fails the request either.
+ */
+export async function auditAnonymous(ctx: AppContext, request: FastifyRequest, failure: Pick<AnonymousFailure, 'type' | 'method' | 'errorCode'>): Promise<void> {
+  try {
+    await countAnonymousFailure(ctx.db, { ip: clientAddress(request), userAgent: request.headers['user-agent'] ?? '', ...failure });
+  } catch (error) {
+    request.log.error({ err: error, type: failure.type }, 'writing the audit log failed');
+  }
+}
+
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 /**
  * Wraps a provider sign-in route so that any failure it throws is recorded as a `login_failure`
  * with the error's stable code, then rethrown unchanged: the route answers exactly as before.
  * `methodOf` runs first, because the flow that names the provider is consumed by the handler.
+ * Failures for which `anonymous(code)` holds name no login in progress and are only counted.
  */
-export function auditedSignIn(ctx: AppContext, methodOf: (request: FastifyRequest) => Promise<string>, handler: Handler): Handler {
+export function auditedSignIn(ctx: AppContext, methodOf: (request: FastifyRequest) => Promise<string>, handler: Handler,
+  anonymous: (code: ErrorCode) => boolean = () => false): Handler {
   return async (request, reply) => {
     const method = await methodOf(request);
     try {
       return await handler(request, reply);
     } catch (error) {
-      await audit(ctx, request, { type: 'login_failure', method, errorCode: toOidcConnectError(error).code });
+      const errorCode = toOidcConnectError(error).code;
+      if (anonymous(errorCode)) await auditAnonymous(ctx, request, { type: 'login_failure', method, errorCode });
+      else await audit(ctx, request, { type: 'login_failure', method, errorCode });
       throw error;
     }
   };

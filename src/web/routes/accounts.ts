@@ -6,7 +6,7 @@ import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
-import { audit } from '../audit.ts';
+import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { HashingCapacity } from '../hashing-capacity.ts';
@@ -22,6 +22,10 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const hashing = new HashingCapacity(config.passwordChecks.hashConcurrency);
   // Per client address, before the CSRF check or any hashing; the lockout below is per username.
   const limited = { rateLimit: perAddress(config.passwordChecks.perIpPerMinute) };
+  const limitedLogin = {
+    rateLimit: perAddress(config.passwordChecks.perIpPerMinute,
+      (request) => void auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'RATE_LIMITED' })),
+  };
   const locked = () => {
     const { windowSeconds } = config.lockout;
     return new OidcConnectError('TOO_MANY_ATTEMPTS',
@@ -46,12 +50,13 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null);
   });
 
-  app.post('/accounts/login/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/login/', { config: limitedLogin, preHandler: app.csrfProtection }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
     if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
-      await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username });
+      // No account named: counted per address and minute, as anyone can send these at any rate.
+      await auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS' });
       return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
     }
     if (!(await reserveAttempt(db, config.lockout, username))) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOidcConnectError, OidcConnectError } from '../../errors.ts';
 import { consumeLogoutToken, logoutTokenIssuers, verifyLogoutToken } from '../../rp/logout-token.ts';
-import { audit } from '../audit.ts';
+import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { toOidcConnectError } from '../error-pages.ts';
 
@@ -49,7 +49,8 @@ export function backchannelRoutes(app: FastifyInstance, ctx: AppContext): void {
       provider = token.provider;
       sessionsEnded = await consumeLogoutToken(db, token);
     } catch (error) {
-      await audit(ctx, request, { type: 'backchannel_logout', errorCode: toOidcConnectError(error).code });
+      // Anyone can POST here: refusals are counted per address and minute, not written one by one.
+      await auditAnonymous(ctx, request, { type: 'backchannel_logout', errorCode: toOidcConnectError(error).code });
       return refuse(request, reply, error);
     }
     request.log.info({ provider, sessionsEnded }, 'back-channel logout');
