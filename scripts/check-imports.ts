@@ -39,7 +39,7 @@ export const LEAVES: readonly string[] = [
 ];
 
 const DEV_IDP = 'dev-idp';
-const DEV_IDP_IMPORTERS: readonly string[] = ['cli', 'index.ts', 'server.ts'];
+const DEV_IDP_IMPORTERS: readonly string[] = ['cli', 'index.ts', 'server.ts', 'web']; // web: the plugin's devIdp option
 
 const HTTP_SIDE = ['web', 'server.ts', 'cli', 'index.ts'];
 /** Package name (or scope prefix ending in /) -> the only units that may import it. */

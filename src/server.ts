@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/index.ts';
 import { migrate, openDatabase, type DatabaseHandle } from './db/index.ts';
-import { startDevIdp, type DevIdp } from './dev-idp/index.ts';
+import type { DevIdp } from './dev-idp/index.ts';
 import { createRelyingParty } from './rp/index.ts';
 import { buildApp } from './web/app.ts';
 import { loggerOptions } from './web/logging.ts';
+import { startConfiguredDevIdp } from './web/sign-in.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -45,17 +46,6 @@ export async function startServer(config: Config, options: { logger?: boolean } 
       await database.close();
     },
   };
-}
-
-/** The development provider as the configuration sets it up (DEV_IDP_PORT, DEV_IDP_USERS_FILE), for `serve` and `dev-idp`. */
-export function startConfiguredDevIdp(config: Config): Promise<DevIdp> {
-  return startDevIdp({
-    port: config.devIdp?.port ?? 9000,
-    appUrl: config.appUrl,
-    dataDir: config.dataDir,
-    production: config.production,
-    ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
-  });
 }
 
 export function demoLogins(devIdp: DevIdp): string {

@@ -57,7 +57,7 @@ for (const target of databaseTargets) {
       });
 
       test('the stylesheet is served from our own origin', async () => {
-        const css = await new HttpClient().get(`${t.url}/static/app.css`);
+        const css = await new HttpClient().get(`${t.url}/oidc-connect/static/app.css`);
         assert.equal(css.status, 200);
         assert.match(css.headers.get('content-type') ?? '', /text\/css/);
       });
@@ -180,8 +180,10 @@ for (const target of databaseTargets) {
         const home = await client.get(`${t.url}/`);
         const out = await client.post(`${t.url}/accounts/logout/`, { _csrf: hiddenField(home.body, '_csrf') });
         assert.equal(out.status, 302);
-        assert.equal(out.location, `${t.url}/`);
-        assert.match((await client.get(`${t.url}/`)).body, /You are not logged in/);
+        assert.equal(out.location, `${t.url}/?logged_out=1`);
+        const landed = (await client.get(out.location!)).body;
+        assert.match(landed, /You are not logged in/);
+        assert.match(landed, /You have been logged out\./);
         const replay = new HttpClient();
         replay.setCookie(t.url, 'oc_session', cookie);
         assert.match((await replay.get(`${t.url}/`)).body, /You are not logged in/);

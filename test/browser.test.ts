@@ -93,8 +93,9 @@ describe('browser (Chromium)', { skip: browserSkipReason(), timeout: 60_000 }, (
     await page.screenshot({ path: join(DOCS_DIR, 'home-page.png') });
 
     await page.getByRole('button', { name: 'Log Out' }).click();
-    await page.waitForURL(`${url}/`);
+    await page.waitForURL(`${url}/?logged_out=1`);
     await expectLoggedOut(page);
+    await page.getByRole('status').getByText('You have been logged out.').waitFor();
 
     // The session is gone on the server too, not just in this page.
     await page.reload();
@@ -132,8 +133,9 @@ describe('browser (Chromium)', { skip: browserSkipReason(), timeout: 60_000 }, (
     navigations.length = 0;
     await page.getByRole('button', { name: 'Log Out' }).click();
     // The provider's confirmation submits itself; wait for the end of the chain, not for the form.
-    await page.waitForURL(`${url}/`);
+    await page.waitForURL(`${url}/?logged_out=1`);
     await expectLoggedOut(page);
+    await page.getByRole('status').getByText('You have been logged out.').waitFor();
 
     const logout = navigations.find((u) => u.startsWith(`${issuer}/v1/logout`));
     assert.ok(logout, `logout went through the provider's /v1/logout:\n${navigations.join('\n')}`);

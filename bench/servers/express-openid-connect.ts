@@ -6,7 +6,9 @@
 // Env: PORT, BENCH_ISSUER, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, SESSION_SECRET.
 import express from 'express';
 import { auth, type Session } from 'express-openid-connect';
-import { render } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/views.ts';
+
+const views = createViews();
 
 const port = Number(process.env['PORT']);
 const issuer = process.env['BENCH_ISSUER']!;
@@ -41,7 +43,7 @@ app.get('/', (req, res) => {
     ? { username: session.user.username, email: session.user.email, is_staff: 0 as const, password: null }
     : null;
   // express-openid-connect has no CSRF token facility (its logout is a GET route), so no token here.
-  res.type('text/html; charset=utf-8').send(render('home', { user, csrf: '', provider: user ? 'Okta' : null }));
+  res.type('text/html; charset=utf-8').send(views.render('home', { user, csrf: '', provider: user ? 'Okta' : null, loggedOut: false }));
 });
 
 const server = app.listen(port, '127.0.0.1', () => console.log('READY {}'));

@@ -14,7 +14,9 @@ import { createRequire } from 'node:module';
 import oktaMiddleware from '@okta/oidc-middleware';
 import express from 'express';
 import session from 'express-session';
-import { render } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/views.ts';
+
+const views = createViews();
 
 const port = Number(process.env['PORT']);
 const require = createRequire(import.meta.url);
@@ -41,7 +43,7 @@ app.get('/', (req, res) => {
   // A synchronizer token kept in the session, as csrf-sync (the middleware's own CSRF helper) does.
   const sessionData = req.session as unknown as { csrf?: string };
   const csrf = user ? (sessionData.csrf ??= randomBytes(32).toString('base64url')) : '';
-  res.type('text/html; charset=utf-8').send(render('home', { user, csrf, provider: user ? 'Okta' : null }));
+  res.type('text/html; charset=utf-8').send(views.render('home', { user, csrf, provider: user ? 'Okta' : null, loggedOut: false }));
 });
 
 oidc.on('ready', () => {

@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AppContext } from './context.ts';
+import { errorHandler, notFoundHandler } from './error-pages.ts';
+import { loggedOut } from './logout-notice.ts';
 import { oidcConnect } from './plugin.ts';
 import { securityHeaders } from './security-headers.ts';
-import { render, stylesheet } from './views.ts';
+import { createViews } from './views.ts';
 
 /**
  * Fastify 5 trusts no hop for a bare number (it can't check the peer), so a hop count becomes what
@@ -12,8 +14,11 @@ function trustProxy(setting: boolean | number | string): boolean | string | ((ad
   return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }
 
-/** The tutorial's app: the sign-in plugin plus a home page that greets the user. */
-export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+/**
+ * The tutorial's app: the sign-in plugin plus a home page that greets the user. Unlike a host app,
+ * every error and 404 here is ours, as pages (JSON under /api/ and for API clients).
+ */
+export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: trustProxy(ctx.config.trustProxy),
@@ -24,21 +29,24 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     genReqId: () => crypto.randomUUID(),
   });
   await app.register(oidcConnect, ctx);
+  const views = createViews();
+  app.setErrorHandler(errorHandler(views));
 
-  // The tutorial's own pages carry the same security headers as the plugin's.
+  // The tutorial's own pages, and its 404 page, carry the same security headers as the plugin's.
   await app.register(async (pages) => {
     await securityHeaders(pages);
-
-    pages.get('/static/app.css', { config: { session: false } }, async (_request, reply) =>
-      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet));
+    pages.setNotFoundHandler(notFoundHandler(views));
+    // Unknown paths under /api/ are API calls too: they get a JSON 404.
+    await pages.register(async (api) => api.setNotFoundHandler(notFoundHandler(views, { json: true })), { prefix: '/api' });
 
     pages.get('/', async (request, reply) => {
       const user = request.user;
       const provider = request.session?.row.provider;
-      return reply.type('text/html; charset=utf-8').send(render('home', {
+      return reply.type('text/html; charset=utf-8').send(views.render('home', {
         user,
         csrf: user ? reply.generateCsrf() : '',
         provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
+        loggedOut: !user && loggedOut(request),
       }));
     });
   });

@@ -1,10 +1,13 @@
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import type { RelyingParty } from '../rp/index.ts';
+import type { ViewRenderer } from './views.ts';
 
 /** What every route of the plugin needs, passed explicitly rather than through globals. */
 export interface AppContext {
   readonly config: Config;
   readonly db: Db;
   readonly rp: RelyingParty;
+  /** The pages, with this registration's brand and template overrides. */
+  readonly views: ViewRenderer;
 }

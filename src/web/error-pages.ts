@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseUnavailable } from '../db/errors.ts';
 import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
 import { errorReason } from './logging.ts';
-import { render } from './views.ts';
+import type { ViewRenderer } from './views.ts';
 
 /** Sign-in failures offer "Try again" from the login page. */
 const RETRY_FROM_LOGIN = new Set<ErrorCode>([
@@ -35,7 +35,7 @@ export function wantsJson(request: FastifyRequest): boolean {
   return accept.includes('application/json') && !accept.includes('text/html');
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError, json = wantsJson(request)): FastifyReply {
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: OidcConnectError, views: ViewRenderer, json = wantsJson(request)): FastifyReply {
   reply.code(error.status);
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   if (error.status === 401 && json) reply.header('www-authenticate', 'Bearer');
@@ -43,7 +43,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
   const retry = RETRY_FROM_LOGIN.has(error.code)
     ? '/accounts/login/'
     : error.code === 'CSRF_INVALID' ? request.url : null;
-  return reply.type('text/html; charset=utf-8').send(render('error', {
+  return reply.type('text/html; charset=utf-8').send(views.render('error', {
     user: request.user,
     title: ERROR_CODES[error.code].title,
     message: error.message,
@@ -53,20 +53,23 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
   }));
 }
 
-export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const mapped = toOidcConnectError(error);
-  // Only our own bugs get a stack; provider failures get their reasons, not their payloads.
-  if (mapped.code === 'INTERNAL') request.log.error({ err: error, code: mapped.code }, 'request failed');
-  else if (mapped.status >= 500) request.log.warn({ code: mapped.code, reason: errorReason(error) }, 'request failed');
-  else request.log.info({ code: mapped.code, reason: errorReason(error) }, 'request refused');
-  return sendError(request, reply, mapped);
+/** The error handler of our routes (the plugin's scope), and of the standalone app's. */
+export function errorHandler(views: ViewRenderer): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return (error, request, reply) => {
+    const mapped = toOidcConnectError(error);
+    // Only our own bugs get a stack; provider failures get their reasons, not their payloads.
+    if (mapped.code === 'INTERNAL') request.log.error({ err: error, code: mapped.code }, 'request failed');
+    else if (mapped.status >= 500) request.log.warn({ code: mapped.code, reason: errorReason(error) }, 'request failed');
+    else request.log.info({ code: mapped.code, reason: errorReason(error) }, 'request refused');
+    return sendError(request, reply, mapped, views);
+  };
 }
 
 /**
  * The 404 answer. A 404 has no route to carry the json flag, so a scope of API paths sets its own
- * handler with `json: true` (see routes/api.ts).
+ * handler with `json: true` (the standalone app's /api/, in web/app.ts).
  */
-export function notFoundHandler(options: { json?: boolean } = {}): (request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+export function notFoundHandler(views: ViewRenderer, options: { json?: boolean } = {}): (request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   return (request, reply) => sendError(request, reply, new OidcConnectError('NOT_FOUND', 'There is nothing at this address.'),
-    options.json ?? wantsJson(request));
+    views, options.json ?? wantsJson(request));
 }

@@ -1,52 +1,62 @@
-// The route flags (`config: { session, json }`) as a host app declares them on its own routes,
-// and the 404 answers, through the real plugin on an in-memory SQLite database.
+// The plugin's options and route flags as a host app uses them, and the standalone app's error pages,
+// through the real plugin on in-memory SQLite databases.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { createUser } from '../accounts/users.ts';
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type DatabaseHandle } from '../db/index.ts';
-import { OidcConnectError } from '../errors.ts';
-import { oidcConnect } from './plugin.ts';
+import { ConfigError, OidcConnectError } from '../errors.ts';
+import { createRelyingParty } from '../rp/index.ts';
+import { buildApp } from './app.ts';
+import { oidcConnect, type OidcConnectOptions } from './plugin.ts';
 
-describe('route flags', () => {
+const SECRET = 'test-secret-test-secret-test-secret-1234';
+const testConfig = (env: Record<string, string> = {}): Config =>
+  loadConfig({ cwd: '/nonexistent', env: { DATABASE_URL: 'sqlite::memory:', SESSION_SECRET: SECRET, DEV_IDP_PORT: '1', ...env } });
+
+/** Signs carol in through the login form; returns her session cookie. */
+async function signIn(app: FastifyInstance): Promise<string> {
+  const form = await app.inject({ url: '/accounts/login/' });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+  const login = await app.inject({
+    method: 'POST',
+    url: '/accounts/login/',
+    headers: { cookie: form.cookies.map((c) => `${c.name}=${c.value}`).join('; ') },
+    payload: { _csrf: csrf, username: 'carol', password: 'carol password', next: '/' },
+  });
+  assert.equal(login.statusCode, 302);
+  const session = login.cookies.find((c) => c.name === 'oc_session');
+  assert.ok(session);
+  return `oc_session=${session.value}`;
+}
+
+/** The plugin alone in a bare Fastify app, with `options`, over a fresh database with carol in it. */
+async function pluginApp(options: Omit<OidcConnectOptions, 'db'> = {}): Promise<{ app: FastifyInstance; database: DatabaseHandle }> {
+  const config = options.config ?? testConfig();
+  const database = openDatabase(config.database);
+  await migrate(database);
+  await createUser(database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
+  const app = Fastify();
+  await app.register(oidcConnect, { ...options, config, db: database.db });
+  return { app, database };
+}
+
+describe('route flags on a host app\'s routes', () => {
   let app: FastifyInstance;
   let database: DatabaseHandle;
   let cookie: string;
 
   before(async () => {
-    const config = loadConfig({
-      cwd: '/nonexistent',
-      env: { DATABASE_URL: 'sqlite::memory:', SESSION_SECRET: 'test-secret-test-secret-test-secret-1234', DEV_IDP_PORT: '1' },
-    });
-    database = openDatabase(config.database);
-    await migrate(database);
-    await createUser(database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
-    app = Fastify();
-    await app.register(oidcConnect, { config, db: database.db });
+    ({ app, database } = await pluginApp());
     const whoami = async (request: { user: { username: string } | null }) => ({ user: request.user?.username ?? null });
     app.get('/whoami', whoami);
     app.get('/whoami-no-session', { config: { session: false } }, whoami);
-    const refuse = async () => {
-      throw new OidcConnectError('FORBIDDEN', 'Not for you.');
-    };
-    app.get('/page', refuse);
-    app.get('/endpoint', { config: { json: true } }, refuse);
     await app.ready();
-
-    const form = await app.inject({ url: '/accounts/login/' });
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-    const csrfCookie = form.cookies.map((c) => `${c.name}=${c.value}`).join('; ');
-    const login = await app.inject({
-      method: 'POST',
-      url: '/accounts/login/',
-      headers: { cookie: csrfCookie },
-      payload: { _csrf: csrf, username: 'carol', password: 'carol password', next: '/' },
-    });
-    assert.equal(login.statusCode, 302);
-    const session = login.cookies.find((c) => c.name === 'oc_session');
-    assert.ok(session);
-    cookie = `oc_session=${session.value}`;
+    cookie = await signIn(app);
   });
   after(async () => {
     await app.close();
@@ -58,6 +68,39 @@ describe('route flags', () => {
     assert.deepEqual((await app.inject({ url: '/whoami-no-session', headers: { cookie } })).json(), { user: null });
   });
 
+  test('an unknown path under our prefixes is our 404 page; elsewhere, and under /api/, Fastify\'s (the host\'s)', async () => {
+    const ours = await app.inject({ url: '/admin/nothing', headers: { accept: 'text/html' } });
+    assert.equal(ours.statusCode, 404);
+    assert.match(ours.body, /Page not found/);
+    for (const url of ['/nothing/here', '/api/nothing']) {
+      const theirs = await app.inject({ url, headers: { accept: 'text/html' } });
+      assert.equal(theirs.statusCode, 404);
+      assert.equal(theirs.json().error, 'Not Found', url);
+    }
+  });
+});
+
+describe('the standalone app: every error and 404 is ours', () => {
+  let app: FastifyInstance;
+  let database: DatabaseHandle;
+
+  before(async () => {
+    const config = testConfig();
+    database = openDatabase(config.database);
+    await migrate(database);
+    app = await buildApp({ config, db: database.db, rp: createRelyingParty(config, database.db) });
+    const refuse = async () => {
+      throw new OidcConnectError('FORBIDDEN', 'Not for you.');
+    };
+    app.get('/page', refuse);
+    app.get('/endpoint', { config: { json: true } }, refuse);
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    await database.close();
+  });
+
   test('json: true answers errors as JSON even to a browser', async () => {
     const page = await app.inject({ url: '/page', headers: { accept: 'text/html' } });
     assert.equal(page.statusCode, 403);
@@ -67,12 +110,91 @@ describe('route flags', () => {
     assert.deepEqual(endpoint.json(), { error: 'FORBIDDEN', message: 'Not for you.' });
   });
 
-  test('an unknown path under /api/ is a JSON 404; elsewhere a page', async () => {
+  test('an unknown path under /api/ is a JSON 404; elsewhere a page, with the security headers', async () => {
     const api = await app.inject({ url: '/api/nothing/here', headers: { accept: 'text/html' } });
     assert.equal(api.statusCode, 404);
     assert.deepEqual(api.json(), { error: 'NOT_FOUND', message: 'There is nothing at this address.' });
     const page = await app.inject({ url: '/nothing/here', headers: { accept: 'text/html' } });
     assert.equal(page.statusCode, 404);
     assert.match(page.body, /Page not found/);
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+  });
+
+  test('"You have been logged out" shows for the flag alone: its value never reaches the page', async () => {
+    const flagged = await app.inject({ url: '/?logged_out=1' });
+    assert.match(flagged.body, /<div class="alert ok" role="status">You have been logged out\.<\/div>/);
+    assert.doesNotMatch((await app.inject({ url: '/' })).body, /logged out\./);
+    const probe = '<script>alert(1)</script>';
+    for (const url of [`/?logged_out=${encodeURIComponent(probe)}`, `/accounts/login/?logged_out=${encodeURIComponent(probe)}`]) {
+      const page = await app.inject({ url });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /You have been logged out\./, url);
+      assert.ok(!page.body.includes('alert(1)'), url);
+    }
+  });
+});
+
+describe('look and feel options', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'oidc-connect-views-'));
+    writeFileSync(join(dir, 'login.eta'), '<% layout(\'./layout\', { title: \'Sign in to Acme\', user: null, loginPage: true }) %><p id="acme">Acme <%= it.next %></p><input name="_csrf" value="<%= it.csrf %>">');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const page = async (options: Omit<OidcConnectOptions, 'db'>, url = '/accounts/login/'): Promise<LightMyRequestResponse> => {
+    const { app, database } = await pluginApp(options);
+    try {
+      return await app.inject({ url });
+    } finally {
+      await app.close();
+      await database.close();
+    }
+  };
+
+  test('by default the brand is oidc-connect, with our favicon', async () => {
+    const login = await page({});
+    assert.match(login.body, /<title>Log In · oidc-connect<\/title>/);
+    assert.match(login.body, /<a class="brand" href="\/">oidc-connect<\/a>/);
+    assert.match(login.body, /rel="icon" href="\/oidc-connect\/static\/favicon\.svg"/);
+  });
+
+  test('brand: the name and logo show in the header and title; the logo\'s origin joins img-src', async () => {
+    const login = await page({ brand: { name: 'Acme <Portal>', logoUrl: 'https://cdn.example.com/acme.svg?v=1&x=2' } });
+    assert.match(login.body, /<title>Log In · Acme &lt;Portal&gt;<\/title>/);
+    assert.match(login.body, /<a class="brand" href="\/"><img src="https:\/\/cdn\.example\.com\/acme\.svg\?v=1&amp;x=2" alt="">Acme &lt;Portal&gt;<\/a>/);
+    assert.match(String(login.headers['content-security-policy']), /img-src 'self' data: https:\/\/cdn\.example\.com;/);
+    const local = await page({ brand: { logoUrl: '/logo.png' } });
+    assert.match(local.body, /<img src="\/logo\.png" alt="">oidc-connect/);
+    assert.match(String(local.headers['content-security-policy']), /img-src 'self' data:;/);
+  });
+
+  test('views: a template of the same name wins over ours, and keeps our layout', async () => {
+    const login = await page({ views: dir, brand: { name: 'Acme' } }, '/accounts/login/?next=/x');
+    assert.match(login.body, /<p id="acme">Acme \/x<\/p>/);
+    assert.match(login.body, /<title>Sign in to Acme · Acme<\/title>/);
+    const missing = await page({ views: dir }, '/accounts/nothing/');
+    assert.match(missing.body, /Page not found/, 'the other pages stay ours');
+  });
+
+  test('bad options are configuration errors naming the option', async () => {
+    const cases: [Omit<OidcConnectOptions, 'db'>, RegExp][] = [
+      [{ views: join(dir, 'nope') }, /^views: .*nope is not a directory of \.eta templates$/],
+      [{ brand: { logoUrl: 'javascript:alert(1)' } }, /^brand\.logoUrl: javascript:alert\(1\) must be a path on this site/],
+      [{ brand: { logoUrl: '//evil.example/x.png' } }, /^brand\.logoUrl: /],
+      [{ brand: { name: '' } }, /^brand\.name: must be a non-empty string/],
+    ];
+    for (const [options, message] of cases) {
+      await assert.rejects(pluginApp(options), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    }
+  });
+
+  test('devIdp: true is refused when NODE_ENV=production, before anything starts', async () => {
+    const config = testConfig({
+      NODE_ENV: 'production', APP_URL: 'https://app.example.com', SESSION_SECRET: 'Zq8#vL2!pR7@mK4$wT9^nB3&xF6*hJ1%dS5(gY0)',
+      OIDC_ISSUER: 'https://idp.example.com', OIDC_RP_CLIENT_ID: 'app', OIDC_RP_CLIENT_SECRET: 'secret',
+    });
+    await assert.rejects(pluginApp({ config, devIdp: true }),
+      (error: unknown) => error instanceof ConfigError && /^devIdp: true is refused when NODE_ENV=production/.test(error.message));
   });
 });

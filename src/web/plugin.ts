@@ -1,30 +1,26 @@
+import { hkdfSync } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { loadConfig, type Config } from '../config/index.ts';
-import { migrate, openDatabase, type Db } from '../db/index.ts';
-import { changeFeedOf } from '../db/change-feed.ts';
 import type { User } from '../db/schema.ts';
-import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
-import { startSessionCache, type SessionCache } from '../sessions/cache.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
-import type { AppContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './error-pages.ts';
-import { startHousekeeping, type Housekeeping } from './housekeeping.ts';
+import { requireLogin } from './guards.ts';
+import { rateLimits } from './rate-limits.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
-import { requireLogin } from './guards.ts';
+import { securityHeaders } from './security-headers.ts';
 import { sessionCookieName } from './session-cookie.ts';
 import { renewSession } from './session-renewal.ts';
-import { rateLimits } from './rate-limits.ts';
-import { securityHeaders } from './security-headers.ts';
+import { createSignIn, type SignInOptions } from './sign-in.ts';
+import { STATIC_FILES, STATIC_PREFIX } from './static-files.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,52 +63,40 @@ declare module 'fastify' {
 /** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
 const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
 
-export interface OidcConnectOptions {
-  /** The validated configuration; default: `loadConfig()` from the environment and `.env`. */
-  config?: Config;
-  /** A Kysely database; default: opened from `config.database`, migrated, and closed with the app. */
-  db?: Db;
-  /** Default: `createRelyingParty(config, db, app.log)`. */
-  rp?: RelyingParty;
-}
+export type OidcConnectOptions = Omit<SignInOptions, 'log'>;
+
+/** The paths our pages live under: unknown addresses there get our 404 page; all others stay the host's. */
+const OWN_PREFIXES = ['/accounts', '/authorization-code', '/signout', '/oidc', '/admin', STATIC_PREFIX];
 
 /**
  * The sign-in plugin: sessions, local accounts, OpenID Connect login and logout, `/api/me`.
- * Wrapped with fastify-plugin so `request.user` and the error pages reach the host app's routes.
+ *
+ * Wrapped with fastify-plugin so `request.user`, `request.session`, `requireLogin` and the session
+ * hook reach the host app's routes. Our routes live in a scope of their own, with our error handler,
+ * security headers and form parser, so the host's error handler and 404 page stay the host's. The
+ * host's @fastify/cookie and @fastify/csrf-protection, registered before this plugin, are used as
+ * they are; ours are registered only when they are missing.
  */
 async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promise<void> {
-  const config = options.config ?? loadConfig();
-  let db = options.db;
-  if (!db) {
-    const database = openDatabase(config.database);
-    await migrate(database);
-    app.addHook('onClose', () => database.close());
-    db = database.db;
+  const ctx = await createSignIn({ ...options, log: app.log });
+  app.addHook('onClose', () => ctx.close());
+  const { config } = ctx;
+
+  if (!app.hasDecorator('parseCookie')) await app.register(fastifyCookie, { secret: config.sessionSecret });
+  if (!app.hasDecorator('csrfProtection')) {
+    await app.register(fastifyCsrf, {
+      sessionPlugin: '@fastify/cookie',
+      cookieKey: config.secureCookies ? '__Host-oc_csrf' : 'oc_csrf',
+      cookieOpts: { httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies },
+      // Tokens are an HMAC under a key of ours, so a secret planted in the cookie makes no valid
+      // token; that is what signing the cookie would give, without needing the cookie plugin's secret.
+      csrfOpts: { hmacKey: csrfKey(config.sessionSecret) },
+      getToken: (request) => {
+        const token = (request.body as Record<string, unknown> | undefined)?._csrf;
+        return typeof token === 'string' ? token : (request.headers['x-csrf-token'] as string | undefined);
+      },
+    });
   }
-  const ctx: AppContext = { config, db, rp: options.rp ?? createRelyingParty(config, db, app.log) };
-  // Expired rows are swept on a timer (src/web/housekeeping.ts), stopped before the database closes.
-  let housekeeping: Housekeeping | undefined;
-  app.addHook('onReady', async () => {
-    housekeeping = startHousekeeping({ db: ctx.db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log: app.log });
-  });
-  app.addHook('preClose', async () => housekeeping?.stop());
-  // SESSION_CACHE: sessions served from memory, kept right by the database's change feed (src/sessions/cache.ts).
-  let sessionCache: SessionCache | undefined;
-  app.addHook('onReady', async () => {
-    if (config.session.cache) sessionCache = startSessionCache(ctx.db, { log: app.log });
-  });
-  app.addHook('preClose', async () => sessionCache?.release());
-  await app.register(fastifyCookie, { secret: config.sessionSecret });
-  await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
-  await app.register(fastifyCsrf, {
-    sessionPlugin: '@fastify/cookie',
-    cookieKey: config.secureCookies ? '__Host-oc_csrf' : 'oc_csrf',
-    cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies },
-    getToken: (request) => {
-      const token = (request.body as Record<string, unknown> | undefined)?._csrf;
-      return typeof token === 'string' ? token : (request.headers['x-csrf-token'] as string | undefined);
-    },
-  });
 
   app.decorate('requireLogin', requireLogin);
   app.decorateRequest('session', null);
@@ -134,29 +118,30 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
       if (await renewSession(ctx, request, reply)) return reply;
     }
   });
-  // An answer after a write that ended a session or changed a user waits (100 ms at most) until this
-  // instance hears its own NOTIFY back: every instance listening gets it at that moment, so the
-  // client's next request sees the change wherever it lands (src/db/change-feed.ts).
-  app.addHook('onSend', (_request, _reply, payload, done) => {
-    const heard = changeFeedOf(ctx.db)?.heard();
-    if (heard === undefined) return done(null, payload);
-    void heard.then(() => done(null, payload));
-  });
 
-  app.setErrorHandler(errorHandler);
-
-  // The plugin's own pages and answers, its 404 page included, carry the security headers; the
-  // host app's own routes are left as it made them.
   await app.register(async (own) => {
-    await securityHeaders(own);
+    if (!own.hasContentTypeParser('application/x-www-form-urlencoded')) await own.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
+    await securityHeaders(own, { imageOrigins: ctx.views.imageOrigins });
     await rateLimits(own);
-    own.setNotFoundHandler(notFoundHandler());
+    own.setErrorHandler(errorHandler(ctx.views));
+    for (const prefix of OWN_PREFIXES) {
+      await own.register(async (scope) => scope.setNotFoundHandler(notFoundHandler(ctx.views)), { prefix });
+    }
+    for (const [path, file] of STATIC_FILES) {
+      own.get(path, { config: { session: false } }, async (_request, reply) =>
+        reply.type(file.type).header('cache-control', 'public, max-age=3600').send(file.body));
+    }
     accountRoutes(own, ctx);
     apiRoutes(own, ctx);
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);
   });
+}
+
+/** The CSRF tokens' HMAC key, derived from SESSION_SECRET so that the secret itself keys nothing else twice. */
+function csrfKey(sessionSecret: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', sessionSecret, '', 'oidc-connect csrf tokens', 32));
 }
 
 export const oidcConnect = fp(plugin, { name: 'oidc-connect', fastify: '5.x' });

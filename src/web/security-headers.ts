@@ -1,4 +1,4 @@
-import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
+import fastifyHelmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -11,26 +11,25 @@ import type { FastifyInstance } from 'fastify';
  * browsers check against form-action too. No upgrade-insecure-requests: development runs on
  * http://localhost.
  */
-const OPTIONS: FastifyHelmetOptions = {
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'self'"],
-      scriptSrc: ["'self'"],
-      styleSrc: ["'self'"],
-      imgSrc: ["'self'", 'data:'],
-      objectSrc: ["'none'"],
-      baseUri: ["'none'"],
-      frameAncestors: ["'none'"],
-    },
-  },
-  frameguard: { action: 'deny' },
+const DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  frameAncestors: ["'none'"],
 };
 
 /**
  * Registers the headers in the calling context only: `app.register(async (pages) => { await
  * securityHeaders(pages); pages.get(…) })` covers those routes and leaves the host app's own alone.
+ * `imageOrigins`: other origins the pages show images from (the brand's logo).
  */
-export async function securityHeaders(scope: FastifyInstance): Promise<void> {
-  await scope.register(fastifyHelmet, OPTIONS);
+export async function securityHeaders(scope: FastifyInstance, options: { imageOrigins?: readonly string[] } = {}): Promise<void> {
+  const imgSrc = [...DIRECTIVES.imgSrc, ...(options.imageOrigins ?? [])];
+  await scope.register(fastifyHelmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: { ...DIRECTIVES, imgSrc } },
+    frameguard: { action: 'deny' },
+  });
 }

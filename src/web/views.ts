@@ -1,16 +1,22 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../admin/view-models.ts';
 import type { User } from '../db/schema.ts';
+import { ConfigError } from '../errors.ts';
 
-/** Eta escapes every `<%= %>` by default; templates are compiled once and cached. */
-const eta = new Eta({ views: new URL('./views', import.meta.url).pathname, cache: true, autoEscape: true });
+const OUR_VIEWS = fileURLToPath(new URL('./views', import.meta.url));
 
 export type ViewUser = Pick<User, 'username' | 'email' | 'is_staff' | 'password'> | null;
 
+/**
+ * The data each page gets, besides `brand`. A template of the same name in the `views` option's
+ * directory replaces ours and gets the same data; `layout.eta` frames every page.
+ */
 export interface Views {
-  home: { user: ViewUser; csrf: string; provider: string | null };
-  login: { error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[] };
+  home: { user: ViewUser; csrf: string; provider: string | null; loggedOut: boolean };
+  login: { error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[]; loggedOut: boolean };
   password_change: { user: ViewUser; csrf: string; error: string | null };
   password_change_done: { user: ViewUser };
   error: { user: ViewUser; title: string; message: string; code: string; status: number; retry: string | null };
@@ -21,8 +27,73 @@ export interface Views {
   'admin-audit': AuditView;
 }
 
-export function render<K extends keyof Views>(view: K, data: Views[K]): string {
-  return eta.render(`./${view}`, data);
+/** The product the pages name: in the header, the title and the footer. */
+export interface Brand {
+  /** Default "oidc-connect". */
+  name?: string;
+  /** An image shown before the name: a path on this site (/logo.svg) or an absolute http(s) URL, whose origin the pages' CSP then allows. */
+  logoUrl?: string;
 }
 
-export const stylesheet = readFileSync(new URL('./static/app.css', import.meta.url), 'utf8');
+export interface ViewOptions {
+  brand?: Brand;
+  /** A directory of .eta templates that win over ours by name (login.eta, layout.eta, …). */
+  views?: string;
+}
+
+export interface ViewRenderer {
+  render<K extends keyof Views>(view: K, data: Views[K]): string;
+  /** Origins the pages load images from besides their own (the logo's), for the Content-Security-Policy. */
+  readonly imageOrigins: readonly string[];
+}
+
+const TEMPLATE_NAME = /^\.\/([\w-]+)$/;
+
+/**
+ * The pages' renderer. Eta escapes every `<%= %>` by default; templates are compiled once and
+ * cached. With a `views` directory, each template name is looked up there first, then in ours.
+ */
+export function createViews(options: ViewOptions = {}): ViewRenderer {
+  const problems: string[] = [];
+  const brand = { name: checkName(options.brand?.name, problems), logoUrl: checkLogo(options.brand?.logoUrl, problems) };
+  const overrides = options.views === undefined ? undefined : resolve(options.views);
+  if (overrides !== undefined && !(existsSync(overrides) && statSync(overrides).isDirectory())) {
+    problems.push(`views: ${options.views} is not a directory of .eta templates`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const eta = new Eta({ views: OUR_VIEWS, cache: true, autoEscape: true });
+  if (overrides !== undefined) {
+    const paths = new Map<string, string>();
+    eta.resolvePath = (template) => {
+      const name = TEMPLATE_NAME.exec(template)?.[1];
+      if (name === undefined) throw new Error(`template ${template}: only ./name is looked up`);
+      let path = paths.get(name);
+      if (path === undefined) {
+        const theirs = join(overrides, `${name}.eta`);
+        path = existsSync(theirs) ? theirs : join(OUR_VIEWS, `${name}.eta`);
+        paths.set(name, path);
+      }
+      return path;
+    };
+  }
+  const logo = brand.logoUrl === undefined ? null : URL.parse(brand.logoUrl);
+  return {
+    render: (view, data) => eta.render(`./${view}`, { ...data, brand }),
+    imageOrigins: logo ? [logo.origin] : [],
+  };
+}
+
+function checkName(name: string | undefined, problems: string[]): string {
+  if (name === undefined) return 'oidc-connect';
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 100) problems.push('brand.name: must be a non-empty string of at most 100 characters');
+  return name;
+}
+
+function checkLogo(url: string | undefined, problems: string[]): string | undefined {
+  if (url === undefined) return undefined;
+  const sitePath = typeof url === 'string' && /^\/(?![/\\])/.test(url);
+  const absolute = typeof url === 'string' && /^https?:\/\//.test(url) && URL.canParse(url);
+  if (!sitePath && !absolute) problems.push(`brand.logoUrl: ${String(url)} must be a path on this site such as /logo.svg, or an absolute http(s) URL`);
+  return url;
+}

@@ -6,14 +6,14 @@ import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
-import { audit, auditAnonymous } from '../audit.ts';
+import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { HashingCapacity } from '../hashing-capacity.ts';
 import { perAddress } from '../rate-limits.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
-import { render } from '../views.ts';
+import { loggedOut, withLoggedOutFlag } from '../logout-notice.ts';
 
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
 
@@ -22,10 +22,6 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const hashing = new HashingCapacity(config.passwordChecks.hashConcurrency);
   // Per client address, before the CSRF check or any hashing; the lockout below is per username.
   const limited = { rateLimit: perAddress(config.passwordChecks.perIpPerMinute) };
-  const limitedLogin = {
-    rateLimit: perAddress(config.passwordChecks.perIpPerMinute,
-      (request) => void auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'RATE_LIMITED' })),
-  };
   const locked = () => {
     const { windowSeconds } = config.lockout;
     return new OidcConnectError('TOO_MANY_ATTEMPTS',
@@ -33,9 +29,10 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       { retryAfterSeconds: windowSeconds });
   };
 
-  const loginPage = (reply: FastifyReply, next: string, error: string | null, username = '') =>
-    reply.type('text/html; charset=utf-8').send(render('login', {
+  const loginPage = (reply: FastifyReply, next: string, error: string | null, username = '', notice = false) =>
+    reply.type('text/html; charset=utf-8').send(ctx.views.render('login', {
       error,
+      loggedOut: notice,
       csrf: reply.generateCsrf(),
       next,
       username,
@@ -47,16 +44,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/accounts/login/', async (request, reply) => {
     // Shown even to a signed-in user, as Django does, so they can switch accounts.
-    return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null);
+    return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null, '', loggedOut(request));
   });
 
-  app.post('/accounts/login/', { config: limitedLogin, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/login/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
     if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
-      // No account named: counted per address and minute, as anyone can send these at any rate.
-      await auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS' });
+      await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username });
       return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
     }
     if (!(await reserveAttempt(db, config.lockout, username))) {
@@ -91,14 +87,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.redirect(next, 302);
   });
 
+  const afterLogout = withLoggedOutFlag(config.logoutRedirectUrl, config.appUrl);
   app.post('/accounts/logout/', { config: { renewal: false }, preHandler: app.csrfProtection }, async (request, reply) => {
     const session = request.session;
     clearSessionCookie(config, reply);
-    if (!session) return reply.redirect(config.logoutRedirectUrl, 302);
+    if (!session) return reply.redirect(afterLogout, 302);
     await deleteSession(db, session.id);
     await audit(ctx, request, { type: 'logout', method: session.row.provider ?? 'local', userId: session.user.id, username: session.user.username });
     const providerLogout = await ctx.rp.logoutUrl(session);
-    return reply.redirect(providerLogout ?? config.logoutRedirectUrl, 302);
+    return reply.redirect(providerLogout ?? afterLogout, 302);
   });
 
   const requireLocalUser = (request: FastifyRequest, reply: FastifyReply) => {
@@ -112,7 +109,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(render('password_change', { user, csrf: reply.generateCsrf(), error: null }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: reply.generateCsrf(), error: null }));
   });
 
   app.post('/accounts/password_change/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
@@ -120,7 +117,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!user) return reply;
     if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
     const again = (status: number, error: string) =>
-      reply.code(status).type('text/html; charset=utf-8').send(render('password_change', { user, csrf: reply.generateCsrf(), error }));
+      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: reply.generateCsrf(), error }));
 
     const oldPassword = field(request.body, 'old_password');
     const new1 = field(request.body, 'new_password1');
@@ -151,6 +148,6 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/done/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(render('password_change_done', { user }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change_done', { user }));
   });
 }

@@ -17,7 +17,7 @@ import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { requireLogin } from '../guards.ts';
-import { render, type Views } from '../views.ts';
+import type { Views } from '../views.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -34,7 +34,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const staffPost = { preHandler: [requireStaff, app.csrfProtection] };
 
   const page = <K extends keyof Views>(reply: FastifyReply, view: K, data: Views[K]) =>
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(render(view, data));
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(ctx.views.render(view, data));
 
   /** The user of `:id`, or a 404 page. */
   const targetOf = async (request: FastifyRequest): Promise<User> => {

@@ -3,7 +3,6 @@ import { sql } from 'kysely';
 import { OidcConnectError } from '../../errors.ts';
 import type { User } from '../../db/schema.ts';
 import type { AppContext } from '../context.ts';
-import { notFoundHandler } from '../error-pages.ts';
 
 function profile(user: User) {
   return {
@@ -43,11 +42,6 @@ export function apiRoutes(app: FastifyInstance, ctx: AppContext): void {
       provider: request.session?.row.provider ?? null,
     };
   });
-
-  // Unknown paths under /api/ are API calls too: they get a JSON 404.
-  app.register(async (api) => {
-    api.setNotFoundHandler(notFoundHandler({ json: true }));
-  }, { prefix: '/api' });
 
   app.get('/healthz', { config: { session: false } }, async (_request, reply) => {
     try {

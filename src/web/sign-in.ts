@@ -1,0 +1,97 @@
+/**
+ * What an app's sign-in is made of, before any web framework: the configuration, the database, the
+ * relying party, the pages' look, the timers that sweep expired rows, the session cache, and the
+ * development provider when asked for. The Fastify plugin is built on it, and so can another
+ * framework's adapter be.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { loadConfig, type Config } from '../config/index.ts';
+import { migrate, openDatabase, type Db } from '../db/index.ts';
+import { startDevIdp, type DevIdp } from '../dev-idp/index.ts';
+import { ConfigError } from '../errors.ts';
+import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
+import { startSessionCache } from '../sessions/cache.ts';
+import type { AppContext } from './context.ts';
+import { startHousekeeping } from './housekeeping.ts';
+import { createViews, type ViewOptions } from './views.ts';
+
+/** A pino or Fastify logger fits. */
+export type SignInLog = Pick<FastifyBaseLogger, 'info' | 'warn'>;
+
+export interface SignInOptions extends ViewOptions {
+  /** The validated configuration; default: `loadConfig()` from the environment and `.env`. */
+  config?: Config;
+  /** A Kysely database; default: opened from `config.database`, migrated, and closed by `close()`. */
+  db?: Db;
+  /** Default: `createRelyingParty(config, db, log)`. */
+  rp?: RelyingParty;
+  /**
+   * true: start the embedded development provider, as `npm start` does, when no provider is
+   * configured (no OIDC_ISSUER, OKTA_DOMAIN or providers file). Refused when NODE_ENV=production.
+   */
+  devIdp?: boolean;
+  /** Default: warnings to the console. */
+  log?: SignInLog;
+}
+
+export interface SignIn extends AppContext {
+  /** The development provider `devIdp: true` started, or null. */
+  readonly devIdp: DevIdp | null;
+  /** Stops the timers and the development provider, and closes the database if it was opened here. */
+  close(): Promise<void>;
+}
+
+const CONSOLE_LOG: SignInLog = { info: () => {}, warn: (...args: unknown[]) => console.warn(...args) };
+
+export const DEV_IDP_IN_PRODUCTION = 'devIdp: true is refused when NODE_ENV=production: the development provider is for '
+  + 'development only. Remove the option, and set OIDC_ISSUER (or OKTA_DOMAIN) with OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET.';
+
+export async function createSignIn(options: SignInOptions = {}): Promise<SignIn> {
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? CONSOLE_LOG;
+  const views = createViews(options);
+  if (options.devIdp && config.production) throw new ConfigError([DEV_IDP_IN_PRODUCTION]);
+  const startDevProvider = options.devIdp === true && config.devIdp !== null;
+  if (options.devIdp && !startDevProvider) {
+    log.warn({ providers: config.providers.map((p) => p.issuer) }, 'devIdp: true ignored: a provider is configured');
+  }
+
+  // Undone in reverse order by close(), or at once if a later step fails.
+  const stops: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  };
+  try {
+    let db = options.db;
+    if (!db) {
+      const database = openDatabase(config.database);
+      stops.push(() => database.close());
+      await migrate(database);
+      db = database.db;
+    }
+    const devIdp = startDevProvider ? await startConfiguredDevIdp(config) : null;
+    if (devIdp) stops.push(() => devIdp.close());
+    const rp = options.rp ?? createRelyingParty(config, db, log);
+    // Expired rows are swept on a timer, stopped before the database closes.
+    const housekeeping = startHousekeeping({ db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log });
+    stops.push(() => housekeeping.stop());
+    // SESSION_CACHE: sessions served from memory, kept right by the database's change feed (src/sessions/cache.ts).
+    const cache = config.session.cache ? startSessionCache(db, { log }) : undefined;
+    if (cache) stops.push(() => cache.release());
+    return { config, db, rp, views, devIdp, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The development provider as the configuration sets it up (DEV_IDP_PORT, DEV_IDP_USERS_FILE), for `serve`, `dev-idp` and `devIdp: true`. */
+export function startConfiguredDevIdp(config: Config): Promise<DevIdp> {
+  return startDevIdp({
+    port: config.devIdp?.port ?? 9000,
+    appUrl: config.appUrl,
+    dataDir: config.dataDir,
+    production: config.production,
+    ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
+  });
+}
