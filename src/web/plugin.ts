@@ -4,6 +4,7 @@ import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { changeFeedOf } from '../db/change-feed.ts';
 import type { User } from '../db/schema.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
@@ -117,6 +118,14 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
       request.user = session.user;
       if (await renewSession(ctx, request, reply)) return reply;
     }
+  });
+  // An answer after a write that ended a session or changed a user waits (100 ms at most) until this
+  // instance hears its own NOTIFY back: every instance listening gets it at that moment, so the
+  // client's next request sees the change wherever it lands (src/db/change-feed.ts).
+  app.addHook('onSend', (_request, _reply, payload, done) => {
+    const heard = changeFeedOf(ctx.db)?.heard();
+    if (heard === undefined) return done(null, payload);
+    void heard.then(() => done(null, payload));
   });
 
   await app.register(async (own) => {
