@@ -36,6 +36,7 @@ export const LEAVES: readonly string[] = [
   'errors.ts',
   'digest.ts', // sha256Base64url
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
+  'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
 ];
 
 const DEV_IDP = 'dev-idp';
@@ -48,6 +49,7 @@ export const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'fastify-plugin': HTTP_SIDE,
   '@fastify/': HTTP_SIDE,
   'oidc-provider': [DEV_IDP],
+  'pg': ['db'], // loaded through db/pg.ts, since it is an optional peer dependency
   'openid-client': ['rp'],
 };
 

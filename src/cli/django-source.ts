@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import pg from 'pg';
 import type { DjangoUser } from '../accounts/django-import.ts';
 import { redact } from '../config/parse.ts';
+import { loadPg } from '../db/pg.ts';
 import { OidcConnectError } from '../errors.ts';
 
 /**
@@ -163,6 +163,7 @@ function sqliteReader(file: string): Reader {
 
 async function postgresReader(url: string, display: string): Promise<Reader> {
   // Every transaction is read-only, so this connection can't write to Django's database.
+  const pg = loadPg(`the Django database ${display} is PostgreSQL`);
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, options: '-c default_transaction_read_only=on' });
   client.on('error', () => {}); // a lost connection surfaces on the next query
   try {

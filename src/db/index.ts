@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
-import pg from 'pg';
 import type { DatabaseConfig } from '../config/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import { createChangeFeed, type ChangeSource } from './change-feed.ts';
 import { connectionError, sqliteOpenError } from './errors.ts';
+import { loadPg } from './pg.ts';
 import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_logout_tokens.ts';
 import * as m0003 from './migrations/0003_session_refresh.ts';
@@ -35,6 +35,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database }) });
     source = { kind: 'sqlite', dataVersion: database.dataVersion, totalChanges: database.totalChanges };
   } else {
+    const pg = loadPg(`DATABASE_URL is ${config.display}`);
     const pool = new pg.Pool({
       connectionString: config.url,
       max: config.poolSize,

@@ -1,3 +1,6 @@
+/** Okta's default authorization server issues access tokens for this audience. */
+export const API_AUDIENCE = 'api://default';
+
 /** A client the development provider knows from configuration (there is no dynamic registration). */
 export interface ClientRegistration {
   client_id: string;

@@ -4,4 +4,4 @@ export { PRODUCTION_REFUSAL, startDevIdp } from './start.ts';
 export type { DevIdp, DevIdpOptions } from './start.ts';
 export { DEMO_USERS, deriveSub, loadUsersFile } from './demo-users.ts';
 export type { DemoUser } from './demo-users.ts';
-export { API_AUDIENCE } from './op.ts';
+export { API_AUDIENCE } from './clients.ts';

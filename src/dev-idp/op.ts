@@ -2,15 +2,12 @@ import Provider, { errors } from 'oidc-provider';
 import type { Account, Grant, KoaContextWithOIDC } from 'oidc-provider';
 
 import { SCOPE_CLAIMS, SUPPORTED_SCOPES, userClaims } from './claims.ts';
-import { clientMetadata } from './clients.ts';
+import { API_AUDIENCE, clientMetadata } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
 import type { UserDirectory } from './demo-users.ts';
 import type { ProviderKeys } from './keys.ts';
 import type { SqliteStore } from './op-storage.ts';
 import { renderError, renderLogout, renderSignedOut } from './views.ts';
-
-/** Okta's default authorization server issues access tokens for this audience. */
-export const API_AUDIENCE = 'api://default';
 
 /** Okta's endpoint paths, relative to the issuer. */
 export const ROUTES = {

@@ -3,18 +3,16 @@ import { join, resolve } from 'node:path';
 
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
-import { appClient } from './clients.ts';
+import { isMissingPackage, missingPackageMessage } from '../optional-packages.ts';
+import { API_AUDIENCE, appClient } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
 import { DEMO_USERS, loadUsersFile, UserDirectory } from './demo-users.ts';
 import type { DemoUser } from './demo-users.ts';
-import { createInteractionHandler } from './interactions.ts';
 import { loadOrCreateKeys, publicJwks } from './keys.ts';
 import { isLoopbackHost, listenLoopback } from './listen.ts';
 import type { Listening } from './listen.ts';
 import { openSqliteStore } from './op-storage.ts';
 import type { SqliteStore } from './op-storage.ts';
-import { API_AUDIENCE, createProvider } from './op.ts';
-import { createRouter, ISSUER_PATH } from './router.ts';
 import { createUserinfoHandler } from './userinfo.ts';
 
 export const DATABASE_FILE = 'dev-idp.sqlite';
@@ -70,6 +68,28 @@ function checkOptions(options: DevIdpOptions): { appUrl: string; host: string } 
 }
 
 /**
+ * The modules built on oidc-provider, an optional peer dependency: imported when a development
+ * provider starts, so that an app with a real provider runs without the package installed.
+ */
+async function loadOidcProvider() {
+  try {
+    const [op, interactions, router] = await Promise.all([import('./op.ts'), import('./interactions.ts'), import('./router.ts')]);
+    return {
+      createProvider: op.createProvider,
+      createInteractionHandler: interactions.createInteractionHandler,
+      createRouter: router.createRouter,
+      ISSUER_PATH: router.ISSUER_PATH,
+    };
+  } catch (error) {
+    if (isMissingPackage(error, 'oidc-provider')) {
+      throw new ConfigError([missingPackageMessage('oidc-provider', 'The development provider runs on oidc-provider')
+        + ' (or set OIDC_ISSUER or OKTA_DOMAIN to use a real provider)']);
+    }
+    throw error;
+  }
+}
+
+/**
  * Starts the embedded "Okta": an oidc-provider with Okta's default authorization server paths
  * under `http://localhost:$PORT/oauth2/default`, the demo users, and the app's client registered.
  */
@@ -78,6 +98,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     throw new ConfigError([PRODUCTION_REFUSAL]);
   }
   const { appUrl, host } = checkOptions(options);
+  const { createProvider, createInteractionHandler, createRouter, ISSUER_PATH } = await loadOidcProvider();
   const userList = options.usersFile ? loadUsersFile(options.usersFile) : DEMO_USERS;
   const users = new UserDirectory(userList);
   const clients: ClientRegistration[] = [
