@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from '../config/index.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './error-pages.ts';
 import { loggedOut } from './logout-notice.ts';
@@ -14,20 +15,24 @@ function trustProxy(setting: boolean | number | string): boolean | string | ((ad
   return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }
 
-/**
- * The tutorial's app: the sign-in plugin plus a home page that greets the user. Unlike a host app,
- * every error and 404 here is ours, as pages (JSON under /api/ and for API clients).
- */
-export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: options.logger ?? false,
-    trustProxy: trustProxy(ctx.config.trustProxy),
+/** The server settings of the standalone app, and of the Express adapter's inner instance. */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    trustProxy: trustProxy(config.trustProxy),
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     // Long enough for slow clients, short enough that a dead one can't hold a socket.
     requestTimeout: 30_000,
     genReqId: () => crypto.randomUUID(),
-  });
+  };
+}
+
+/**
+ * The tutorial's app: the sign-in plugin plus a home page that greets the user. Unlike a host app,
+ * every error and 404 here is ours, as pages (JSON under /api/ and for API clients).
+ */
+export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+  const app = Fastify({ ...serverOptions(ctx.config), logger: options.logger ?? false });
   await app.register(oidcConnect, ctx);
   const views = createViews();
   app.setErrorHandler(errorHandler(views));

@@ -1,4 +1,3 @@
-import { hkdfSync } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
@@ -9,6 +8,7 @@ import type { User } from '../db/schema.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
+import { csrfOptions } from './csrf.ts';
 import { errorHandler, notFoundHandler } from './error-pages.ts';
 import { requireLogin } from './guards.ts';
 import { rateLimits } from './rate-limits.ts';
@@ -20,7 +20,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { securityHeaders } from './security-headers.ts';
 import { sessionCookieName } from './session-cookie.ts';
 import { renewSession } from './session-renewal.ts';
-import { createSignIn, type SignInOptions } from './sign-in.ts';
+import { createSignIn, type SignIn, type SignInOptions } from './sign-in.ts';
 import { STATIC_FILES, STATIC_PREFIX } from './static-files.ts';
 
 declare module 'fastify' {
@@ -66,6 +66,17 @@ const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
 
 export type OidcConnectOptions = Omit<SignInOptions, 'log'>;
 
+/** What the plugin started, for the Express adapter, which runs the plugin on a Fastify instance of its own. */
+export interface PluginState {
+  readonly signIn: SignIn;
+  readonly bearer: BearerAuthenticator;
+}
+const STATE = Symbol('oidc-connect');
+
+export function pluginState(app: FastifyInstance): PluginState {
+  return (app as unknown as Record<typeof STATE, PluginState>)[STATE];
+}
+
 /** The paths our pages live under: unknown addresses there get our 404 page; all others stay the host's. */
 const OWN_PREFIXES = ['/accounts', '/authorization-code', '/signout', '/oidc', '/admin', STATIC_PREFIX];
 
@@ -87,11 +98,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   if (!app.hasDecorator('csrfProtection')) {
     await app.register(fastifyCsrf, {
       sessionPlugin: '@fastify/cookie',
-      cookieKey: config.secureCookies ? '__Host-oc_csrf' : 'oc_csrf',
-      cookieOpts: { httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies },
-      // Tokens are an HMAC under a key of ours, so a secret planted in the cookie makes no valid
-      // token; that is what signing the cookie would give, without needing the cookie plugin's secret.
-      csrfOpts: { hmacKey: csrfKey(config.sessionSecret) },
+      ...csrfOptions(config),
       getToken: (request) => {
         const token = (request.body as Record<string, unknown> | undefined)?._csrf;
         return typeof token === 'string' ? token : (request.headers['x-csrf-token'] as string | undefined);
@@ -105,6 +112,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('bearer', null);
   const bearer = new BearerAuthenticator(ctx);
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
+  app.decorate(STATE, { signIn: ctx, bearer } satisfies PluginState);
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
@@ -146,11 +154,6 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);
   });
-}
-
-/** The CSRF tokens' HMAC key, derived from SESSION_SECRET so that the secret itself keys nothing else twice. */
-function csrfKey(sessionSecret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', sessionSecret, '', 'oidc-connect csrf tokens', 32));
 }
 
 export const oidcConnect = fp(plugin, { name: 'oidc-connect', fastify: '5.x' });

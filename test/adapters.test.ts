@@ -1,0 +1,198 @@
+/**
+ * The one integration suite of the sign-in as a library, run through every adapter (the Fastify
+ * plugin, Express 5, Express 4; test/support/adapters.ts): form login, the code flow with the
+ * development provider, `next`, CSRF, logout, bearer tokens and back-channel logout must behave
+ * the same whichever framework the host app is written in.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createUser } from '../src/accounts/users.ts';
+import { sessionIdFor } from '../src/sessions/index.ts';
+import { ADAPTERS, startAdapterApp, type AdapterApp } from './support/adapters.ts';
+import { confirmProviderLogout, providerLogin } from './support/dev-stack.ts';
+import { HttpClient, hiddenField } from './support/http-client.ts';
+
+const alice = { email: 'alice@example.com', password: 'wonderland' };
+const bob = { email: 'bob@example.com', password: 'builder' };
+const navigation = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };
+
+interface Whoami {
+  user: string | null;
+  provider: string | null;
+  csrf: string;
+}
+
+for (const adapter of ADAPTERS) {
+  describe(`the sign-in through the ${adapter} adapter`, () => {
+    let s: AdapterApp;
+    before(async () => {
+      s = await startAdapterApp(adapter);
+      await createUser(s.database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
+    });
+    after(() => s.close());
+
+    const whoami = async (client: HttpClient): Promise<Whoami> => JSON.parse((await client.get(`${s.url}/`)).body) as Whoami;
+
+    async function formLogin(client: HttpClient, fields: Record<string, string> = {}) {
+      const page = await client.get(`${s.url}/accounts/login/`);
+      assert.equal(page.status, 200);
+      return client.post(`${s.url}/accounts/login/`, {
+        _csrf: hiddenField(page.body, '_csrf'), username: 'carol', password: 'carol password', ...fields,
+      });
+    }
+
+    /** alice's access token, as the app keeps it in her session row after a code-flow login. */
+    async function accessToken(client: HttpClient): Promise<string> {
+      const id = sessionIdFor(client.cookie(s.url, 'oc_session')!);
+      const row = await s.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
+      return (JSON.parse(row.data) as { accessToken: string }).accessToken;
+    }
+
+    test('our pages are ours and the host\'s are the host\'s', async () => {
+      const client = new HttpClient();
+      const login = await client.get(`${s.url}/accounts/login/`);
+      assert.match(login.body, /Log In with Okta/);
+      assert.match(login.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+      assert.equal((await client.get(`${s.url}/oidc-connect/static/app.css`)).status, 200);
+      const ours = await client.get(`${s.url}/accounts/nothing/`);
+      assert.equal(ours.status, 404);
+      assert.match(ours.body, /Page not found/);
+      const theirs = await client.get(`${s.url}/nothing`);
+      assert.equal(theirs.status, 404);
+      assert.doesNotMatch(theirs.body, /Page not found/);
+      assert.deepEqual(JSON.parse((await client.get(`${s.url}/healthz`)).body), { status: 'ok' });
+      assert.equal((await whoami(client)).user, null);
+    });
+
+    test('form login: carol signs in and comes back to next; the host sees her', async () => {
+      const client = new HttpClient();
+      const wrong = await formLogin(client, { password: 'not it' });
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.body, /Please enter a correct username and password/);
+      const done = await formLogin(client, { next: '/private?tab=1' });
+      assert.equal(done.status, 302);
+      assert.equal(done.location, `${s.url}/private?tab=1`);
+      assert.deepEqual(JSON.parse((await client.get(done.location!)).body), { private: 'carol' });
+      assert.equal((await whoami(client)).user, 'carol');
+    });
+
+    test('code flow: alice signs in at the development provider and lands on next', async () => {
+      const client = new HttpClient();
+      const done = await providerLogin(client, s.url, alice, '/private');
+      assert.equal(done.status, 302);
+      assert.equal(done.location, `${s.url}/private`);
+      assert.deepEqual(JSON.parse((await client.get(done.location!)).body), { private: 'alice' });
+      const seen = await whoami(client);
+      assert.deepEqual([seen.user, seen.provider], ['alice', 'default']);
+    });
+
+    test('next: requireLogin sends page loads to the login page and back; other sites are never a target', async () => {
+      const client = new HttpClient();
+      const page = await client.get(`${s.url}/private?tab=2`, navigation);
+      assert.equal(page.status, 302);
+      assert.equal(page.location, `${s.url}/accounts/login/?next=%2Fprivate%3Ftab%3D2`);
+      const api = await client.get(`${s.url}/private`, { accept: 'application/json' });
+      assert.equal(api.status, 401);
+      assert.match(api.body, /"LOGIN_REQUIRED"/); // Fastify's host answers through its own error handler, as `code`
+      const offsiteForm = await formLogin(new HttpClient(), { next: '//evil.example/x' });
+      assert.equal(offsiteForm.location, `${s.url}/`);
+      const offsite = await providerLogin(new HttpClient(), s.url, bob, 'https://evil.example/');
+      assert.equal(offsite.location, `${s.url}/`);
+    });
+
+    test('CSRF: forms without their token are refused, and change nothing', async () => {
+      const forged = await new HttpClient().post(`${s.url}/accounts/login/`, { username: 'carol', password: 'carol password' });
+      assert.equal(forged.status, 403);
+      assert.match(forged.body, /CSRF_INVALID/);
+      const client = new HttpClient();
+      assert.equal((await formLogin(client)).status, 302);
+      const stranger = new HttpClient();
+      const theirs = JSON.parse((await stranger.get(`${s.url}/`)).body) as Whoami;
+      const out = await client.post(`${s.url}/accounts/logout/`, { _csrf: theirs.csrf });
+      assert.equal(out.status, 403, 'another browser\'s token is no good here');
+      assert.equal((await client.post(`${s.url}/accounts/logout/`, {})).status, 403);
+      assert.equal((await whoami(client)).user, 'carol');
+    });
+
+    test('logout: with the host page\'s token, a local session ends and lands on / with the notice flag', async () => {
+      const client = new HttpClient();
+      assert.equal((await formLogin(client)).status, 302);
+      const cookie = client.cookie(s.url, 'oc_session')!;
+      const out = await client.post(`${s.url}/accounts/logout/`, { _csrf: (await whoami(client)).csrf });
+      assert.equal(out.status, 302);
+      assert.equal(out.location, `${s.url}/?logged_out=1`);
+      assert.equal((await whoami(client)).user, null);
+      const replay = new HttpClient();
+      replay.setCookie(s.url, 'oc_session', cookie);
+      assert.equal((await whoami(replay)).user, null, 'the session is over on the server');
+    });
+
+    test('logout: a provider session ends at the provider too, and comes back', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.url, alice);
+      const out = await client.post(`${s.url}/accounts/logout/`, { _csrf: (await whoami(client)).csrf });
+      assert.equal(out.status, 302);
+      const logout = new URL(out.location!);
+      assert.equal(logout.origin + logout.pathname, `${s.idp.issuer}/v1/logout`);
+      assert.ok(logout.searchParams.get('id_token_hint'));
+      assert.equal(logout.searchParams.get('post_logout_redirect_uri'), `${s.url}/signout/callback`);
+      const hops = await confirmProviderLogout(client, await client.get(out.location!));
+      assert.ok(hops.some((hop) => hop.url.startsWith(`${s.url}/signout/callback`)), 'the provider sent the browser back');
+      assert.equal((await whoami(client)).user, null);
+    });
+
+    test('bearer: requireBearer takes the provider\'s access token, refuses others per RFC 6750', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.url, alice);
+      const token = await accessToken(client);
+      const call = (path: string, authorization?: string) =>
+        new HttpClient().get(`${s.url}${path}`, { accept: 'application/json', ...(authorization ? { authorization } : {}) });
+
+      const ok = await call('/api/things', `Bearer ${token}`);
+      assert.equal(ok.status, 200, ok.body);
+      assert.deepEqual(JSON.parse(ok.body), { user: 'alice', subject: JSON.parse(ok.body).subject });
+      const me = JSON.parse((await call('/api/me', `Bearer ${token}`)).body);
+      assert.deepEqual([me.username, me.auth], ['alice', 'bearer']);
+
+      const none = await call('/api/things');
+      assert.equal(none.status, 401);
+      assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+      const bad = await call('/api/things', `Bearer ${token.slice(0, -4)}AAAA`);
+      assert.equal(bad.status, 401);
+      assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/);
+      const malformed = await call('/api/things', 'Bearer two words');
+      assert.equal(malformed.status, 400);
+      assert.match(malformed.headers.get('www-authenticate') ?? '', /error="invalid_request"/);
+      const scope = await call('/api/admin-things', `Bearer ${token}`);
+      assert.equal(scope.status, 403);
+      assert.match(scope.headers.get('www-authenticate') ?? '', /error="insufficient_scope", .*scope="admin"/);
+      assert.deepEqual(Object.keys(JSON.parse(scope.body)), ['error', 'message']);
+
+      // A Bearer header is the request's only credential: the session cookie riding along is not used.
+      const both = await client.get(`${s.url}/`, { authorization: 'Bearer not-a-token' });
+      assert.equal((JSON.parse(both.body) as Whoami).user, null);
+    });
+
+    test('back-channel logout: signing out at the provider ends this app\'s session', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.url, bob);
+      assert.equal((await whoami(client)).user, 'bob');
+      const page = await client.get(`${s.idp.issuer}/v1/logout`);
+      const action = /<form id="logout-form" method="post" action="([^"]+)"/.exec(page.body)![1]!.replace(/&amp;/g, '&');
+      const xsrf = hiddenField(page.body, 'xsrf');
+      await client.follow(await client.post(new URL(action, page.url).href, { xsrf, logout: 'yes' }));
+      assert.equal((await whoami(client)).user, null);
+      const refused = await new HttpClient().post(`${s.url}/oidc/backchannel-logout`, { logout_token: 'not.a.token' });
+      assert.equal(refused.status, 400);
+      assert.equal(JSON.parse(refused.body).error, 'invalid_request');
+    });
+
+    test('the host\'s own bodies reach its routes untouched', async () => {
+      const client = new HttpClient();
+      const form = await client.post(`${s.url}/echo`, { a: '1', b: 'two words' });
+      assert.deepEqual(JSON.parse(form.body), { body: { a: '1', b: 'two words' } });
+      const json = await fetch(`${s.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"list":[1,2]}' });
+      assert.deepEqual(await json.json(), { body: { list: [1, 2] } });
+    });
+  });
+}

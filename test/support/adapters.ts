@@ -1,0 +1,146 @@
+/**
+ * The same host app, with the sign-in mounted through each adapter: the Fastify plugin, and the
+ * Express middleware on Express 5 and 4. Each has the same host routes, so one suite runs on all:
+ *   GET /          JSON { user, provider, csrf }: who the host sees, and a CSRF token for our forms
+ *   GET /private   requireLogin
+ *   GET /api/things, /api/admin-things   requireBearer with scope email, and admin
+ *   POST /echo     the host's own form and JSON bodies, to show ours don't take them
+ * The development provider is started by the adapter's `devIdp: true`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fastifyFormbody from '@fastify/formbody';
+import express4 from 'express';
+import express5 from 'express5';
+import Fastify from 'fastify';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { migrate, openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
+import type { DevIdp } from '../../src/dev-idp/index.ts';
+import { oidcConnect as oidcConnectExpress, requireBearer, requireLogin } from '../../src/web/express/index.ts';
+import { oidcConnect, pluginState } from '../../src/web/plugin.ts';
+import { freePort } from './app.ts';
+
+export type Adapter = 'fastify' | 'express 5' | 'express 4';
+
+/**
+ * Express 5 mounts the middleware first, as the README says; Express 4 puts the app's body parsers
+ * in front of it, so our forms arrive already parsed there.
+ */
+export const ADAPTERS: readonly Adapter[] = ['fastify', 'express 5', 'express 4'];
+
+export interface AdapterApp {
+  adapter: Adapter;
+  url: string;
+  config: Config;
+  database: DatabaseHandle;
+  idp: DevIdp;
+  close(): Promise<void>;
+}
+
+interface Host {
+  url: string;
+  close(): Promise<void>;
+}
+
+interface Whoami {
+  user: string | null;
+  provider: string | null;
+  csrf: string;
+}
+
+/** `env` is the app's whole environment over the defaults; nothing is read from the test process. */
+export async function startAdapterApp(adapter: Adapter, env: Record<string, string> = {}): Promise<AdapterApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-adapter-'));
+  const port = await freePort();
+  const config = loadConfig({
+    cwd: dir,
+    env: {
+      PORT: String(port),
+      APP_URL: `http://127.0.0.1:${port}`,
+      DATABASE_URL: `sqlite:${join(dir, 'app.sqlite')}`,
+      SESSION_SECRET: 'test-secret-test-secret-test-secret-1234',
+      DEV_IDP_PORT: String(await freePort()),
+      ...env,
+    },
+  });
+  const database = openDatabase(config.database);
+  await migrate(database);
+  const options = { config, db: database.db, devIdp: true } as const;
+  let host: Host & { idp: DevIdp };
+  try {
+    host = adapter === 'fastify' ? await fastifyHost(options, port) : await expressHost(adapter, options, port);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return {
+    adapter,
+    url: config.appUrl,
+    config,
+    database,
+    idp: host.idp,
+    async close() {
+      await host.close();
+      await database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Options = { config: Config; db: DatabaseHandle['db']; devIdp: true };
+
+async function fastifyHost(options: Options, port: number): Promise<Host & { idp: DevIdp }> {
+  const app = Fastify();
+  await app.register(fastifyFormbody);
+  await app.register(oidcConnect, options);
+  app.get('/', async (request, reply): Promise<Whoami> => ({
+    user: request.user?.username ?? null,
+    provider: request.session?.row.provider ?? null,
+    csrf: reply.generateCsrf(),
+  }));
+  app.get('/private', { preHandler: app.requireLogin }, async (request) => ({ private: request.user!.username }));
+  app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['email'] }) }, async (request) =>
+    ({ user: request.user?.username ?? null, subject: request.bearer!.subject }));
+  app.get('/api/admin-things', { preHandler: app.requireBearer({ scopes: ['admin'] }) }, async () => ({ secret: true }));
+  app.post('/echo', async (request) => ({ body: request.body }));
+  await app.listen({ port, host: '127.0.0.1' });
+  return { url: `http://127.0.0.1:${port}`, idp: pluginState(app).signIn.devIdp!, close: () => app.close() };
+}
+
+async function expressHost(adapter: Adapter, options: Options, port: number): Promise<Host & { idp: DevIdp }> {
+  const express = (adapter === 'express 5' ? express5 : express4) as typeof express5;
+  const app = express();
+  const auth = await oidcConnectExpress({ ...options, logger: false });
+  const bodyParsers = [express.urlencoded({ extended: false }), express.json()];
+  if (adapter === 'express 4') app.use(...bodyParsers, auth);
+  else app.use(auth, ...bodyParsers);
+  app.get('/', (req, res) => {
+    res.json({ user: req.user?.username ?? null, provider: req.oidcConnect.session?.row.provider ?? null, csrf: req.oidcConnect.csrfToken() } satisfies Whoami);
+  });
+  app.get('/private', requireLogin(), (req, res) => {
+    res.json({ private: req.user!.username });
+  });
+  app.get('/api/things', requireBearer({ scopes: ['email'] }), (req, res) => {
+    res.json({ user: req.user?.username ?? null, subject: req.oidcConnect.bearer!.subject });
+  });
+  app.get('/api/admin-things', requireBearer({ scopes: ['admin'] }), (_req, res) => {
+    res.json({ secret: true });
+  });
+  app.post('/echo', (req, res) => {
+    res.json({ body: req.body as unknown });
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(port, '127.0.0.1', () => resolve(listening)).on('error', reject);
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    idp: auth.devIdp!,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await auth.close();
+    },
+  };
+}
