@@ -3,9 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { provisionUser, type ProviderClaims } from '../../provisioning/index.ts';
 import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import type { ErrorCode } from '../../errors.ts';
 import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
 import { deleteSession } from '../../sessions/index.ts';
 import { withLoggedOutFlag } from '../logout-notice.ts';
+import { clientAddress } from '../rate-limits.ts';
 import { safeNext } from '../redirects.ts';
 import { clearSessionCookie, startSession } from '../session-cookie.ts';
 import { RENEW_PATH, renewalDue } from '../session-renewal.ts';
@@ -27,7 +29,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   const begin = async (request: FastifyRequest, reply: FastifyReply, input: { provider: string | undefined; next: string; renewsSession?: string }) => {
     const existing = request.cookies[FLOW_COOKIE];
     const binding = existing !== undefined && BINDING.test(existing) ? existing : randomBytes(32).toString('base64url');
-    const url = await rp.startLogin({ ...input, binding });
+    const url = await rp.startLogin({ ...input, binding, client: clientAddress(request) });
     reply.setCookie(FLOW_COOKIE, binding, {
       httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies, maxAge: 10 * 60,
     });
@@ -36,6 +38,10 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   // The sign-in flow itself must run on a session due for renewal: it is how the session is renewed.
   const flow = { config: { renewal: false } };
+  // Failures that name no login in progress are counted per address and minute, not written one by
+  // one (src/audit/index.ts): any failure to start one, and a callback whose state names none.
+  const notStarted = () => true;
+  const unknownState = (code: ErrorCode) => code === 'STATE_INVALID';
 
   app.get('/authorization-code/authenticate/', flow, auditedSignIn(ctx, startingProvider(ctx), async (request, reply) => {
     // `prompt` is not read from the query: any site could send a browser here with prompt=none, and
@@ -43,7 +49,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     const query = request.query as Query;
     const provider = typeof query.provider === 'string' ? query.provider : undefined;
     return begin(request, reply, { provider, next: safeNext(query.next, config.appUrl, config.loginRedirectUrl) });
-  }));
+  }, notStarted));
 
   /**
    * The silent (prompt=none) renewal of this browser's provider session, only when it is due. The
@@ -94,7 +100,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     });
     return reply.redirect(safeNext(result.next, config.appUrl, config.loginRedirectUrl), 302);
   };
-  const audited = auditedSignIn(ctx, callbackProvider(ctx), callback);
+  const audited = auditedSignIn(ctx, callbackProvider(ctx), callback, unknownState);
   app.get('/authorization-code/callback', flow, audited);
   app.get('/authorization-code/callback/', flow, audited);
 
