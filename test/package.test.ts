@@ -119,6 +119,32 @@ test('a Fastify app installs it, type-checks, starts, and signs in through both 
   await signInThroughBothFlows('fastify-app.ts');
 });
 
+test('an Express 5 app installs it, type-checks, starts, and signs in through both flows', async () => {
+  // Express 5 and its types, at the versions of our express5 and @types/express5 devDependencies (npm: aliases).
+  const version = (alias: string) => pkg.devDependencies[alias]!.slice(pkg.devDependencies[alias]!.lastIndexOf('@') + 1);
+  execFileSync('npm', [
+    'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
+    `express@${version('express5')}`, `@types/express@${version('@types/express5')}`,
+  ], { cwd: project, stdio: 'pipe', timeout: 300_000 });
+  writeFileSync(join(project, 'express-app.ts'), `
+    import express from 'express';
+    import { oidcConnect, requireLogin } from 'oidc-connect/express';
+    const auth = await oidcConnect({ logger: false });
+    const app = express();
+    app.use(auth);
+    app.get('/private', requireLogin(), (req, res) => {
+      res.json({ user: req.user!.username });
+    });
+    app.get('/form-token', (req, res) => {
+      res.json({ csrf: req.oidcConnect.csrfToken(), session: req.oidcConnect.session?.id ?? null });
+    });
+    const server = app.listen(Number(process.env['PORT']), '127.0.0.1');
+    process.once('SIGTERM', () => server.close(() => void auth.close()));
+  `);
+  typeCheck('express-app.ts');
+  await signInThroughBothFlows('express-app.ts');
+});
+
 /** Type-checks one consumer file the way its own project would: strict, nodenext, against the installed package. */
 function typeCheck(file: string): void {
   const tsconfig = join(project, `tsconfig.${file}.json`);
