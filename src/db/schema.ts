@@ -43,6 +43,8 @@ export interface SessionsTable {
   data: ColumnType<string, string | undefined, string>;
   /** Until when one instance holds the right to refresh this session's tokens. */
   refresh_lock: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
+  /** The session's anti-forgery token for its forms (base64url, 256 bits); null for sessions from before it had one. */
+  csrf: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface IdentitiesTable {

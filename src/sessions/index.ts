@@ -56,6 +56,8 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
       user_agent: (input.userAgent ?? '').slice(0, 512),
       ip: (input.ip ?? '').slice(0, 64),
       data: JSON.stringify(input.tokens ?? {}),
+      // Its forms' anti-forgery token (src/web/form-tokens.ts): made once, new with every sign-in.
+      csrf: randomBytes(32).toString('base64url'),
     })
     .execute();
   return secret;
@@ -109,7 +111,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   const row: SessionRow = {
     id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: lastSeen,
     provider: found.s_provider, provider_sid: found.s_provider_sid, user_agent: found.s_user_agent, ip: found.s_ip,
-    data: found.s_data, refresh_lock: found.s_refresh_lock,
+    data: found.s_data, refresh_lock: found.s_refresh_lock, csrf: found.s_csrf,
   };
   const entry: CachedSession = { row, user, tokens: JSON.parse(found.s_data) as ProviderTokens };
   fill?.(id, entry);
@@ -134,7 +136,7 @@ const sessionWithUser = prepared((db) => db
   .select([
     'sessions.created as s_created', 'sessions.expires as s_expires', 'sessions.last_seen as s_last_seen',
     'sessions.provider as s_provider', 'sessions.provider_sid as s_provider_sid', 'sessions.user_agent as s_user_agent',
-    'sessions.ip as s_ip', 'sessions.data as s_data', 'sessions.refresh_lock as s_refresh_lock',
+    'sessions.ip as s_ip', 'sessions.data as s_data', 'sessions.refresh_lock as s_refresh_lock', 'sessions.csrf as s_csrf',
   ])
   .where('sessions.id', '=', ''));
 

@@ -2,6 +2,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from '../config/index.ts';
 import type { AppContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './error-pages.ts';
+import { formToken } from './form-tokens.ts';
+import { requestLogging } from './logging.ts';
 import { loggedOut } from './logout-notice.ts';
 import { oidcConnect } from './plugin.ts';
 import { securityHeaders } from './security-headers.ts';
@@ -24,6 +26,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // Long enough for slow clients, short enough that a dead one can't hold a socket.
     requestTimeout: 30_000,
     genReqId: () => crypto.randomUUID(),
+    // One access-log line per request, and no per-request logger unless the request logs a line itself.
+    ...requestLogging(),
   };
 }
 
@@ -49,7 +53,7 @@ export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, op
       const provider = request.session?.row.provider;
       return reply.type('text/html; charset=utf-8').send(views.render('home', {
         user,
-        csrf: user ? reply.generateCsrf() : '',
+        csrf: user ? formToken(reply) : '',
         provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
         loggedOut: !user && loggedOut(request),
       }));

@@ -9,6 +9,7 @@ import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
+import { formToken, formTokenCheck } from '../form-tokens.ts';
 import { HashingCapacity } from '../hashing-capacity.ts';
 import { perAddress } from '../rate-limits.ts';
 import { safeNext } from '../redirects.ts';
@@ -19,6 +20,7 @@ const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note 
 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
+  const checkFormToken = formTokenCheck(app);
   const hashing = new HashingCapacity(config.passwordChecks.hashConcurrency);
   // Per client address, before the CSRF check or any hashing; the lockout below is per username.
   const limited = { rateLimit: perAddress(config.passwordChecks.perIpPerMinute) };
@@ -37,7 +39,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     reply.type('text/html; charset=utf-8').send(ctx.views.render('login', {
       error,
       loggedOut: notice,
-      csrf: reply.generateCsrf(),
+      csrf: formToken(reply),
       next,
       username,
       providers: ctx.rp.providers.map((p) => ({
@@ -51,7 +53,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null, '', loggedOut(request));
   });
 
-  app.post('/accounts/login/', { config: limitedLogin, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/login/', { config: limitedLogin, preHandler: checkFormToken }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
@@ -93,7 +95,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   const afterLogout = withLoggedOutFlag(config.logoutRedirectUrl, config.appUrl);
-  app.post('/accounts/logout/', { config: { renewal: false }, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/logout/', { config: { renewal: false }, preHandler: checkFormToken }, async (request, reply) => {
     const session = request.session;
     clearSessionCookie(config, reply);
     if (!session) return reply.redirect(afterLogout, 302);
@@ -114,15 +116,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: reply.generateCsrf(), error: null }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error: null }));
   });
 
-  app.post('/accounts/password_change/', { config: limited, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/accounts/password_change/', { config: limited, preHandler: checkFormToken }, async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
     if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
     const again = (status: number, error: string) =>
-      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: reply.generateCsrf(), error }));
+      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error }));
 
     const oldPassword = field(request.body, 'old_password');
     const new1 = field(request.body, 'new_password1');

@@ -16,6 +16,7 @@ import { OidcConnectError } from '../../errors.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
+import { formToken, formTokenCheck } from '../form-tokens.ts';
 import { requireLogin } from '../guards.ts';
 import type { Views } from '../views.ts';
 
@@ -31,7 +32,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     return undefined;
   };
   const staffGet = { preHandler: requireStaff };
-  const staffPost = { preHandler: [requireStaff, app.csrfProtection] };
+  const staffPost = { preHandler: [requireStaff, formTokenCheck(app)] };
 
   const page = <K extends keyof Views>(reply: FastifyReply, view: K, data: Views[K]) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(ctx.views.render(view, data));
@@ -46,7 +47,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const userDetail = async (request: FastifyRequest, reply: FastifyReply, target: User, messages: { flash?: string | null; error?: string | null }) =>
     page(reply, 'admin-user', {
       user: request.user,
-      csrf: reply.generateCsrf(),
+      csrf: formToken(reply),
       ...await userPage(scope, request.user!, target, request.session?.id, messages),
     });
 
