@@ -111,6 +111,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
   const bearer = new BearerAuthenticator(ctx);
+  app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
   app.decorate(STATE, { signIn: ctx, bearer } satisfies PluginState);
   const cookieName = sessionCookieName(config);
