@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
@@ -50,8 +50,8 @@ export interface ViewRenderer {
 const TEMPLATE_NAME = /^\.\/([\w-]+)$/;
 
 /**
- * The pages' renderer. Eta escapes every `<%= %>` by default; templates are compiled once and
- * cached. With a `views` directory, each template name is looked up there first, then in ours.
+ * The pages' renderer. Eta escapes every `<%= %>` by default; every template is compiled when the
+ * renderer is made. With a `views` directory, each template name is looked up there first, then in ours.
  */
 export function createViews(options: ViewOptions = {}): ViewRenderer {
   const problems: string[] = [];
@@ -63,20 +63,27 @@ export function createViews(options: ViewOptions = {}): ViewRenderer {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const eta = new Eta({ views: OUR_VIEWS, cache: true, autoEscape: true });
-  if (overrides !== undefined) {
-    const paths = new Map<string, string>();
-    eta.resolvePath = (template) => {
-      const name = TEMPLATE_NAME.exec(template)?.[1];
-      if (name === undefined) throw new Error(`template ${template}: only ./name is looked up`);
-      let path = paths.get(name);
-      if (path === undefined) {
-        const theirs = join(overrides, `${name}.eta`);
-        path = existsSync(theirs) ? theirs : join(OUR_VIEWS, `${name}.eta`);
-        paths.set(name, path);
-      }
-      return path;
-    };
+  // Every template is found and compiled here, once: a page then costs a map lookup and the
+  // template's own function (Eta's resolver would build a cache key and resolve paths at each render).
+  const paths = new Map<string, string>();
+  for (const dir of overrides === undefined ? [OUR_VIEWS] : [overrides, OUR_VIEWS]) {
+    for (const file of readdirSync(dir)) {
+      const name = file.endsWith('.eta') ? file.slice(0, -'.eta'.length) : undefined;
+      if (name !== undefined && !paths.has(name)) paths.set(name, join(dir, file));
+    }
   }
+  for (const path of paths.values()) {
+    try {
+      eta.loadTemplate(path, readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new ConfigError([`views: ${path} does not compile: ${(error as Error).message}`]);
+    }
+  }
+  eta.resolvePath = (template) => {
+    const path = paths.get(TEMPLATE_NAME.exec(template)?.[1] ?? '');
+    if (path === undefined) throw new Error(`template ${template}: there is no such template (only ./name is looked up)`);
+    return path;
+  };
   const logo = brand.logoUrl === undefined ? null : URL.parse(brand.logoUrl);
   return {
     render: (view, data) => eta.render(`./${view}`, { ...data, brand }),
