@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { PostgresAdapter, sql, type DialectAdapter, type Kysely } from 'kysely';
 import type pg from 'pg';
-import { listen, type Listener } from './pg-listener.ts';
+import { listen, type Listener, type ListenerEvents } from './pg-listener.ts';
 import type { Database } from './schema.ts';
 
 /** As db/index.ts's Db, named here because index.ts imports this module (no import cycle). */
@@ -56,7 +56,8 @@ const feeds = new WeakMap<DialectAdapter, ChangeFeed>();
 export class ChangeFeed {
   readonly #source: ChangeSource;
   readonly #subscribers = new Set<ChangeSubscriber>();
-  #listener: Listener | undefined;
+  /** Leaves the shared listening connection (PostgreSQL), while this feed is in it. */
+  #leave: (() => Promise<void>) | undefined;
   #live: boolean;
   #dataVersion: number | undefined;
   /** total_changes() as last seen, plus the quiet writes declared since. */
@@ -78,8 +79,8 @@ export class ChangeFeed {
   subscribe(subscriber: ChangeSubscriber): () => Promise<void> {
     this.#subscribers.add(subscriber);
     const source = this.#source;
-    if (source.kind === 'postgres' && this.#listener === undefined) {
-      this.#listener = listen(source.Client, source.url, CHANNEL, {
+    if (source.kind === 'postgres' && this.#leave === undefined) {
+      this.#leave = joinListener(source.Client, source.url, {
         up: () => this.#setLive(true),
         down: (error) => this.#setLive(false, error),
         message: (payload) => this.#heard(payload),
@@ -142,11 +143,11 @@ export class ChangeFeed {
   }
 
   async close(): Promise<void> {
-    const listener = this.#listener;
-    this.#listener = undefined;
+    const leave = this.#leave;
+    this.#leave = undefined;
     this.#confirmAll();
     if (this.#source.kind === 'postgres') this.#live = false;
-    await listener?.stop();
+    await leave?.();
   }
 
   /** Dispatches own changes at once; returns the tag its NOTIFY carries. */
@@ -190,6 +191,59 @@ export class ChangeFeed {
   #dispatch(change: Change): void {
     for (const subscriber of this.#subscribers) subscriber.change(change);
   }
+}
+
+/**
+ * One listening connection per database URL in this process (one instance), however many handles
+ * are open on it: they hear each notification in the same turn of the event loop, so when one hears
+ * its own NOTIFY back, the others have it too.
+ */
+class SharedListener {
+  readonly #members = new Set<ListenerEvents>();
+  readonly #listener: Listener;
+  #up = false;
+
+  constructor(Client: typeof pg.Client, url: string) {
+    this.#listener = listen(Client, url, CHANNEL, {
+      up: () => {
+        this.#up = true;
+        for (const member of this.#members) member.up();
+      },
+      down: (error) => {
+        this.#up = false;
+        for (const member of this.#members) member.down(error);
+      },
+      message: (payload) => {
+        for (const member of this.#members) member.message(payload);
+      },
+    });
+  }
+
+  join(member: ListenerEvents): void {
+    this.#members.add(member);
+    if (this.#up) member.up();
+  }
+
+  /** Removes a member; with the last one gone, returns the closing of the connection. */
+  leave(member: ListenerEvents): Promise<void> | undefined {
+    this.#members.delete(member);
+    return this.#members.size === 0 ? this.#listener.stop() : undefined;
+  }
+}
+
+const listeners = new Map<string, SharedListener>();
+
+function joinListener(Client: typeof pg.Client, url: string, member: ListenerEvents): () => Promise<void> {
+  let shared = listeners.get(url);
+  if (shared === undefined) listeners.set(url, (shared = new SharedListener(Client, url)));
+  const joined = shared;
+  joined.join(member);
+  return async () => {
+    const closing = joined.leave(member);
+    if (closing === undefined) return;
+    if (listeners.get(url) === joined) listeners.delete(url);
+    await closing;
+  };
 }
 
 /** Called by openDatabase for each database it opens. */
