@@ -18,7 +18,8 @@ export interface CachedSession {
   /** Its `last_seen` is this instance's last touch; its `refresh_lock` is not kept current (the lease is always read from the database). */
   readonly row: SessionRow;
   readonly user: User;
-  readonly tokens: ProviderTokens;
+  /** The row's provider tokens, parsed at the first call (see parsedOnDemand). */
+  readonly tokens: () => ProviderTokens;
 }
 
 export interface SessionCacheOptions {
@@ -89,7 +90,6 @@ export class SessionCache {
       if (generation !== this.#generation || !this.#feed.settled()) return;
       Object.freeze(entry.row);
       Object.freeze(entry.user);
-      Object.freeze(entry.tokens);
       this.#entries.set(id, Object.freeze(entry));
       let ids = this.#byUser.get(entry.user.id);
       if (ids === undefined) this.#byUser.set(entry.user.id, (ids = new Set()));

@@ -5,7 +5,7 @@ import { prepared } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
 import { sha256Base64url } from '../digest.ts';
 import { sessionCacheFor, type CachedSession } from './cache.ts';
-import type { ProviderTokens } from './tokens.ts';
+import { parsedOnDemand, type ProviderTokens } from './tokens.ts';
 
 export interface SessionPolicy {
   maxAgeSeconds: number;
@@ -27,7 +27,21 @@ export interface ActiveSession {
   id: string;
   row: SessionRow;
   user: User;
+  /** Parsed from the row when first read; a refresh replaces them. */
   tokens: ProviderTokens;
+}
+
+function activeSession(id: string, row: SessionRow, user: User, stored: () => ProviderTokens): ActiveSession {
+  let replaced: ProviderTokens | undefined;
+  return {
+    id, row, user,
+    get tokens() {
+      return replaced ?? stored();
+    },
+    set tokens(tokens) {
+      replaced = tokens;
+    },
+  };
 }
 
 /** last_seen is written at most this often, so reading a page doesn't cost a write each time. */
@@ -85,7 +99,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
         await touch(db, id, now);
         row = cache!.touched(id, cached, now);
       }
-      return { id, row, user: cached.user, tokens: cached.tokens };
+      return activeSession(id, row, cached.user, cached.tokens);
     }
   }
 
@@ -113,9 +127,9 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
     provider: found.s_provider, provider_sid: found.s_provider_sid, user_agent: found.s_user_agent, ip: found.s_ip,
     data: found.s_data, refresh_lock: found.s_refresh_lock, csrf: found.s_csrf,
   };
-  const entry: CachedSession = { row, user, tokens: JSON.parse(found.s_data) as ProviderTokens };
+  const entry: CachedSession = { row, user, tokens: parsedOnDemand(found.s_data) };
   fill?.(id, entry);
-  return { id, ...entry };
+  return activeSession(id, row, user, entry.tokens);
 }
 
 /** The throttled last_seen write. Not announced: it ends nothing and changes no user, so caches keep the session. */
