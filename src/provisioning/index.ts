@@ -48,6 +48,10 @@ export function checkClaims(policy: ProvisioningPolicy, claims: ProviderClaims):
  * provider's email_verified, and the stored users.email_verified) and that user has no identity
  * at this issuer yet (IDENTITY_CONFLICT otherwise); a new user. Emails compare by normalizeEmail.
  * Profile fields, and whether the email is verified, follow the claims at every login.
+ *
+ * Runs in a transaction of its own, or in the caller's when `db` is one (a sign-in's writes are one
+ * transaction): two first logins of one person that race end in a unique violation, which the
+ * caller then retries with a new transaction, as this function does with its own.
  */
 export async function provisionUser(
   db: Db,
@@ -57,6 +61,7 @@ export async function provisionUser(
   now = Date.now(),
 ): Promise<{ user: User; linkedBy: LinkedBy }> {
   checkClaims(policy, claims);
+  if (db.isTransaction) return provisionIn(db, policy, provider, claims, now);
   try {
     return await db.transaction().execute((trx) => provisionIn(trx, policy, provider, claims, now));
   } catch (error) {

@@ -47,9 +47,13 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     expires: now + FLOW_LIFETIME_MS,
     client: hashed.client,
   };
-  await db.insertInto('oidc_flows').values(row).execute();
-  await keepNewest(db, 'binding', hashed.binding, MAX_FLOWS_PER_BROWSER);
-  if (client !== undefined && maxPerClient !== undefined) await keepNewest(db, 'client', hashed.client, maxPerClient);
+  // One transaction, so the three writes are one commit (on SQLite, one write of its log).
+  const write = async (db: Db) => {
+    await db.insertInto('oidc_flows').values(row).execute();
+    await keepNewest(db, 'binding', hashed.binding, MAX_FLOWS_PER_BROWSER);
+    if (client !== undefined && maxPerClient !== undefined) await keepNewest(db, 'client', hashed.client, maxPerClient);
+  };
+  await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
 
 /**

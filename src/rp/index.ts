@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
+import { sha256Base64url } from '../digest.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
@@ -39,6 +40,14 @@ export class ReauthenticationRequired extends OidcConnectError {
   }
 }
 
+/**
+ * RFC 7636's S256 code challenge: BASE64URL(SHA-256(verifier)). openid-client computes the same
+ * through WebCrypto, whose asynchronous job cost more than the hash itself at every login start.
+ */
+export function pkceChallenge(codeVerifier: string): string {
+  return sha256Base64url(codeVerifier);
+}
+
 /** `log` (the app's logger) hears of a provider that needed client_secret_post after refusing Basic. */
 export function createRelyingParty(config: Config, db: Db, log?: WarnLog): RelyingParty {
   const clients = new Map(config.providers.map((p) => [p.id, new ProviderClient(p, log ? { ...config, log } : config)]));
@@ -59,7 +68,7 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
       const nonce = client.randomNonce();
       const codeVerifier = client.randomPKCECodeVerifier();
       const url = await target.authorizationUrl({
-        state, nonce, promptNone: renewsSession !== undefined, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        state, nonce, promptNone: renewsSession !== undefined, codeChallenge: pkceChallenge(codeVerifier),
       });
       await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null },
         address === undefined ? {} : { client: address, maxPerClient: config.pendingLoginsPerIp });

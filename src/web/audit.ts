@@ -12,10 +12,15 @@ import { clientAddress } from './rate-limits.ts';
  */
 export async function audit(ctx: AppContext, request: FastifyRequest, event: AuditEvent): Promise<void> {
   try {
-    await recordEvent(ctx.db, { ip: request.ip, userAgent: request.headers['user-agent'] ?? '', ...event });
+    await recordEvent(ctx.db, requestEvent(request, event));
   } catch (error) {
     request.log.error({ err: error, type: event.type }, 'writing the audit log failed');
   }
+}
+
+/** An audit event of this request: its IP and user agent added. */
+export function requestEvent(request: FastifyRequest, event: AuditEvent): AuditEvent {
+  return { ip: request.ip, userAgent: request.headers['user-agent'] ?? '', ...event };
 }
 
 /**

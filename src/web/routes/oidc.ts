@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { provisionUser, type ProviderClaims } from '../../provisioning/index.ts';
 import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import type { ErrorCode } from '../../errors.ts';
 import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
 import { deleteSession } from '../../sessions/index.ts';
 import { withLoggedOutFlag } from '../logout-notice.ts';
+import { completeProviderSignIn } from '../provider-sign-in.ts';
 import { clientAddress } from '../rate-limits.ts';
 import { safeNext } from '../redirects.ts';
-import { clearSessionCookie, startSession } from '../session-cookie.ts';
+import { clearSessionCookie } from '../session-cookie.ts';
 import { RENEW_PATH, renewalDue } from '../session-renewal.ts';
 
 type Query = Record<string, string | string[] | undefined>;
@@ -83,21 +83,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
       request.log.info({ code: error.code }, 'silent renewal refused by the provider');
       return reply.redirect(`/accounts/login/?${new URLSearchParams({ next: error.next })}`, 302);
     }
-    const claims: ProviderClaims = { ...result.userinfo, ...result.claims };
-    const { user, linkedBy } = await provisionUser(db, config.provisioning, result.provider.config, claims);
-    await startSession(ctx, request, reply, {
-      userId: user.id,
-      provider: result.provider.config.id,
-      providerSid: typeof result.claims.sid === 'string' ? result.claims.sid : null,
-      tokens: result.tokens.refreshToken
-        ? result.tokens
-        : { ...result.tokens, renewAt: Date.now() + config.renewIdTokenExpirySeconds * 1000 },
-    });
+    const { user, linkedBy } = await completeProviderSignIn(ctx, request, reply, result);
     request.log.info({ provider: result.provider.config.id, userId: user.id, linkedBy }, 'provider sign-in');
-    await audit(ctx, request, {
-      type: 'login_success', method: result.provider.config.id, userId: user.id, username: user.username,
-      detail: linkedBy === 'created' ? 'new user created' : linkedBy === 'email' ? 'linked by verified email' : '',
-    });
     return reply.redirect(safeNext(result.next, config.appUrl, config.loginRedirectUrl), 302);
   };
   const audited = auditedSignIn(ctx, callbackProvider(ctx), callback, unknownState);
