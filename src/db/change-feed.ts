@@ -31,7 +31,10 @@ export type Change =
 
 export interface ChangeSubscriber {
   change(change: Change): void;
-  /** false: changes may be missed from now on, so nothing may be served from a cache; true: they arrive again. */
+  /**
+   * false: changes may be missed from now on, so nothing may be served from a cache; true: they arrive
+   * again, and what was missed meanwhile is unknown, so a cache starts empty.
+   */
   live(on: boolean, error?: Error): void;
 }
 
