@@ -83,7 +83,8 @@ export function monthOfTraffic(options: { now?: number; methods: string[]; scale
     const day = today - ago;
     const weekday = new Date(day * DAY).getUTCDay();
     const busy = weekday === 0 || weekday === 6 ? 0.45 : 1;
-    const hours = ago === 0 ? Math.max(1, Math.floor((now - day * DAY) / 3_600_000)) : 24;
+    // Today's events stay before `now`: whole hours would put some in the future just after midnight.
+    const hours = ago === 0 ? Math.max(1 / 60, (now - day * DAY) / 3_600_000) : 24;
     const at = () => day * DAY + Math.floor(random() * hours * 3_600_000);
     const someone = () => PEOPLE[Math.floor(random() * PEOPLE.length)]!;
     options.methods.forEach((method, i) => {
