@@ -47,8 +47,6 @@ export interface ViewRenderer {
   readonly imageOrigins: readonly string[];
 }
 
-const TEMPLATE_NAME = /^\.\/([\w-]+)$/;
-
 /**
  * The pages' renderer. Eta escapes every `<%= %>` by default; every template is compiled when the
  * renderer is made. With a `views` directory, each template name is looked up there first, then in ours.
@@ -68,7 +66,7 @@ export function createViews(options: ViewOptions = {}): ViewRenderer {
   const paths = new Map<string, string>();
   for (const dir of overrides === undefined ? [OUR_VIEWS] : [overrides, OUR_VIEWS]) {
     for (const file of readdirSync(dir)) {
-      const name = file.endsWith('.eta') ? file.slice(0, -'.eta'.length) : undefined;
+      const name = file.endsWith('.eta') ? `./${file.slice(0, -'.eta'.length)}` : undefined;
       if (name !== undefined && !paths.has(name)) paths.set(name, join(dir, file));
     }
   }
@@ -80,7 +78,7 @@ export function createViews(options: ViewOptions = {}): ViewRenderer {
     }
   }
   eta.resolvePath = (template) => {
-    const path = paths.get(TEMPLATE_NAME.exec(template)?.[1] ?? '');
+    const path = paths.get(template);
     if (path === undefined) throw new Error(`template ${template}: there is no such template (only ./name is looked up)`);
     return path;
   };
