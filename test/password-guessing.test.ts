@@ -33,8 +33,10 @@ for (const target of databaseTargets) {
     let b: TestApp;
     before(async () => {
       database = await target.create();
-      // Room for every attempt the lockout lets through, so only the lockout decides here.
-      const env = { DATABASE_URL: database.url, TRUST_PROXY: 'true', PASSWORD_HASH_CONCURRENCY: '4' };
+      // Room for every attempt the lockout lets through (2 running + 8 queued per instance), so only the
+      // lockout decides here. Both instances share this process's libuv pool: more hashes than its
+      // threads would starve the PostgreSQL pool's connection set-up (SCRAM runs there) into 503s.
+      const env = { DATABASE_URL: database.url, TRUST_PROXY: 'true', PASSWORD_HASH_CONCURRENCY: '2' };
       a = await startTestApp(env);
       b = await startTestApp(env);
       await createUser(a.database.db, { username: 'victim', email: 'victim@example.com', password: 'victim password' });
