@@ -2,6 +2,7 @@ import type { Updateable } from 'kysely';
 import { changing, type Change } from '../db/change-feed.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
+import { prepared } from '../db/prepared.ts';
 import type { NewUser, User, UsersTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
 import { normalizeEmail } from './email.ts';
@@ -32,8 +33,12 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
 }
 
 export async function findUserById(db: Db, id: number): Promise<User | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  const [user] = await userById(db, [id]);
+  return user;
 }
+
+/** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). Parameter: the id. */
+const userById = prepared((db) => db.selectFrom('users').selectAll().where('id', '=', 0));
 
 export async function createUser(db: Db, account: NewAccount, now = Date.now()): Promise<User> {
   checkUsername(account.username);
@@ -129,8 +134,11 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
 
 /** Stamps a successful sign-in (Django's last_login). */
 export async function recordLogin(db: Db, userId: number, now = Date.now()): Promise<void> {
-  await changing(db, (db) => db.updateTable('users').set({ last_login: now }).where('id', '=', userId).execute(), userChanged(userId));
+  await changing(db, (db) => stampLogin(db, [now, userId]), userChanged(userId));
 }
+
+/** Every sign-in runs it: compiled once (see src/db/prepared.ts). Parameters: last_login, id. */
+const stampLogin = prepared((db) => db.updateTable('users').set({ last_login: 0 }).where('id', '=', 0));
 
 /** Works inside `db.transaction()`, so a deactivation can end the sessions in the same step. */
 export async function setActive(db: Db, userId: number, active: boolean): Promise<void> {

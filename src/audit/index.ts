@@ -15,6 +15,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { preparedInsert } from '../db/prepared.ts';
 import type { ErrorCode } from '../errors.ts';
 
 export const AUDIT_EVENT_TYPES = [
@@ -88,23 +89,25 @@ const clean = (value: string | undefined, max: number): string =>
 
 /** Writes one event. Throws when the database does; see `src/web/audit.ts` for the never-failing variant. */
 export async function recordEvent(db: Db, event: AuditEvent): Promise<void> {
-  await db
-    .insertInto('audit_log')
-    .values({
-      time: event.time ?? Date.now(),
-      type: event.type,
-      method: clean(event.method, 100),
-      error_code: event.errorCode ?? null,
-      user_id: event.userId ?? null,
-      username: auditUsername(event.username ?? ''),
-      actor_id: event.actorId ?? null,
-      action: event.action ?? '',
-      detail: clean(event.detail, 255),
-      ip: clean(event.ip, 64),
-      user_agent: clean(event.userAgent, 512),
-    })
-    .execute();
+  await insertEvent(db, {
+    time: event.time ?? Date.now(),
+    type: event.type,
+    method: clean(event.method, 100),
+    error_code: event.errorCode ?? null,
+    user_id: event.userId ?? null,
+    username: auditUsername(event.username ?? ''),
+    actor_id: event.actorId ?? null,
+    action: event.action ?? '',
+    detail: clean(event.detail, 255),
+    ip: clean(event.ip, 64),
+    user_agent: clean(event.userAgent, 512),
+  });
 }
+
+/** Every sign-in runs it: compiled once (see src/db/prepared.ts). */
+const insertEvent = preparedInsert('audit_log', [
+  'time', 'type', 'method', 'error_code', 'user_id', 'username', 'actor_id', 'action', 'detail', 'ip', 'user_agent',
+]);
 
 export interface AnonymousFailure {
   type: AuditEventType;

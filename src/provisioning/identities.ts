@@ -8,9 +8,12 @@ import { prepared } from '../db/prepared.ts';
 import type { Identity, User } from '../db/schema.ts';
 
 export async function findIdentity(db: Db, issuer: string, subject: string): Promise<Pick<Identity, 'id' | 'user_id'> | undefined> {
-  return db.selectFrom('identities').select(['id', 'user_id'])
-    .where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst();
+  const [identity] = await identityOf(db, [issuer, subject]);
+  return identity;
 }
+
+/** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). Parameters: issuer, subject. */
+const identityOf = prepared((db) => db.selectFrom('identities').select(['id', 'user_id']).where('issuer', '=', '').where('subject', '=', ''));
 
 /** The local user id linked to (issuer, sub), whether or not that user is active. */
 export async function findIdentityUserId(db: Db, issuer: string, subject: string): Promise<number | undefined> {
@@ -46,8 +49,11 @@ export async function linkIdentity(db: Db, issuer: string, subject: string, user
 }
 
 export async function touchIdentity(db: Db, id: number, now = Date.now()): Promise<void> {
-  await db.updateTable('identities').set({ last_login: now }).where('id', '=', id).execute();
+  await stampIdentity(db, [now, id]);
 }
+
+/** Parameters: last_login, id. */
+const stampIdentity = prepared((db) => db.updateTable('identities').set({ last_login: 0 }).where('id', '=', 0));
 
 /** A user's identities, most recently used first. */
 export async function identitiesOf(db: Db, userId: number): Promise<Pick<Identity, 'id' | 'issuer' | 'subject' | 'created' | 'last_login'>[]> {

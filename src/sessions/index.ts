@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { changeFeedOf, changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
-import { prepared } from '../db/prepared.ts';
+import { prepared, preparedInsert } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
 import { sha256Base64url } from '../digest.ts';
 import { sessionCacheFor, type CachedSession } from './cache.ts';
@@ -68,25 +68,27 @@ export function sessionIdFor(secret: string): string {
 
 export async function createSession(db: Db, policy: SessionPolicy, input: NewSession, now = Date.now()): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
-  await db
-    .insertInto('sessions')
-    .values({
-      id: sessionIdFor(secret),
-      user_id: input.userId,
-      created: now,
-      expires: now + policy.maxAgeSeconds * 1000,
-      last_seen: now,
-      provider: input.provider ?? null,
-      provider_sid: input.providerSid ?? null,
-      user_agent: (input.userAgent ?? '').slice(0, 512),
-      ip: (input.ip ?? '').slice(0, 64),
-      data: JSON.stringify(input.tokens ?? {}),
-      // Its forms' anti-forgery token (src/web/form-tokens.ts): made once, new with every sign-in.
-      csrf: randomBytes(32).toString('base64url'),
-    })
-    .execute();
+  await insertSession(db, {
+    id: sessionIdFor(secret),
+    user_id: input.userId,
+    created: now,
+    expires: now + policy.maxAgeSeconds * 1000,
+    last_seen: now,
+    provider: input.provider ?? null,
+    provider_sid: input.providerSid ?? null,
+    user_agent: (input.userAgent ?? '').slice(0, 512),
+    ip: (input.ip ?? '').slice(0, 64),
+    data: JSON.stringify(input.tokens ?? {}),
+    // Its forms' anti-forgery token (src/web/form-tokens.ts): made once, new with every sign-in.
+    csrf: randomBytes(32).toString('base64url'),
+  });
   return secret;
 }
+
+/** Every sign-in runs it: compiled once (see src/db/prepared.ts). */
+const insertSession = preparedInsert('sessions', [
+  'id', 'user_id', 'created', 'expires', 'last_seen', 'provider', 'provider_sid', 'user_agent', 'ip', 'data', 'csrf',
+]);
 
 /**
  * The live session for a cookie secret, or undefined when missing, expired, idle or the user is
