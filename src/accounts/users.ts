@@ -105,10 +105,13 @@ export async function updateProfile(db: Db, user: User, profile: Profile): Promi
     const stillVerified = key === user.email_key && user.email_verified === 1;
     Object.assign(set, { email: profile.email, email_key: key, email_verified: profile.emailVerified || stillVerified ? 1 : 0 });
   }
+  // Most logins change nothing: then there is no write, and no instance drops its cached copy of the user.
+  const fields = Object.keys(set) as (keyof UsersTable & keyof User)[];
+  if (fields.every((field) => set[field] === user[field])) return user;
   return changing(
     db,
     (db) => db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow(),
-    (updated) => ((Object.keys(set) as (keyof User)[]).some((field) => updated[field] !== user[field]) ? userChanged(user.id)() : []),
+    (updated) => (fields.some((field) => updated[field] !== user[field]) ? userChanged(user.id)() : []),
   );
 }
 
