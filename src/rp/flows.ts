@@ -51,8 +51,8 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
   // One transaction, so the three writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
     await insertFlow(db, row);
-    await keepNewest.binding(db, [hashed.binding, hashed.binding, MAX_FLOWS_PER_BROWSER]);
-    if (client !== undefined && maxPerClient !== undefined) await keepNewest.client(db, [hashed.client, hashed.client, maxPerClient]);
+    await keepNewest.binding(db, [hashed.binding, hashed.binding, 1, MAX_FLOWS_PER_BROWSER - 1]);
+    if (client !== undefined && maxPerClient !== undefined) await keepNewest.client(db, [hashed.client, hashed.client, 1, maxPerClient - 1]);
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
@@ -65,15 +65,18 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
 const insertFlow = preparedInsert('oidc_flows', ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client']);
 
 /**
- * Deletes the flows of one browser or address beyond its newest `keep`. Concurrent starts may each
- * keep a row the other deleted around, so the bound holds within the number of starts in flight.
- * Parameters: the value, the value again, keep.
+ * Deletes the flows of one browser or address older than its `keep`-th newest: one step down the
+ * (column, expires) index to that flow, and a range delete behind it. (`id not in` the newest
+ * `keep` made SQLite collect and probe all of them: some 1.4 ms per start from an address with
+ * 1000 logins pending, against 0.15 ms.) Concurrent starts, or starts in one millisecond, may each
+ * keep a row the other would have deleted, so the bound holds within the number of starts in flight.
+ * Parameters: the value, the value again, 1 (the limit), keep - 1 (the offset).
  */
 const keepNewest = {
   binding: prepared((db) => db.deleteFrom('oidc_flows').where('binding', '=', '')
-    .where('id', 'not in', db.selectFrom('oidc_flows').select('id').where('binding', '=', '').orderBy('expires', 'desc').limit(0))),
+    .where('expires', '<', db.selectFrom('oidc_flows').select('expires').where('binding', '=', '').orderBy('expires', 'desc').limit(1).offset(0))),
   client: prepared((db) => db.deleteFrom('oidc_flows').where('client', '=', '')
-    .where('id', 'not in', db.selectFrom('oidc_flows').select('id').where('client', '=', '').orderBy('expires', 'desc').limit(0))),
+    .where('expires', '<', db.selectFrom('oidc_flows').select('expires').where('client', '=', '').orderBy('expires', 'desc').limit(1).offset(0))),
 };
 
 /** Parameter: the flow's id. */
