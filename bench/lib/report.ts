@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { LoadSummary } from '../sections/http-load.ts';
 import type { LoginSummary } from '../sections/logins.ts';
 import type { RevocationOutcome } from '../sections/revocation.ts';
@@ -27,6 +28,8 @@ interface Target {
   figure: string;
   met: boolean | undefined;
 }
+
+const LOGIN_PROFILE = new URL('../login-profile.md', import.meta.url);
 
 const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 const yes = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? '**met**' : '**missed**');
@@ -165,6 +168,8 @@ export function renderReport(results: Results): string {
       push(`| ${row.label} | ${fmt(row.loginsPerSecond)} | ${ratio(row.loginsPerSecond, provider.loginsPerSecond)} | ${spreadText(row.loginsSpread)} | ${app} | ${vsEoc} | ${capacity} | ${fmt(row.providerCpuMs)} | ${row.errors}${row.firstError ? ` (${row.firstError.slice(0, 80)})` : ''} | ${pct(row.otherLoad)} |`);
     }
     push('');
+    // The login profile, measured apart (bench/login-profile.md): a run here doesn't profile.
+    if (existsSync(LOGIN_PROFILE)) push(readFileSync(LOGIN_PROFILE, 'utf8').trimEnd(), '');
   }
 
   if (results.bearer) {
