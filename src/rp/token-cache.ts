@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { sha256Base64url } from '../digest.ts';
 
 /** A small in-process cache of token checks (introspection or userinfo answers). */
@@ -16,6 +17,18 @@ interface Entry<V> {
   expires: number;
 }
 
+/**
+ * What is used of the LRUCache: through this interface of methods alone a TokenCache<Outcome> stays
+ * usable as a TokenCache<unknown>, which the types of lru-cache's options and statuses would forbid.
+ */
+interface Store<V> {
+  readonly size: number;
+  get(key: string): Entry<V> | undefined;
+  set(key: string, entry: Entry<V>): unknown;
+  delete(key: string): unknown;
+  clear(): void;
+}
+
 export const DEFAULT_TOKEN_CACHE = Object.freeze({ maxEntries: 10_000, maxTtlMs: 60_000, negativeTtlMs: 10_000 });
 
 /**
@@ -27,9 +40,9 @@ export function tokenCacheKey(token: string): string {
 }
 
 /**
- * Bounded LRU with a per-entry lifetime. Positive answers live until the token's own `exp` or
- * `maxTtlMs`, whichever comes first (a revoked token is trusted at most that long); negative answers
- * live `negativeTtlMs`, so replaying one bad token does not reach the provider on every request.
+ * Bounded LRU (lru-cache) with a per-entry lifetime. Positive answers live until the token's own
+ * `exp` or `maxTtlMs`, whichever comes first (a revoked token is trusted at most that long); negative
+ * answers live `negativeTtlMs`, so replaying one bad token does not reach the provider on every request.
  *
  * It is a per-instance cache, not shared state: another instance that misses asks the provider
  * itself, and gets the same answer.
@@ -38,12 +51,14 @@ export class TokenCache<V> {
   readonly maxEntries: number;
   readonly maxTtlMs: number;
   readonly negativeTtlMs: number;
-  readonly #entries = new Map<string, Entry<V>>();
+  /** Lifetimes are checked here, against the caller's `now`, not by lru-cache's own clock. */
+  readonly #entries: Store<V>;
 
   constructor(options: TokenCacheOptions = {}) {
     this.maxEntries = Math.max(1, Math.floor(options.maxEntries ?? DEFAULT_TOKEN_CACHE.maxEntries));
     this.maxTtlMs = Math.max(0, options.maxTtlMs ?? DEFAULT_TOKEN_CACHE.maxTtlMs);
     this.negativeTtlMs = Math.max(0, options.negativeTtlMs ?? DEFAULT_TOKEN_CACHE.negativeTtlMs);
+    this.#entries = new LRUCache<string, Entry<V>>({ max: this.maxEntries });
   }
 
   get size(): number {
@@ -54,10 +69,9 @@ export class TokenCache<V> {
   get(key: string, now = Date.now()): V | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
+    if (now < entry.expires) return entry.value;
     this.#entries.delete(key);
-    if (now >= entry.expires) return undefined;
-    this.#entries.set(key, entry); // most recently used goes last
-    return entry.value;
+    return undefined;
   }
 
   /**
@@ -83,17 +97,7 @@ export class TokenCache<V> {
   }
 
   #put(key: string, value: V, expires: number, now: number): void {
-    this.#entries.delete(key);
-    if (!(expires > now)) return;
-    this.#entries.set(key, { value, expires });
-    if (this.#entries.size > this.maxEntries) this.#evict();
-  }
-
-  /** Drops the least recently used entries: O(1) each, since a Map iterates in insertion order. */
-  #evict(): void {
-    for (const key of this.#entries.keys()) {
-      if (this.#entries.size <= this.maxEntries) return;
-      this.#entries.delete(key);
-    }
+    if (expires > now) this.#entries.set(key, { value, expires });
+    else this.#entries.delete(key);
   }
 }
