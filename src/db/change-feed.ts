@@ -10,7 +10,7 @@
  * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
  *   changes when another connection commits, and this connection's own writes through total_changes();
  *   any of them but the writes declared quiet (the last_seen touch) reports that everything changed.
- *   So on SQLite even a change made by hand is seen at once.
+ *   So on SQLite even a change made by hand is seen, within SQLITE_CHECK_MS.
  * - Everywhere, a process hears its own announcements at once, before the write returns.
  */
 import { randomBytes } from 'node:crypto';
@@ -49,6 +49,13 @@ const MAX_PAYLOAD = 7900;
 const ECHO_TIMEOUT_MS = 2000;
 /** How long an answer waits for its own announcements to come back (see `heard`). */
 const ANSWER_WAIT_MS = 100;
+/**
+ * SQLite: the file is checked for other connections' commits at most this often. Reading
+ * data_version opens a read transaction (shared-memory locks, a few µs): once per request it was a
+ * tenth of an authenticated page's CPU; a bounded lag this short is well inside the cross-instance
+ * contract (100 ms at p99), and this process's own announced writes are not delayed by it.
+ */
+const SQLITE_CHECK_MS = 10;
 
 /**
  * Keyed by the Kysely adapter: a transaction is another Kysely object, but it shares its database's
@@ -63,6 +70,8 @@ export class ChangeFeed {
   #leave: (() => Promise<void>) | undefined;
   #live: boolean;
   #dataVersion: number | undefined;
+  /** performance.now() of the last SQLite check. */
+  #checkedAt = Number.NEGATIVE_INFINITY;
   /** total_changes() as last seen, plus the quiet writes declared since. */
   #ownChanges: number | undefined;
   /** Tells this instance's own NOTIFYs apart when they come back through the listener. */
@@ -97,10 +106,14 @@ export class ChangeFeed {
 
   /**
    * Whether a cache may serve now: every change made elsewhere reaches this process. On SQLite this
-   * reads data_version, and a commit by another connection is reported as "everything changed".
+   * reads data_version (at most every SQLITE_CHECK_MS), and a commit by another connection, or an
+   * unannounced write by this one, is reported as "everything changed".
    */
   usable(): boolean {
     if (this.#source.kind === 'sqlite') {
+      const now = performance.now();
+      if (now - this.#checkedAt < SQLITE_CHECK_MS) return true;
+      this.#checkedAt = now;
       const version = this.#source.dataVersion();
       const own = this.#source.totalChanges();
       if (version !== this.#dataVersion || own !== this.#ownChanges) {
