@@ -1,4 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { LRUCache } from 'lru-cache';
 import {
   CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver,
   type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement,
@@ -17,7 +18,7 @@ export function openSqlite(file: string): SqliteDatabase & { dataVersion(): numb
   // The timeout comes first: switching a new file to WAL needs a lock that another process opening
   // the same file at the same moment may hold ("database is locked" otherwise).
   db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
-  const cache = new Map<string, SqliteStatement>();
+  const cache = new LRUCache<string, SqliteStatement>({ max: STATEMENT_CACHE_SIZE });
   const dataVersion = db.prepare('PRAGMA data_version');
   const totalChanges = db.prepare('SELECT total_changes() AS n');
 
@@ -31,7 +32,6 @@ export function openSqlite(file: string): SqliteDatabase & { dataVersion(): numb
       let statement = cache.get(sql);
       if (statement === undefined) {
         statement = wrap(db.prepare(sql));
-        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
         cache.set(sql, statement);
       }
       return statement;
