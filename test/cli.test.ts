@@ -1,34 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
+import { cli, type CliRun } from './support/cli.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
-const BIN = new URL('../bin/oidc-connect.js', import.meta.url).pathname;
 const ENGINES = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/**
- * Runs the CLI as a user would, in `cwd`, with only the given environment (plus PATH); `node` runs
- * it with another Node or flags. A CLI that hangs is killed after 20 s and fails its test.
- */
-function cli(cwd: string, args: string[], env: Record<string, string> = {}, input?: string, node: string[] = [process.execPath]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(node[0]!, [...node.slice(1), BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env }, timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 let dir: string;
 before(() => {
@@ -128,7 +109,7 @@ describe('configuration errors', () => {
 });
 
 describe('database errors: one line naming DATABASE_URL, no stack trace', () => {
-  const oneLine = (run: Run, message: RegExp) => {
+  const oneLine = (run: CliRun, message: RegExp) => {
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
     assert.match(run.stderr.trim(), message);
@@ -171,7 +152,7 @@ describe('check', () => {
   after(() => idp.close());
 
   /** The PROBLEM line and the cause lines under it. */
-  const problem = (run: Run): string[] => {
+  const problem = (run: CliRun): string[] => {
     const lines = run.stdout.split('\n');
     const first = lines.findIndex((line) => line.startsWith('PROBLEM '));
     assert.ok(first >= 0, run.stdout + run.stderr);

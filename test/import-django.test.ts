@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { groupsOfUsers } from '../src/accounts/groups.ts';
 import { openDjangoSource } from '../src/cli/django-source.ts';
 import { isOidcConnectError } from '../src/errors.ts';
+import { cli } from './support/cli.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
 import { createPostgresDatabase, databaseTargets, type TestDatabase } from './support/postgres.ts';
@@ -19,7 +20,6 @@ import { createPostgresDatabase, databaseTargets, type TestDatabase } from './su
 // with the CLI as a user runs it, then signed in to through the app's own forms.
 const PYTHON = '/usr/bin/python3';
 const MAKE_PROJECT = new URL('./support/django/make_project.py', import.meta.url).pathname;
-const BIN = new URL('../bin/oidc-connect.js', import.meta.url).pathname;
 const inCi = !['', '0', 'false', undefined].includes(process.env['CI']?.toLowerCase());
 const djangoMissing = spawnSync(PYTHON, ['-c', 'import django, argon2, bcrypt, psycopg2']).status === 0
   ? undefined
@@ -28,20 +28,6 @@ const djangoMissing = spawnSync(PYTHON, ['-c', 'import django, argon2, bcrypt, p
 const skipDjango = inCi ? undefined : djangoMissing;
 
 interface DjangoFixtureUser { username: string; email: string; password: string | null; hasher: string; is_active?: boolean }
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** The CLI as a user runs it, in `cwd`, with only the given environment (plus PATH). */
-function cli(cwd: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function makeDjangoProject(dir: string, databaseUrl?: string): Promise<DjangoFixtureUser[]> {
   const { stdout } = await promisify(execFile)(PYTHON, [MAKE_PROJECT, dir, ...(databaseUrl ? [databaseUrl] : [])], { maxBuffer: 1 << 20 });
