@@ -2,19 +2,15 @@
 // form and CSRF plugins, its error handler and its 404 page, and its users still sign in through both
 // flows: the login form, and the code flow with the development provider the plugin starts itself.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createUser } from '../src/accounts/users.ts';
-import { loadConfig, type Config } from '../src/config/index.ts';
-import { migrate, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
+import type { DatabaseHandle } from '../src/db/index.ts';
 import { oidcConnect } from '../src/web/plugin.ts';
-import { freePort } from './support/app.ts';
+import { freePort, testAppBase } from './support/app.ts';
 import { providerLogin } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
 
@@ -32,20 +28,8 @@ type HostSetup = (app: FastifyInstance) => Promise<void>;
  * The plugin gets the app's own database (with carol in it) and `devIdp: true`.
  */
 async function startHost(setup: { before: HostSetup; after?: HostSetup }): Promise<Host> {
-  const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-host-'));
-  const port = await freePort();
-  const config: Config = loadConfig({
-    cwd: dir,
-    env: {
-      PORT: String(port),
-      APP_URL: `http://127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite:${join(dir, 'host.sqlite')}`,
-      SESSION_SECRET: 'test-secret-test-secret-test-secret-1234',
-      DEV_IDP_PORT: String(await freePort()),
-    },
-  });
-  const database = openDatabase(config.database);
-  await migrate(database);
+  const base = await testAppBase('host', { DEV_IDP_PORT: String(await freePort()) });
+  const { config, database, port } = base;
   await createUser(database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
   const app = Fastify();
   await setup.before(app);
@@ -62,8 +46,7 @@ async function startHost(setup: { before: HostSetup; after?: HostSetup }): Promi
     database,
     async close() {
       await app.close();
-      await database.close();
-      rmSync(dir, { recursive: true, force: true });
+      await base.close();
     },
   };
 }

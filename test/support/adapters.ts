@@ -7,20 +7,17 @@
  *   POST /echo     the host's own form and JSON bodies, to show ours don't take them
  * The development provider is started by the adapter's `devIdp: true`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fastifyFormbody from '@fastify/formbody';
 import express4 from 'express';
 import express5 from 'express5';
 import Fastify from 'fastify';
-import { loadConfig, type Config } from '../../src/config/index.ts';
-import { migrate, openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
+import type { Config } from '../../src/config/index.ts';
+import type { DatabaseHandle } from '../../src/db/index.ts';
 import type { DevIdp } from '../../src/dev-idp/index.ts';
 import { oidcConnect as oidcConnectExpress, requireBearer, requireLogin } from '../../src/web/express/index.ts';
 import { oidcConnect, pluginState } from '../../src/web/plugin.ts';
-import { freePort } from './app.ts';
+import { freePort, testAppBase } from './app.ts';
 
 export type Adapter = 'fastify' | 'express 5' | 'express 4';
 
@@ -52,27 +49,14 @@ interface Whoami {
 
 /** `env` is the app's whole environment over the defaults; nothing is read from the test process. */
 export async function startAdapterApp(adapter: Adapter, env: Record<string, string> = {}): Promise<AdapterApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-adapter-'));
-  const port = await freePort();
-  const config = loadConfig({
-    cwd: dir,
-    env: {
-      PORT: String(port),
-      APP_URL: `http://127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite:${join(dir, 'app.sqlite')}`,
-      SESSION_SECRET: 'test-secret-test-secret-test-secret-1234',
-      DEV_IDP_PORT: String(await freePort()),
-      ...env,
-    },
-  });
-  const database = openDatabase(config.database);
-  await migrate(database);
+  const base = await testAppBase('adapter', { DEV_IDP_PORT: String(await freePort()), ...env });
+  const { config, database, port } = base;
   const options = { config, db: database.db, devIdp: true } as const;
   let host: Host & { idp: DevIdp };
   try {
     host = adapter === 'fastify' ? await fastifyHost(options, port) : await expressHost(adapter, options, port);
   } catch (error) {
-    await database.close();
+    await base.close();
     throw error;
   }
   return {
@@ -83,8 +67,7 @@ export async function startAdapterApp(adapter: Adapter, env: Record<string, stri
     idp: host.idp,
     async close() {
       await host.close();
-      await database.close();
-      rmSync(dir, { recursive: true, force: true });
+      await base.close();
     },
   };
 }
