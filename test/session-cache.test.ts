@@ -22,7 +22,7 @@ import { listenerApplicationName } from '../src/db/pg-listener.ts';
 import type { User } from '../src/db/schema.ts';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { ConfigError } from '../src/errors.ts';
-import { sessionCacheFor, startSessionCache, type SessionCache } from '../src/sessions/cache.ts';
+import { entryBytes, MAX_BYTES, sessionCacheFor, startSessionCache, type SessionCache } from '../src/sessions/cache.ts';
 import {
   createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, endProviderSessions, endUserSession, loadSession, sessionIdFor,
   type ActiveSession,
@@ -274,6 +274,19 @@ for (const target of databaseTargets) {
       await setStaff(handle.db, users[0]!.id, true);
       assert.ok(cache.size < 25 && cache.size >= 20, `only bound0's sessions left (${cache.size} remain)`);
       assert.equal(cache.indexed, cache.size);
+    });
+
+    test('sessions with large provider tokens are bounded by bytes: MAX_BYTES by their estimated size', async () => {
+      cache.clear();
+      const user = await createUser(handle.db, { username: 'bigtokens' });
+      const tokens = { accessToken: 'a'.repeat(2 ** 20) };
+      const secrets: string[] = [];
+      for (let i = 0; i < 20; i++) secrets.push(await createSession(handle.db, policy, { userId: user.id, tokens }));
+      for (const secret of secrets) assert.ok(await loadSession(handle.db, policy, secret));
+      const each = entryBytes(JSON.stringify(tokens));
+      assert.equal(cache.size, Math.floor(MAX_BYTES / each), `${cache.size} sessions of ${each} bytes under ${MAX_BYTES}`);
+      assert.equal(cache.indexed, cache.size);
+      assert.equal((await loadSession(handle.db, policy, secrets[0]!))?.user.username, 'bigtokens', 'an evicted one is read again');
     });
   });
 }

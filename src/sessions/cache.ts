@@ -29,9 +29,21 @@ export interface SessionCacheOptions {
   log?: { info(message: string): void; warn(message: string): void };
 }
 
-/** About 1 KiB per local session, a few KiB with provider tokens: tens of MiB at most. */
 export const DEFAULT_MAX_ENTRIES = 10_000;
-const MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * What the entries may hold at most, by entryBytes(). Under churn (every request a miss) V8 keeps
+ * about three times the live entries' size: evicted entries wait in the old space for a full
+ * collection, and the stream of entries that outlive scavenges grows the young generation to its
+ * limit. So the cache itself is kept small: with a provider's tokens of ~2 KB, ~6,800 sessions.
+ */
+export const MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * An entry's size, measured (heap after a full GC, sessions with ~2 KB of token JSON): about 880
+ * bytes of row, user and index, plus the token JSON at a byte a character; the tokens a route
+ * parses are then kept with it, so they count twice.
+ */
+export const entryBytes = (data: string): number => 1024 + 2 * data.length;
 
 export class SessionCache {
   readonly #entries: LRUCache<string, CachedSession>;
@@ -48,8 +60,7 @@ export class SessionCache {
     this.#entries = new LRUCache<string, CachedSession>({
       max: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       maxSize: MAX_BYTES,
-      // Strings of ASCII take a byte a character; the tokens are held twice (the row's JSON, parsed).
-      sizeCalculation: (entry) => 1024 + 2 * entry.row.data.length,
+      sizeCalculation: (entry) => entryBytes(entry.row.data),
       dispose: (entry, id) => this.#unindex(entry.user.id, id),
     });
     const log = options.log;
