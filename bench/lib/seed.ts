@@ -128,18 +128,25 @@ export function samplePool(sessions: number, count: number): number[] {
   return [...picked];
 }
 
+const luaCookies = (pool: number[]) => {
+  const cookies = pool.map((n) => `"${cookieSecret(n)}"`);
+  return [
+    'local cookies = {',
+    ...Array.from({ length: Math.ceil(cookies.length / 20) }, (_, i) => `  ${cookies.slice(i * 20, i * 20 + 20).join(', ')},`),
+    '}',
+    'local n = #cookies',
+  ];
+};
+const luaSuffix = (extraCookies: string) => `local suffix = "${extraCookies ? `; ${extraCookies}` : ''}"`;
+
 /**
  * A wrk script that sends each request with the session cookie of a session picked at random from
  * the pool (plus the fixed extra cookies, e.g. the CSRF secret cookie a browser would send back).
  */
 export function writeCookiePoolScript(file: string, cookieName: string, pool: number[], extraCookies: string): void {
-  const cookies = pool.map((n) => `"${cookieSecret(n)}"`);
   const lines = [
-    'local cookies = {',
-    ...Array.from({ length: Math.ceil(cookies.length / 20) }, (_, i) => `  ${cookies.slice(i * 20, i * 20 + 20).join(', ')},`),
-    '}',
-    'local n = #cookies',
-    `local suffix = "${extraCookies ? `; ${extraCookies}` : ''}"`,
+    ...luaCookies(pool),
+    luaSuffix(extraCookies),
     'math.randomseed(20261128)',
     'request = function()',
     `  return wrk.format("GET", "/", { ["Cookie"] = "${cookieName}=" .. cookies[math.random(n)] .. suffix })`,
@@ -150,7 +157,38 @@ export function writeCookiePoolScript(file: string, cookieName: string, pool: nu
 }
 
 /**
- * Marks the pool's sessions as seen now, as if their users had just loaded a page: the measured
+ * A wrk script that walks the pool in a fixed cycle, one session after another, and carries on
+ * from where the previous run of the script stopped (kept in `file`.position): a session comes
+ * round again only after every other session of the pool, across runs too.
+ */
+export function writeCookieCycleScript(file: string, cookieName: string, pool: number[], extraCookies: string): void {
+  const position = `${file}.position`;
+  writeFileSync(position, '0');
+  const lines = [
+    ...luaCookies(pool),
+    luaSuffix(extraCookies),
+    `local saved = io.open("${position}", "r")`,
+    'position = tonumber(saved:read("*a"))',
+    'saved:close()',
+    'request = function()',
+    '  position = position + 1',
+    `  return wrk.format("GET", "/", { ["Cookie"] = "${cookieName}=" .. cookies[position % n + 1] .. suffix })`,
+    'end',
+    // setup() and done() run in wrk's main Lua state; `position` lives in the thread's.
+    'local threads = {}',
+    'setup = function(thread) table.insert(threads, thread) end',
+    'done = function()',
+    `  local out = io.open("${position}", "w")`,
+    '  out:write(tostring(threads[1]:get("position")))',
+    '  out:close()',
+    'end',
+    '',
+  ];
+  writeFileSync(file, lines.join('\n'));
+}
+
+/**
+ * Marks the pool's sessions as seen at `now`, as if their users had just loaded a page: the measured
  * path is then the same read path for every database size (the app writes last_seen at most once a
  * minute per session, and a minute-old pool would turn most of a run's requests into writes).
  */

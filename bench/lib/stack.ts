@@ -43,8 +43,8 @@ export interface Stack {
   eoc: App;
   okta: App;
   bare: App;
-  /** Starts another oidc-connect process on a database (the scale measure). */
-  startOurs(name: string, databaseUrl: string): Promise<Child>;
+  /** Starts another oidc-connect process on a database (the scale measure), `env` added to its environment. */
+  startOurs(name: string, databaseUrl: string, env?: Record<string, string>): Promise<Child>;
   /** The cookies alice's browser sends to oidc-connect besides the session (the CSRF secret cookie). */
   oursExtraCookies: string;
   /** oidc-connect's SQLite file (the main one). */
@@ -151,8 +151,8 @@ export async function startStack(dir: string, providerDir: string, options: Opti
     bare: { key: 'bare', label: 'bare Fastify (ceiling)', url: bareUrl, child: bareChild, login: null, cookie: '' },
     oursExtraCookies: cookieHeader(oursLogin.browser, oursUrl, ['oc_flow', 'oc_session']),
     oursDatabase,
-    async startOurs(name, databaseUrl) {
-      return startServer(name, SERVERS.ours, SERVER_CORE, oursEnv(await freePort(), databaseUrl), profArgs(name));
+    async startOurs(name, databaseUrl, env = {}) {
+      return startServer(name, SERVERS.ours, SERVER_CORE, { ...oursEnv(await freePort(), databaseUrl), ...env }, profArgs(name));
     },
   };
   for (const app of [stack.bare, stack.ours, stack.okta, stack.eoc]) await checkPage(app);

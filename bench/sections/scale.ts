@@ -5,14 +5,26 @@ import pg from 'pg';
 import { fetchText } from '../lib/http.ts';
 import type { Options } from '../lib/options.ts';
 import { LOAD_CORE, pinTree, type Child } from '../lib/proc.ts';
-import { cookieSecret, samplePool, seedSqlite, startPostgresSeed, touchPool, writeCookiePoolScript, type SeedReport, type SeedSpec } from '../lib/seed.ts';
+import { DEFAULT_MAX_ENTRIES, entryBytes, MAX_BYTES } from '../../src/sessions/cache.ts';
+import { cookieSecret, samplePool, seedSqlite, startPostgresSeed, touchPool, writeCookieCycleScript, writeCookiePoolScript, type SeedReport, type SeedSpec } from '../lib/seed.ts';
 import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
+
+/**
+ * warm: every session asked for is in the app's cache. cold: none is; `miss` (cache on, at its
+ * default bound, every request misses, reads the database and stores its entry, evicting another)
+ * or `off` (SESSION_CACHE=off: every request reads its session, without storing it), for a
+ * database with fewer sessions than the cache holds.
+ */
+export type ScaleCache = 'warm' | 'miss' | 'off';
 
 export interface ScaleResult {
   database: 'SQLite' | 'PostgreSQL';
   sessions: number;
   users: number;
+  cache: ScaleCache;
+  /** Distinct sessions the requests went over. */
+  pool: number;
   seed: SeedReport;
   load: LoadSummary;
 }
@@ -45,49 +57,98 @@ interface Size {
   name: string;
   spec: SeedSpec;
   where: Where;
+  seed?: SeedReport;
+}
+
+/** One app process on one database, and the sessions its requests go over. */
+interface Run {
+  size: Size;
+  cache: ScaleCache;
   pool: number[];
   script: string;
-  seed?: SeedReport;
 }
 
 const label = (n: number) => (n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : String(n));
 
+/** Sessions the warm runs go over (at most): half what the cache holds of these rows, so none is evicted. */
+const warmPool = (data: string) => Math.floor(Math.min(DEFAULT_MAX_ENTRIES, MAX_BYTES / entryBytes(data)) / 2);
+
+/**
+ * The runs of one database size: warm, over a pool the cache holds, filled before the runs; cold,
+ * walking a pool larger than the cache in a fixed cycle (lru-cache has always evicted a session by
+ * the time it comes round again), or with the cache off when the database is too small for that.
+ */
+function runsOf(size: Size, options: Options, dir: string, kind: string): Run[] {
+  const { sessions } = size.spec;
+  const script = (cache: ScaleCache) => join(dir, `pool-${kind}-${sessions}-${cache}.lua`);
+  const cold: ScaleCache = Math.min(options.pool, sessions) > DEFAULT_MAX_ENTRIES ? 'miss' : 'off';
+  return [
+    { size, cache: 'warm', pool: samplePool(sessions, Math.min(warmPool(size.spec.data), sessions)), script: script('warm') },
+    { size, cache: cold, pool: samplePool(sessions, Math.min(options.pool, sessions)), script: script(cold) },
+  ];
+}
+
+const CONCURRENT_FILLS = 32;
+
+/** One request for each session of the pool, so that the app's cache holds them all. */
+async function fill(url: string, pool: number[], extraCookies: string): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENT_FILLS }, async () => {
+    while (next < pool.length) {
+      const n = pool[next++]!;
+      const page = await fetchText(url, { cookie: `oc_session=${cookieSecret(n)}; ${extraCookies}` });
+      if (page.status !== 200) throw new Error(`filling the cache: GET / for session ${n} answered ${page.status}`);
+    }
+  }));
+}
+
 /**
  * Measures the home page on two databases of one kind, a small one and a large one, already seeded,
- * with requests spread at random over a pool of sessions drawn from the whole table.
+ * each warm and cold, with requests spread over pools of sessions drawn from the whole table.
  */
-async function measureKind(stack: Stack, options: Options, database: ScaleResult['database'], sizes: Size[]): Promise<ScaleResult[]> {
+async function measureKind(stack: Stack, options: Options, database: ScaleResult['database'], sizes: Size[], kind: string): Promise<ScaleResult[]> {
+  const runs = sizes.flatMap((size) => runsOf(size, options, stack.dir, kind));
   const children: Child[] = [];
   try {
-    for (const size of sizes) {
-      writeCookiePoolScript(size.script, 'oc_session', size.pool, stack.oursExtraCookies);
-      const url = size.where.kind === 'sqlite' ? `sqlite:${size.where.file}` : size.where.url;
-      children.push(await stack.startOurs(`oidc-connect ${database} ${size.name}`, url));
+    for (const run of runs) {
+      // Seen an hour from now, once: no request of these runs writes last_seen (the app writes it at
+      // most once a minute per session), so every run measures the same read path, and no write
+      // from this process empties a SQLite app's cache.
+      await touchPool(run.size.where, run.pool, Date.now() + 3600_000);
+      if (run.cache === 'miss') writeCookieCycleScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
+      else writeCookiePoolScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
+      const where = run.size.where;
+      const url = where.kind === 'sqlite' ? `sqlite:${where.file}` : where.url;
+      children.push(await stack.startOurs(`oidc-connect ${database} ${run.size.name} ${run.cache}`, url, run.cache === 'off' ? { SESSION_CACHE: 'off' } : {}));
     }
-    const check = async (size: Size, child: Child) => {
-      await touchPool(size.where, size.pool);
-      const n = size.pool[0]!;
-      const page = await fetchText(`${String(child.info['url'])}/`, { cookie: `oc_session=${cookieSecret(n)}; ${stack.oursExtraCookies}` });
-      const user = 1 + (n % size.spec.users);
+    for (const [i, run] of runs.entries()) {
+      const url = `${String(children[i]!.info['url'])}/`;
+      const n = run.pool[0]!;
+      const page = await fetchText(url, { cookie: `oc_session=${cookieSecret(n)}; ${stack.oursExtraCookies}` });
+      const user = 1 + (n % run.size.spec.users);
       if (page.status !== 200 || !page.body.includes(`Hi user${user} - user${user}@example.com!`)) {
-        throw new Error(`${database} ${size.name}: GET / for session ${n} answered ${page.status}: ${page.body.slice(0, 300)}`);
+        throw new Error(`${database} ${run.size.name}: GET / for session ${n} answered ${page.status}: ${page.body.slice(0, 300)}`);
       }
-    };
-    const results = await interleaved(`scale ${database}`, sizes.map((size, i) => ({
-      key: size.name,
-      label: `${database} ${size.name}`,
+      if (run.cache === 'warm') await fill(url, run.pool, stack.oursExtraCookies);
+    }
+    const key = (run: Run) => `${run.size.name} ${run.cache}`;
+    const results = await interleaved(`scale ${database}`, runs.map((run, i) => ({
+      key: key(run),
+      label: `${database} ${run.size.name} ${run.cache}`,
       url: `${String(children[i]!.info['url'])}/`,
       pid: children[i]!.pid,
-      script: size.script,
-      before: () => check(size, children[i]!),
-    })), options);
-    return sizes.map((size) => ({
-      database, sessions: size.spec.sessions, users: size.spec.users, seed: size.seed!, load: results.get(size.name)!,
+      script: run.script,
+    })), { ...options, seconds: Math.min(options.seconds, SCALE_SECONDS), warmupSeconds: Math.min(options.warmupSeconds, SCALE_SECONDS) });
+    return runs.map((run) => ({
+      database, sessions: run.size.spec.sessions, users: run.size.spec.users, cache: run.cache, pool: run.pool.length, seed: run.size.seed!, load: results.get(key(run))!,
     }));
   } finally {
     for (const child of children) await child.stop();
   }
 }
+
+/** Seconds per scale run and warm-up (at most): eight servers in this measure, not two or four. */
+export const SCALE_SECONDS = 3;
 
 /** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
 export async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
@@ -115,14 +176,8 @@ export async function scaleSection(stack: Stack, options: Options): Promise<Scal
     { users: options.smallSessions, sessions: options.smallSessions, data, now, maxAgeMs },
     { users: options.users, sessions: options.sessions, data, now, maxAgeMs },
   ];
-  const size = (spec: SeedSpec, kind: string, where: Where): Size => ({
-    name: `${label(spec.sessions)} sessions`,
-    spec,
-    where,
-    pool: samplePool(spec.sessions, Math.min(options.pool, spec.sessions)),
-    script: join(stack.dir, `pool-${kind}-${spec.sessions}.lua`),
-  });
-  const sqliteSizes = specs.map((spec) => size(spec, 'sqlite', { kind: 'sqlite', file: join(stack.dir, `scale-${spec.sessions}.sqlite`) }));
+  const size = (spec: SeedSpec, where: Where): Size => ({ name: `${label(spec.sessions)} sessions`, spec, where });
+  const sqliteSizes = specs.map((spec) => size(spec, { kind: 'sqlite', file: join(stack.dir, `scale-${spec.sessions}.sqlite`) }));
   const rows: ScaleResult[] = [];
   const outcome: ScaleOutcome = { rows, postgresSkipped: undefined, postgresVersion: undefined, postgresSharedBuffers: undefined };
   const removeSqlite = () => {
@@ -146,7 +201,7 @@ export async function scaleSection(stack: Stack, options: Options): Promise<Scal
         created.push(name);
         const url = new URL(options.postgresUrl);
         url.pathname = `/${name}`;
-        pgSizes.push(size(spec, 'pg', { kind: 'postgres', url: url.href }));
+        pgSizes.push(size(spec, { kind: 'postgres', url: url.href }));
       }
       log(`  scale: seeding PostgreSQL ${outcome.postgresVersion} in the background`);
       pending = await Promise.all(pgSizes.map(async (s) => ({ size: s, ...await startPostgresSeed((s.where as { url: string }).url, s.spec) })));
@@ -163,14 +218,14 @@ export async function scaleSection(stack: Stack, options: Options): Promise<Scal
       log(`  scale: PostgreSQL ${s.name} seeded in ${s.seed.seconds.toFixed(1)} s (${s.seed.sizeMiB.toFixed(0)} MiB)`);
     }
 
-    rows.push(...await measureKind(stack, options, 'SQLite', sqliteSizes));
+    rows.push(...await measureKind(stack, options, 'SQLite', sqliteSizes, 'sqlite'));
     removeSqlite();
 
     if (admin && options.postgresUrl) {
       // The database server shares the load generator's core, so that it does not take the app's.
       const postmaster = await localPostmaster(admin, options.postgresUrl);
       if (postmaster !== undefined) unpin = pinTree(postmaster, LOAD_CORE);
-      rows.push(...await measureKind(stack, options, 'PostgreSQL', pgSizes));
+      rows.push(...await measureKind(stack, options, 'PostgreSQL', pgSizes, 'pg'));
     }
   } finally {
     unpin?.();
