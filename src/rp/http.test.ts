@@ -13,6 +13,8 @@ const server = createServer(async (req: IncomingMessage, res) => {
   seen.push({ method: req.method!, url: req.url!, type: req.headers['content-type'], body });
   if (req.url === '/moved') return res.writeHead(302, { location: '/elsewhere' }).end();
   if (req.url === '/empty') return res.writeHead(204).end();
+  if (req.url === '/slow') return setTimeout(() => res.writeHead(200).end('late'), 2000).unref();
+  if (req.url === '/bom') return res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"é":1}')]));
   res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] }).end(JSON.stringify({ ok: true }));
 });
 server.on('connection', () => connections++);
@@ -51,4 +53,25 @@ test('keeps the connection alive between requests', async () => {
 
 test('an aborted request rejects', async () => {
   await assert.rejects(providerFetch(`${base}/x`, { signal: AbortSignal.abort() }));
+});
+
+test('a request past timeoutMs fails as AbortSignal.timeout would, with a TimeoutError', async () => {
+  const started = Date.now();
+  await assert.rejects(providerFetch(`${base}/slow`, { timeoutMs: 100 }), { name: 'TimeoutError' });
+  assert.ok(Date.now() - started < 1500);
+  assert.equal((await providerFetch(`${base}/n`, { timeoutMs: 5000 })).status, 200);
+});
+
+test('the answer reads as a Response: once, decoded as UTF-8 without its BOM, and cloned before it is read', async () => {
+  const answer = await providerFetch(`${base}/bom`);
+  assert.ok(answer instanceof Response);
+  assert.equal(answer.url, `${base}/bom`);
+  assert.equal(answer.bodyUsed, false);
+  assert.deepEqual(await answer.clone().json(), { é: 1 });
+  assert.equal(await answer.text(), '{"é":1}');
+  assert.equal(answer.bodyUsed, true);
+  await assert.rejects(answer.text(), TypeError);
+  assert.throws(() => answer.clone(), TypeError);
+  assert.equal((await (await providerFetch(`${base}/bom`)).arrayBuffer()).byteLength, 11);
+  assert.equal(await (await providerFetch(`${base}/empty`)).text(), '');
 });

@@ -22,10 +22,77 @@ export interface ProviderRequest {
   body?: string | URLSearchParams | Uint8Array | ArrayBuffer | ReadableStream | null;
   signal?: AbortSignal | null;
   redirect?: 'manual';
+  /**
+   * The whole request, answer included, must be done within this long, else it fails with a
+   * TimeoutError, as with `AbortSignal.timeout`. Cheaper than one: the timer is cleared when the
+   * answer is in, where AbortSignal.timeout's fires later all the same (a DOMException and an abort
+   * event per request, a tenth of a millisecond per login here).
+   */
+  timeoutMs?: number;
 }
 
 /** Statuses whose answer has no body (a Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+const utf8 = new TextDecoder();
+
+/**
+ * A provider's answer, read whole before it is handed over: a real Response (openid-client checks
+ * for one), whose text(), json(), arrayBuffer(), bytes() and blob() serve the bytes read, without
+ * the web stream a Response body is made of (constructing and draining it cost more than the rest of
+ * the answer). `body` is null; a body is read once, as fetch's is.
+ */
+class ProviderResponse extends Response {
+  readonly #bytes: Uint8Array;
+  readonly #url: string;
+  #used = false;
+
+  constructor(bytes: Uint8Array, init: ResponseInit, url: string) {
+    super(null, init);
+    this.#bytes = bytes;
+    this.#url = url;
+  }
+
+  /** As fetch's own answers do: error messages name the URL that answered (src/errors.ts: causeMessages). */
+  override get url(): string {
+    return this.#url;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  #take(): Uint8Array {
+    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    return this.#bytes;
+  }
+
+  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return new Uint8Array(this.#take());
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    return new Uint8Array(this.#take()).buffer;
+  }
+
+  override async text(): Promise<string> {
+    return utf8.decode(this.#take()); // UTF-8 without its BOM, as Response.text()
+  }
+
+  override async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  override async blob(): Promise<Blob> {
+    return new Blob([new Uint8Array(this.#take())], { type: this.headers.get('content-type') ?? '' });
+  }
+
+  override clone(): Response {
+    if (this.#used) throw new TypeError('Response.clone: Body has already been consumed.');
+    return new ProviderResponse(this.#bytes, { status: this.status, headers: this.headers }, this.#url);
+  }
+}
 
 /**
  * A provider request through the pool, answered as a fetch Response. Redirects are not followed
@@ -34,24 +101,33 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export async function providerFetch(url: string | URL, request: ProviderRequest = {}): Promise<Response> {
   const target = typeof url === 'string' ? new URL(url) : url;
-  const { statusCode, headers, body } = await pool.request({
-    origin: target.origin,
-    path: `${target.pathname}${target.search}`,
-    method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
-    headers: request.headers ?? {},
-    body: requestBody(request.body),
-    signal: request.signal ?? undefined,
-  });
-  const payload = NULL_BODY.has(statusCode) ? (await body.dump(), null) : await body.arrayBuffer();
-  const answerHeaders = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (Array.isArray(value)) for (const each of value) answerHeaders.append(name, each);
-    else if (value !== undefined) answerHeaders.set(name, value);
+  let signal = request.signal ?? undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (request.timeoutMs !== undefined) {
+    const deadline = new AbortController();
+    timer = setTimeout(() => deadline.abort(new DOMException('The provider did not answer in time.', 'TimeoutError')), request.timeoutMs);
+    signal = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
   }
-  const response = new Response(payload, { status: statusCode, headers: answerHeaders });
-  // As fetch's own answers do: error messages name the URL that answered (src/errors.ts: causeMessages).
-  Object.defineProperty(response, 'url', { value: target.href });
-  return response;
+  try {
+    const { statusCode, headers, body } = await pool.request({
+      origin: target.origin,
+      path: `${target.pathname}${target.search}`,
+      method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: request.headers ?? {},
+      body: requestBody(request.body),
+      signal,
+    });
+    const bytes = NULL_BODY.has(statusCode) ? (await body.dump(), new Uint8Array(0)) : await body.bytes();
+    const answerHeaders = new Headers();
+    for (const name in headers) {
+      const value = headers[name];
+      if (Array.isArray(value)) for (const each of value) answerHeaders.append(name, each);
+      else if (value !== undefined) answerHeaders.set(name, value);
+    }
+    return new ProviderResponse(bytes, { status: statusCode, headers: answerHeaders }, target.href);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function requestBody(body: ProviderRequest['body']): string | Uint8Array | null {

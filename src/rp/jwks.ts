@@ -68,7 +68,7 @@ export class JwksCache {
   private fetch(): Promise<JSONWebKeySet> {
     this.inflight ??= (async () => {
       try {
-        const response = await providerFetch(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+        const response = await providerFetch(this.url, { headers: { accept: 'application/json' }, timeoutMs: this.timeoutMs });
         if (!response.ok) throw new errors.JOSEError(`JWKS request answered HTTP ${response.status}`);
         const body = (await response.json()) as JSONWebKeySet;
         const local = createLocalJWKSet(body); // throws JWKSInvalid for a malformed set

@@ -112,7 +112,8 @@ export class ProviderClient {
       client_secret: this.config.clientSecret,
       [client.clockTolerance]: this.options.clockToleranceSeconds,
     }, auth === 'client_secret_post' ? client.ClientSecretPost(this.config.clientSecret) : client.ClientSecretBasic(this.config.clientSecret));
-    configuration.timeout = this.options.httpTimeoutMs / 1000;
+    // No timeout of openid-client's (an AbortSignal.timeout per request): fetchHook gives each request its own, cheaper one.
+    configuration.timeout = 0;
     configuration[client.customFetch] = this.fetchHook;
     if (this.insecure) client.allowInsecureRequests(configuration);
     client.enableNonRepudiationChecks(configuration);
@@ -180,6 +181,7 @@ export class ProviderClient {
   }
 
   /**
+   * Every request openid-client makes with a Configuration of ours, each bounded by OIDC_HTTP_TIMEOUT_SECONDS.
    * openid-client asks for the JWKS when we seeded no fresh copy (a routine fetch) or when the
    * token's kid is not in the copy we seeded (rate-limited by the cache's unknown-kid cooldown).
    */
@@ -188,7 +190,7 @@ export class ProviderClient {
       this.reusable = undefined; // that Configuration's own JWKS copy is fresh now; the next one defers to us again
       return Response.json(this.jwks.current() ? await this.jwks.refreshForUnknownKid() : await this.jwks.load());
     }
-    return providerFetch(url, options);
+    return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs });
   };
 
   async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
