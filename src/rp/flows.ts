@@ -21,6 +21,11 @@ export interface Flow {
 }
 
 export interface SaveOptions {
+  /**
+   * The binding was made for this login (the browser brought none): no flow can have it yet, so the
+   * per-browser bound has nothing to delete and is skipped, one statement fewer per fresh login.
+   */
+  newBinding?: boolean;
   /** The client's address key (web: its IP, IPv6 by its /64); its flows beyond `maxPerClient` go too. */
   client?: string;
   maxPerClient?: number;
@@ -34,7 +39,7 @@ export interface SaveOptions {
  * `maxPerClient`: a client looping on the start URL replaces its own old rows instead of adding.
  */
 export async function saveFlow(db: Db, state: string, binding: string, flow: Flow, options: SaveOptions = {}): Promise<void> {
-  const { client, maxPerClient, now = Date.now() } = options;
+  const { newBinding = false, client, maxPerClient, now = Date.now() } = options;
   const hashed = { binding: digest(binding), client: client === undefined ? '' : digest(client) };
   const row: Insertable<OidcFlowsTable> = {
     id: digest(state),
@@ -48,10 +53,10 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     expires: now + FLOW_LIFETIME_MS,
     client: hashed.client,
   };
-  // One transaction, so the three writes are one commit (on SQLite, one write of its log).
+  // One transaction, so the writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
     await insertFlow(db, row);
-    await keepNewest.binding(db, [hashed.binding, hashed.binding, 1, MAX_FLOWS_PER_BROWSER - 1]);
+    if (!newBinding) await keepNewest.binding(db, [hashed.binding, hashed.binding, 1, MAX_FLOWS_PER_BROWSER - 1]);
     if (client !== undefined && maxPerClient !== undefined) await keepNewest.client(db, [hashed.client, hashed.client, 1, maxPerClient - 1]);
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));

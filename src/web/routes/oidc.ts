@@ -28,8 +28,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Sends the browser to the provider, with the binding cookie its callback must bring back. */
   const begin = async (request: FastifyRequest, reply: FastifyReply, input: { provider: string | undefined; next: string; renewsSession?: string }) => {
     const existing = request.cookies[FLOW_COOKIE];
-    const binding = existing !== undefined && BINDING.test(existing) ? existing : randomBytes(32).toString('base64url');
-    const url = await rp.startLogin({ ...input, binding, client: clientAddress(request) });
+    const newBinding = existing === undefined || !BINDING.test(existing);
+    const binding = newBinding ? randomBytes(32).toString('base64url') : existing;
+    const url = await rp.startLogin({ ...input, binding, newBinding, client: clientAddress(request) });
     reply.setCookie(FLOW_COOKIE, binding, {
       httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies, maxAge: 10 * 60,
     });
