@@ -37,7 +37,7 @@ export async function findUserById(db: Db, id: number): Promise<User | undefined
   return user;
 }
 
-/** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). Parameter: the id. */
+/** Compiled once (see src/db/prepared.ts). Parameter: the id. */
 const userById = prepared((db) => db.selectFrom('users').selectAll().where('id', '=', 0));
 
 export async function createUser(db: Db, account: NewAccount, now = Date.now()): Promise<User> {

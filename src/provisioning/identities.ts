@@ -15,6 +15,26 @@ export async function findIdentity(db: Db, issuer: string, subject: string): Pro
 /** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). Parameters: issuer, subject. */
 const identityOf = prepared((db) => db.selectFrom('identities').select(['id', 'user_id']).where('issuer', '=', '').where('subject', '=', ''));
 
+/**
+ * The identity (issuer, sub) and the local user it is linked to, whether or not that user is active:
+ * one indexed join, compiled once, which every provider sign-in runs (it was two reads).
+ */
+export async function findIdentityWithUser(db: Db, issuer: string, subject: string): Promise<{ identityId: number; user: User } | undefined> {
+  const [row] = await identityWithUser(db, [issuer, subject]);
+  if (!row) return undefined;
+  const { identity_id: identityId, ...user } = row;
+  return { identityId, user };
+}
+
+/** Parameters: issuer, subject. */
+const identityWithUser = prepared((db) => db
+  .selectFrom('identities')
+  .innerJoin('users', 'users.id', 'identities.user_id')
+  .selectAll('users')
+  .select('identities.id as identity_id')
+  .where('identities.issuer', '=', '')
+  .where('identities.subject', '=', ''));
+
 /** The local user id linked to (issuer, sub), whether or not that user is active. */
 export async function findIdentityUserId(db: Db, issuer: string, subject: string): Promise<number | undefined> {
   return (await findIdentity(db, issuer, subject))?.user_id;

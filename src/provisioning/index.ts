@@ -1,11 +1,11 @@
 import { normalizeEmail } from '../accounts/email.ts';
-import { createUserWithFreeUsername, findUserById, findVerifiedUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
+import { createUserWithFreeUsername, findVerifiedUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
-import { findIdentity, hasOtherIdentityAt, linkIdentity, touchIdentity } from './identities.ts';
+import { findIdentityWithUser, hasOtherIdentityAt, linkIdentity, touchIdentity } from './identities.ts';
 import { baseUsername, usernameCandidates } from './username.ts';
 
 export interface ProviderClaims {
@@ -86,12 +86,11 @@ async function provisionIn(
     ...(typeof claims.family_name === 'string' ? { last_name: str(claims.family_name, 150) } : {}),
   };
 
-  const identity = await findIdentity(db, provider.issuer, claims.sub);
+  const identity = await findIdentityWithUser(db, provider.issuer, claims.sub);
   let user: User | undefined;
   let linkedBy: LinkedBy;
   if (identity) {
-    user = await findUserById(db, identity.user_id);
-    if (!user) throw new Error(`identity ${identity.id} points to no user`); // the foreign key rules this out
+    user = identity.user;
     linkedBy = 'identity';
   } else {
     if (policy.linkByEmail && verified && email) {
@@ -121,7 +120,7 @@ async function provisionIn(
   if (!identity) {
     await linkIdentity(db, provider.issuer, claims.sub, user.id, now);
   } else {
-    await touchIdentity(db, identity.id, now);
+    await touchIdentity(db, identity.identityId, now);
   }
   if (Object.keys(profile).length > 0) user = await updateProfile(db, user, profile);
   return { user, linkedBy };
