@@ -11,10 +11,10 @@ import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
 
 /**
- * warm: every session asked for is in the app's cache. cold: none is; `miss` (cache on, at its
- * default bound, every request misses, reads the database and stores its entry, evicting another)
- * or `off` (SESSION_CACHE=off: every request reads its session, without storing it), for a
- * database with fewer sessions than the cache holds.
+ * warm: every session asked for is in the app's cache. cold: none is; `off` (SESSION_CACHE=off:
+ * every request reads its session, at every size) and, on a database with more sessions than the
+ * cache holds, `miss` (cache on, at its default bound: every request misses, reads the database
+ * and stores its entry, evicting another).
  */
 export type ScaleCache = 'warm' | 'miss' | 'off';
 
@@ -74,17 +74,19 @@ const label = (n: number) => (n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1
 const warmPool = (data: string) => Math.floor(Math.min(DEFAULT_MAX_ENTRIES, MAX_BYTES / entryBytes(data)) / 2);
 
 /**
- * The runs of one database size: warm, over a pool the cache holds, filled before the runs; cold,
- * walking a pool larger than the cache in a fixed cycle (lru-cache has always evicted a session by
- * the time it comes round again), or with the cache off when the database is too small for that.
+ * The runs of one database size: warm, over a pool the cache holds, filled before the runs; cold
+ * with the cache off; and, when the database is large enough, cold with the cache on, walking a
+ * pool larger than the cache in a fixed cycle (lru-cache has always evicted a session by the time
+ * it comes round again).
  */
 function runsOf(size: Size, options: Options, dir: string, kind: string): Run[] {
   const { sessions } = size.spec;
   const script = (cache: ScaleCache) => join(dir, `pool-${kind}-${sessions}-${cache}.lua`);
-  const cold: ScaleCache = Math.min(options.pool, sessions) > DEFAULT_MAX_ENTRIES ? 'miss' : 'off';
+  const cold = samplePool(sessions, Math.min(options.pool, sessions));
   return [
     { size, cache: 'warm', pool: samplePool(sessions, Math.min(warmPool(size.spec.data), sessions)), script: script('warm') },
-    { size, cache: cold, pool: samplePool(sessions, Math.min(options.pool, sessions)), script: script(cold) },
+    { size, cache: 'off', pool: cold, script: script('off') },
+    ...(cold.length > DEFAULT_MAX_ENTRIES ? [{ size, cache: 'miss' as const, pool: cold, script: script('miss') }] : []),
   ];
 }
 
@@ -147,7 +149,7 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
   }
 }
 
-/** Seconds per scale run and warm-up (at most): eight servers in this measure, not two or four. */
+/** Seconds per scale run and warm-up (at most): ten servers in this measure, not two or four. */
 export const SCALE_SECONDS = 3;
 
 /** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
