@@ -75,3 +75,14 @@ test('the answer reads as a Response: once, decoded as UTF-8 without its BOM, an
   assert.equal((await (await providerFetch(`${base}/bom`)).arrayBuffer()).byteLength, 11);
   assert.equal(await (await providerFetch(`${base}/empty`)).text(), '');
 });
+
+test('a signal aborted while the request is out stops it; an unreachable provider rejects with its network error', async () => {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 50);
+  await assert.rejects(providerFetch(`${base}/slow`, { signal: controller.signal }), { name: 'AbortError' });
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  await assert.rejects(providerFetch(`http://127.0.0.1:${port}/x`, { timeoutMs: 5000 }), { code: 'ECONNREFUSED' });
+});
