@@ -67,7 +67,9 @@ export function sessionIdFor(secret: string): string {
 }
 
 export async function createSession(db: Db, policy: SessionPolicy, input: NewSession, now = Date.now()): Promise<string> {
-  const secret = randomBytes(32).toString('base64url');
+  // The cookie secret and the forms' token, 32 bytes each, from one call to the CSPRNG (each call costs some 7 µs).
+  const random = randomBytes(64);
+  const secret = random.toString('base64url', 0, 32);
   await insertSession(db, {
     id: sessionIdFor(secret),
     user_id: input.userId,
@@ -80,7 +82,7 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
     ip: (input.ip ?? '').slice(0, 64),
     data: JSON.stringify(input.tokens ?? {}),
     // Its forms' anti-forgery token (src/web/form-tokens.ts): made once, new with every sign-in.
-    csrf: randomBytes(32).toString('base64url'),
+    csrf: random.toString('base64url', 32, 64),
   });
   return secret;
 }

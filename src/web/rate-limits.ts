@@ -15,7 +15,12 @@ export async function rateLimits(scope: FastifyInstance): Promise<void> {
  * request.ip (TRUST_PROXY decides whether X-Forwarded-For counts), an IPv4-mapped IPv6 address as
  * IPv4, and IPv6 by its /64, which one subscriber usually holds whole.
  */
-export const clientAddress = (request: FastifyRequest): string => normalizeIP(request.ip);
+export const clientAddress = (request: FastifyRequest): string => {
+  const ip = request.ip;
+  // Without a colon it is no IPv6 address: normalizeIP would only lowercase it, after testing it
+  // with node's IPv6 regular expression, which cost some 25 µs at every login start here.
+  return ip.includes(':') ? normalizeIP(ip) : ip.toLowerCase();
+};
 
 /**
  * At most `perMinute` requests to one route per client address in a fixed one-minute window; past
