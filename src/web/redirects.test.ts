@@ -10,6 +10,13 @@ test('same-origin paths are kept', () => {
   assert.equal(safeNext('/a/../b', app), '/b');
 });
 
+test('a plain path (letters, digits, _ - /) comes back as it is, as URL parsing would give it', () => {
+  for (const path of ['/', '/admin/users/', '/a//b', '/x-y_z/42', '/a/b-']) {
+    assert.equal(safeNext(path, app), path);
+    assert.equal(safeNext(path, app), new URL(path, app).pathname);
+  }
+});
+
 test('anything that could leave the origin becomes /', () => {
   for (const bad of [
     'https://evil.example', '//evil.example', '/\\evil.example', '\\\\evil.example', '/\t/evil.example',
