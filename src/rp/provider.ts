@@ -195,16 +195,24 @@ export class ProviderClient {
 
   async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
     const configuration = await this.configuration();
-    return client.buildAuthorizationUrl(configuration, {
-      redirect_uri: this.redirectUri,
-      scope: this.config.scopes.join(' '),
-      state: params.state,
-      nonce: params.nonce,
-      code_challenge: params.codeChallenge,
-      code_challenge_method: 'S256',
-      ...(params.promptNone ? { prompt: 'none' } : {}),
-    });
+    // The parameters every login sends are put in by openid-client once per Configuration; a login
+    // adds its own. (Building the whole URL each time re-serialised its query at every parameter.)
+    if (this.authorizationBase?.configuration !== configuration) {
+      this.authorizationBase = {
+        configuration,
+        href: client.buildAuthorizationUrl(configuration, {
+          redirect_uri: this.redirectUri,
+          scope: this.config.scopes.join(' '),
+          code_challenge_method: 'S256',
+        }).href,
+      };
+    }
+    const own = new URLSearchParams({ state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge });
+    if (params.promptNone) own.set('prompt', 'none');
+    return new URL(`${this.authorizationBase.href}&${own}`);
   }
+
+  private authorizationBase: { configuration: client.Configuration; href: string } | undefined;
 
   /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
   async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {
