@@ -149,8 +149,8 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
   }
 }
 
-/** Seconds per scale run and warm-up (at most): ten servers in this measure, not two or four. */
-export const SCALE_SECONDS = 3;
+/** Seconds per scale run and warm-up (at most): ten servers in this measure, where the others have two to four. */
+export const SCALE_SECONDS = 2;
 
 /** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
 export async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
