@@ -31,6 +31,7 @@ interface Target {
 }
 
 const LOGIN_PROFILE = new URL('../login-profile.md', import.meta.url);
+const PAGE_PROFILE = new URL('../page-profile.md', import.meta.url);
 
 const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 const yes = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? '**met**' : '**missed**');
@@ -38,33 +39,58 @@ const spreadText = (s: { min: number; max: number }) => `${fmt(s.min)}–${fmt(s
 
 function targets(results: Results): Target[] {
   const out: Target[] = [];
+  // Issue 11's targets. Throughput ratios move with whatever else the machine runs; CPU per request
+  // from /proc hardly does, so the CPU-bound capacity decides and req/s is shown beside it.
   const page = results.page;
   if (page) {
     const ours = page.get('ours')!;
     const bare = page.get('bare')!;
-    const r = ours.rps / bare.rps;
-    out.push({ measure: 'authenticated page, req/s', target: '≥ 0.7 of bare Fastify', figure: `${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${r.toFixed(3)} (CPU per request: ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${ratio(bare.cpuUsPerRequest, ours.cpuUsPerRequest)})`, met: r >= 0.7 });
+    const capacity = bare.cpuUsPerRequest / ours.cpuUsPerRequest;
+    out.push({
+      measure: 'authenticated page, × bare Fastify (headline: SQLite, the default)',
+      target: '≥ 0.7',
+      figure: `CPU per request ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${capacity.toFixed(3)} (req/s ${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${ratio(ours.rps, bare.rps)}); profile below the page table`,
+      met: capacity >= 0.7,
+    });
+    const postgres = results.scale?.rows.find((row) => row.database === 'PostgreSQL' && row.cache === 'warm' && row.sessions !== results.options.sessions);
+    if (postgres) {
+      const r = bare.cpuUsPerRequest / postgres.load.cpuUsPerRequest;
+      out.push({
+        measure: 'authenticated page, × bare Fastify, PostgreSQL',
+        target: '≥ 0.7',
+        figure: `CPU per request ${fmt(postgres.load.cpuUsPerRequest)} µs (scale measure, ${fmtCount(postgres.sessions)} sessions, cache warm) vs ${fmt(bare.cpuUsPerRequest)} µs = ${r.toFixed(3)}`,
+        met: r >= 0.7,
+      });
+    }
   }
   const bearer = results.bearer;
   if (bearer) {
     const ours = bearer.get('ours')!;
     const bare = bearer.get('bare')!;
-    const r = ours.rps / bare.rps;
-    out.push({ measure: 'bearer tokens, req/s', target: '≥ 0.8 of the jose ceiling', figure: `${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${r.toFixed(3)} (CPU per request: ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${ratio(bare.cpuUsPerRequest, ours.cpuUsPerRequest)})`, met: r >= 0.8 });
+    const capacity = bare.cpuUsPerRequest / ours.cpuUsPerRequest;
+    out.push({
+      measure: 'bearer JWT, × bare jose route',
+      target: '≥ 1.0 (the cache pays for itself)',
+      figure: `CPU per request ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${capacity.toFixed(3)} (req/s ${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${ratio(ours.rps, bare.rps)})`,
+      met: capacity >= 1,
+    });
   }
   const logins = results.logins;
   if (logins) {
     const ours = logins.get('ours')!;
+    const okta = logins.get('okta')!;
     const eoc = logins.get('eoc')!;
-    out.push({ measure: 'logins, app CPU per complete login', target: '≤ 1.5 ms', figure: `${fmt(ours.appCpuMs)} ms (express-openid-connect ${fmt(eoc.appCpuMs)} ms)`, met: ours.appCpuMs <= 1.5 && ours.errors === 0 });
-    const r = ours.loginsPerSecond / eoc.loginsPerSecond;
-    const provider = logins.get('provider')!;
-    const capacity = eoc.appCpuMs / ours.appCpuMs;
     out.push({
-      measure: 'logins, logins/s',
-      target: '≥ 1.5× express-openid-connect',
-      figure: `${fmt(ours.loginsPerSecond)} vs ${fmt(eoc.loginsPerSecond)} = ${r.toFixed(2)}× (the provider alone reaches ${fmt(provider.loginsPerSecond)}/s on its core; app capacity per core, 1000 / app CPU ms: ${fmt(1000 / ours.appCpuMs)} vs ${fmt(1000 / eoc.appCpuMs)} = ${capacity.toFixed(2)}×)`,
-      met: r >= 1.5 && ours.errors === 0,
+      measure: 'app CPU per complete login, every check done',
+      target: '≤ 1.5 ms, and below @okta/oidc-middleware in the same run',
+      figure: `${fmt(ours.appCpuMs)} ms (@okta/oidc-middleware ${fmt(okta.appCpuMs)} ms, express-openid-connect ${fmt(eoc.appCpuMs)} ms; ${ours.errors} errors); profile below the logins table`,
+      met: ours.appCpuMs <= 1.5 && ours.appCpuMs < okta.appCpuMs && ours.errors === 0,
+    });
+    out.push({
+      measure: 'app CPU per complete login, below @okta/oidc-middleware (the second half alone)',
+      target: `< ${fmt(okta.appCpuMs)} ms`,
+      figure: `${fmt(ours.appCpuMs)} ms = ${ratio(ours.appCpuMs, okta.appCpuMs)} × @okta/oidc-middleware`,
+      met: ours.appCpuMs < okta.appCpuMs && ours.errors === 0,
     });
   }
   for (const database of ['SQLite', 'PostgreSQL'] as const) {
@@ -88,6 +114,17 @@ function targets(results: Results): Target[] {
         met: r <= 1.5,
       });
     }
+  }
+  for (const database of ['SQLite', 'PostgreSQL'] as const) {
+    const large = results.scale?.rows.filter((row) => row.database === database && row.sessions === results.options.sessions) ?? [];
+    if (large.length === 0) continue;
+    const worst = large.reduce((a, b) => (b.load.peakMiB > a.load.peakMiB ? b : a));
+    out.push({
+      measure: `app RSS at ${fmtCount(worst.sessions)} sessions, ${database} (peak of its rows)`,
+      target: '≤ 300 MiB',
+      figure: large.map((row) => `${row.cache === 'warm' ? 'warm' : `cold (${row.cache})`} ${fmt(row.load.peakMiB)} MiB`).join(', '),
+      met: worst.load.peakMiB <= 300,
+    });
   }
   const revocation = results.revocation;
   if (revocation) {
@@ -137,7 +174,7 @@ export function renderReport(results: Results): string {
 
   const goals = targets(results);
   if (goals.length > 0) {
-    push('## Targets (issue 5)', '', '| measure | target | measured | |', '|---|---|---|---|');
+    push('## Targets (issue 11)', '', '| measure | target | measured | |', '|---|---|---|---|');
     for (const goal of goals) push(`| ${goal.measure} | ${goal.target} | ${goal.figure} | ${yes(goal.met)} |`);
     push('');
   }
@@ -156,6 +193,8 @@ export function renderReport(results: Results): string {
       push(`| ${row.label} | ${fmt(row.rps)} | ${ratio(row.rps, bare.rps)} | ${spreadText(row.rpsSpread)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.p99 / bare.p99)} | ${fmt(row.cpuUsPerRequest)} | ${ratio(bare.cpuUsPerRequest, row.cpuUsPerRequest)} | ${fmt(row.rssMiB)} | ${pct(row.otherLoad)} |`);
     }
     push('');
+    // The page profile, measured apart (bench/page-profile.md), as the login one below.
+    if (existsSync(PAGE_PROFILE)) push(readFileSync(PAGE_PROFILE, 'utf8').trimEnd(), '');
   }
 
   if (results.logins) {
