@@ -86,3 +86,7 @@ test('a signal aborted while the request is out stops it; an unreachable provide
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   await assert.rejects(providerFetch(`http://127.0.0.1:${port}/x`, { timeoutMs: 5000 }), { code: 'ECONNREFUSED' });
 });
+
+test('a body that cannot be sent is refused before anything starts, leaving no timer behind', async () => {
+  await assert.rejects(providerFetch(`${base}/x`, { method: 'POST', body: new ReadableStream(), timeoutMs: 60_000 }), TypeError);
+});

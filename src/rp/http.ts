@@ -104,21 +104,25 @@ class ProviderResponse extends Response {
 export async function providerFetch(url: string | URL, request: ProviderRequest = {}): Promise<Response> {
   const target = typeof url === 'string' ? new URL(url) : url;
   const { signal, timeoutMs } = request;
+  const body = requestBody(request.body);
   signal?.throwIfAborted();
   const answer = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: Uint8Array }>((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined;
     let stopped: Error | undefined;
+    let settled = false;
     let timer: NodeJS.Timeout | undefined;
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
     const settle = (error: Error | undefined) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (error) reject(error);
       else resolve({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
     };
-    /** Stops the request (its answer reports the error), or rejects at once if it has not gone out yet. */
+    /** Stops the request (its answer then reports the reason), or rejects at once if it has not gone out yet. */
     const stop = (reason: Error) => {
       if (stopped) return;
       stopped = reason;
@@ -130,32 +134,35 @@ export async function providerFetch(url: string | URL, request: ProviderRequest 
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => stop(new DOMException('The provider did not answer in time.', 'TimeoutError')), timeoutMs);
     }
-    pool.dispatch({
-      origin: target.origin,
-      path: `${target.pathname}${target.search}`,
-      method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
-      headers: request.headers ?? {},
-      body: requestBody(request.body),
-    }, {
-      onRequestStart(started) {
-        controller = started;
-        if (stopped) started.abort(stopped);
-      },
-      onResponseStart(_controller, statusCode, answerHeaders) {
-        status = statusCode;
-        headers = answerHeaders;
-      },
-      onResponseData(_controller, chunk) {
-        chunks.push(chunk);
-      },
-      onResponseEnd() {
-        if (!stopped) settle(undefined);
-      },
-      onResponseError(_controller, error) {
-        if (stopped && !controller) return; // already rejected before the request went out
-        settle(stopped ?? error);
-      },
-    });
+    try {
+      pool.dispatch({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
+        method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: request.headers ?? {},
+        body,
+      }, {
+        onRequestStart(started) {
+          controller = started;
+          if (stopped) started.abort(stopped);
+        },
+        onResponseStart(_controller, statusCode, answerHeaders) {
+          status = statusCode;
+          headers = answerHeaders;
+        },
+        onResponseData(_controller, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          settle(stopped);
+        },
+        onResponseError(_controller, error) {
+          settle(stopped ?? error);
+        },
+      });
+    } catch (error) {
+      settle(error as Error);
+    }
   });
   const answerHeaders = new Headers();
   for (const name in answer.headers) {
@@ -163,8 +170,7 @@ export async function providerFetch(url: string | URL, request: ProviderRequest 
     if (Array.isArray(value)) for (const each of value) answerHeaders.append(name, each);
     else if (value !== undefined) answerHeaders.set(name, value);
   }
-  const body = NULL_BODY.has(answer.status) ? new Uint8Array(0) : answer.body;
-  return new ProviderResponse(body, { status: answer.status, headers: answerHeaders }, target.href);
+  return new ProviderResponse(NULL_BODY.has(answer.status) ? new Uint8Array(0) : answer.body, { status: answer.status, headers: answerHeaders }, target.href);
 }
 
 function requestBody(body: ProviderRequest['body']): string | Uint8Array | null {
