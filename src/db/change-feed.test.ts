@@ -4,13 +4,14 @@ import { test } from 'node:test';
 import { ChangeFeed, type Change } from './change-feed.ts';
 
 /** A SQLite source whose data_version reads are counted, and whose value the test moves (another connection's commit). */
-function countedSqlite(): { feed: ChangeFeed; reads: () => number; commitElsewhere: () => void; heard: Change[] } {
+function countedSqlite(): { feed: ChangeFeed; reads: () => number; commitElsewhere: () => void; writeHere: () => void; heard: Change[] } {
   let version = 1;
   let reads = 0;
-  const feed = new ChangeFeed({ kind: 'sqlite', dataVersion: () => (reads++, version), totalChanges: () => 0 });
+  let changes = 0;
+  const feed = new ChangeFeed({ kind: 'sqlite', dataVersion: () => (reads++, version), totalChanges: () => changes });
   const heard: Change[] = [];
   void feed.subscribe({ change: (change) => heard.push(change), live: () => {} });
-  return { feed, reads: () => reads, commitElsewhere: () => void version++, heard };
+  return { feed, reads: () => reads, commitElsewhere: () => void version++, writeHere: () => void changes++, heard };
 }
 
 test('SQLite: a burst of requests reads data_version once, not once per request', async () => {
@@ -38,4 +39,16 @@ test('SQLite: own announced changes reach the caches at once, whatever the inter
   feed.usable();
   feed.ownChanges([{ kind: 'session', id: 'x' }]);
   assert.deepEqual(heard, [{ kind: 'session', id: 'x' }]);
+});
+
+test('SQLite: an unannounced write on this connection empties the caches at the next check, within the interval', () => {
+  const { feed, writeHere, heard } = countedSqlite();
+  feed.usable();
+  writeHere();
+  feed.usable();
+  assert.deepEqual(heard, [{ kind: 'all' }]);
+  feed.quietWrite();
+  writeHere();
+  feed.usable();
+  assert.deepEqual(heard, [{ kind: 'all' }], 'a write declared quiet (the last_seen touch) empties nothing');
 });

@@ -10,7 +10,8 @@
  * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
  *   changes when another connection commits, and this connection's own writes through total_changes();
  *   any of them but the writes declared quiet (the last_seen touch) reports that everything changed.
- *   So on SQLite even a change made by hand is seen, within SQLITE_CHECK_MS.
+ *   So on SQLite even a change made by hand is seen: at once on this connection, within
+ *   SQLITE_CHECK_MS from another.
  * - Everywhere, a process hears its own announcements at once, before the write returns.
  */
 import { randomBytes } from 'node:crypto';
@@ -53,7 +54,8 @@ const ANSWER_WAIT_MS = 100;
  * SQLite: the file is checked for other connections' commits at most this often. Reading
  * data_version opens a read transaction (shared-memory locks, a few µs): once per request it was a
  * tenth of an authenticated page's CPU; a bounded lag this short is well inside the cross-instance
- * contract (100 ms at p99), and this process's own announced writes are not delayed by it.
+ * contract (100 ms at p99). This connection's own writes (total_changes(), no system call) are still
+ * checked at every request.
  */
 const SQLITE_CHECK_MS = 10;
 
@@ -106,16 +108,18 @@ export class ChangeFeed {
 
   /**
    * Whether a cache may serve now: every change made elsewhere reaches this process. On SQLite this
-   * reads data_version (at most every SQLITE_CHECK_MS), and a commit by another connection, or an
-   * unannounced write by this one, is reported as "everything changed".
+   * reads total_changes(), and data_version at most every SQLITE_CHECK_MS: an unannounced write by
+   * this connection, or a commit by another, is reported as "everything changed".
    */
   usable(): boolean {
     if (this.#source.kind === 'sqlite') {
-      const now = performance.now();
-      if (now - this.#checkedAt < SQLITE_CHECK_MS) return true;
-      this.#checkedAt = now;
-      const version = this.#source.dataVersion();
       const own = this.#source.totalChanges();
+      let version = this.#dataVersion;
+      const now = performance.now();
+      if (now - this.#checkedAt >= SQLITE_CHECK_MS) {
+        this.#checkedAt = now;
+        version = this.#source.dataVersion();
+      }
       if (version !== this.#dataVersion || own !== this.#ownChanges) {
         if (this.#dataVersion !== undefined) this.#dispatch({ kind: 'all' });
         this.#dataVersion = version;
