@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { providerFetch } from './http.ts';
+import { MAX_ANSWER_BYTES, providerFetch } from './http.ts';
 
 let base = '';
 let connections = 0;
@@ -14,6 +14,14 @@ const server = createServer(async (req: IncomingMessage, res) => {
   if (req.url === '/moved') return res.writeHead(302, { location: '/elsewhere' }).end();
   if (req.url === '/empty') return res.writeHead(204).end();
   if (req.url === '/slow') return setTimeout(() => res.writeHead(200).end('late'), 2000).unref();
+  if (req.url === '/endless') {
+    // A provider that never stops sending: chunks of 64 KiB until the client goes away.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const send = () => { while (!res.destroyed && res.write(chunk)); };
+    res.on('drain', send);
+    return send();
+  }
   if (req.url === '/bom') return res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"é":1}')]));
   res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] }).end(JSON.stringify({ ok: true }));
 });
@@ -89,4 +97,9 @@ test('a signal aborted while the request is out stops it; an unreachable provide
 
 test('a body that cannot be sent is refused before anything starts, leaving no timer behind', async () => {
   await assert.rejects(providerFetch(`${base}/x`, { method: 'POST', body: new ReadableStream(), timeoutMs: 60_000 }), TypeError);
+});
+
+test('an answer larger than MAX_ANSWER_BYTES is refused, not read into memory without end', async () => {
+  await assert.rejects(providerFetch(`${base}/endless`, { timeoutMs: 5000 }), (error: Error) =>
+    error instanceof RangeError && error.message === `the answer from ${base} is larger than ${MAX_ANSWER_BYTES / 1024} KiB`);
 });

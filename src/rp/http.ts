@@ -32,6 +32,12 @@ export interface ProviderRequest {
   timeoutMs?: number;
 }
 
+/**
+ * The largest answer read from a provider. Its documents (metadata, keys, tokens, userinfo) are a few
+ * KB; a provider that streams without end must not fill the app's memory.
+ */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
 /** Statuses whose answer has no body (a Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -114,6 +120,7 @@ export async function providerFetch(url: string | URL, request: ProviderRequest 
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
+    let received = 0;
     const settle = (error: Error | undefined) => {
       if (settled) return;
       settled = true;
@@ -151,7 +158,9 @@ export async function providerFetch(url: string | URL, request: ProviderRequest 
           headers = answerHeaders;
         },
         onResponseData(_controller, chunk) {
-          chunks.push(chunk);
+          received += chunk.length;
+          if (received > MAX_ANSWER_BYTES) stop(new RangeError(`the answer from ${target.origin} is larger than ${MAX_ANSWER_BYTES / 1024} KiB`));
+          else chunks.push(chunk);
         },
         onResponseEnd() {
           settle(stopped);
