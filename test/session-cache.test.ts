@@ -257,14 +257,34 @@ for (const target of databaseTargets) {
       await database?.drop();
     });
 
-    test('many sessions fill the cache up to its bound; evicted ones still work through reads', async () => {
+    test('full, the cache takes a session in at its second read only: a stream of sessions read once leaves it as it was', async () => {
+      cache.clear();
+      const user = await createUser(handle.db, { username: 'scanned' });
+      const secrets: string[] = [];
+      for (let i = 0; i < 75; i++) secrets.push(await createSession(handle.db, policy, { userId: user.id }));
+      const ids = secrets.map((secret) => sessionIdFor(secret));
+      for (const secret of secrets.slice(0, 25)) assert.ok(await loadSession(handle.db, policy, secret));
+      assert.equal(cache.size, 25, 'full');
+      // 50 others, once each (a least-recently-used cache would now hold the last 25 of them, and none of the first).
+      for (const secret of secrets.slice(25)) assert.equal((await loadSession(handle.db, policy, secret))?.user.username, 'scanned');
+      assert.ok(ids.slice(0, 25).every((id) => cache.get(id) !== undefined), 'the first 25 are still cached');
+      assert.ok(ids.slice(25).every((id) => cache.get(id) === undefined), 'none of the stream was taken in');
+      // Read again while it is remembered: taken in, in place of the least recently used.
+      assert.ok(await loadSession(handle.db, policy, secrets[74]!));
+      assert.ok(cache.get(ids[74]!), 'taken in at its second read');
+      assert.equal(cache.size, 25);
+      assert.equal(cache.indexed, 25);
+    });
+
+    test('many sessions fill the cache up to its bound; those that did not fit still work through reads', async () => {
+      cache.clear();
       const users = await Promise.all(Array.from({ length: 10 }, (_, i) => createUser(handle.db, { username: `bound${i}` })));
       const secrets: string[] = [];
       for (let i = 0; i < 300; i++) secrets.push(await createSession(handle.db, policy, { userId: users[i % 10]!.id }));
       for (const secret of secrets) assert.ok(await loadSession(handle.db, policy, secret));
       assert.equal(cache.size, 25, 'bounded');
       assert.equal(cache.indexed, 25, 'the per-user index lets evicted sessions go too');
-      // The first sessions were evicted long ago: read from the database, and right.
+      // Sessions past the first 25 were not taken in: read from the database, and right.
       for (const [i, secret] of secrets.slice(0, 30).entries()) {
         assert.equal((await loadSession(handle.db, policy, secret))?.user.username, `bound${i % 10}`);
       }
@@ -286,7 +306,7 @@ for (const target of databaseTargets) {
       const each = entryBytes(JSON.stringify(tokens));
       assert.equal(cache.size, Math.floor(MAX_BYTES / each), `${cache.size} sessions of ${each} bytes under ${MAX_BYTES}`);
       assert.equal(cache.indexed, cache.size);
-      assert.equal((await loadSession(handle.db, policy, secrets[0]!))?.user.username, 'bigtokens', 'an evicted one is read again');
+      assert.equal((await loadSession(handle.db, policy, secrets.at(-1)!))?.user.username, 'bigtokens', 'one that did not fit is read from the database');
     });
   });
 }

@@ -47,6 +47,11 @@ export const entryBytes = (data: string): number => 1024 + 2 * data.length;
 
 export class SessionCache {
   readonly #entries: LRUCache<string, CachedSession>;
+  /**
+   * Sessions read while the cache was full and not taken in: one is, at its next read while it is
+   * still here (see #admits). Ids only, as many as the cache holds sessions.
+   */
+  readonly #seen: LRUCache<string, true>;
   /** user id -> the ids of their cached sessions, so a change to a user drops them all. */
   readonly #byUser = new Map<number, Set<string>>();
   readonly #feed: ChangeFeed;
@@ -63,6 +68,7 @@ export class SessionCache {
       sizeCalculation: (entry) => entryBytes(entry.row.data),
       dispose: (entry, id) => this.#unindex(entry.user.id, id),
     });
+    this.#seen = new LRUCache<string, true>({ max: options.maxEntries ?? DEFAULT_MAX_ENTRIES });
     const log = options.log;
     this.#unsubscribe = feed.subscribe({
       change: (change) => this.#apply(change),
@@ -98,7 +104,7 @@ export class SessionCache {
   beforeRead(): (id: string, entry: CachedSession) => void {
     const generation = this.#generation;
     return (id, entry) => {
-      if (generation !== this.#generation || !this.#feed.settled()) return;
+      if (generation !== this.#generation || !this.#feed.settled() || !this.#admits(id, entry)) return;
       Object.freeze(entry.row);
       Object.freeze(entry.user);
       this.#entries.set(id, Object.freeze(entry));
@@ -135,6 +141,21 @@ export class SessionCache {
   retain(): this {
     this.#users++;
     return this;
+  }
+
+  /**
+   * While there is room, every session read is taken in. Once full, a session is taken in (evicting
+   * the least recently used) only at its second read in a while: a stream of sessions read once each
+   * (more active sessions than fit, a scan) would otherwise replace the whole cache, hit nothing, and
+   * leave an evicted entry for the garbage collector at every request; this way what is cached stays
+   * and keeps being hit.
+   */
+  #admits(id: string, entry: CachedSession): boolean {
+    const entries = this.#entries;
+    if (entries.size < entries.max && entries.calculatedSize + entryBytes(entry.row.data) <= MAX_BYTES) return true;
+    if (this.#seen.delete(id)) return true;
+    this.#seen.set(id, true);
+    return false;
   }
 
   #apply(change: Change): void {
