@@ -14,7 +14,7 @@ export interface Options {
   sessions: number;
   users: number;
   smallSessions: number;
-  /** Scale: how many distinct sessions the cold runs go over (the "miss" row walks them in a cycle); the warm pool is what the cache holds. */
+  /** Scale: how many distinct sessions the cold runs go over (the "scan" row walks them in a cycle); the warm pool is what the cache holds. */
   pool: number;
   /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,scale,revocation. */
   sections: Set<string>;

@@ -52,13 +52,17 @@ function targets(results: Results): Target[] {
       figure: `CPU per request ${fmt(ours.cpuUsPerRequest)} µs vs ${fmt(bare.cpuUsPerRequest)} µs = ${capacity.toFixed(3)} (req/s ${fmt(ours.rps)} vs ${fmt(bare.rps)} = ${ratio(ours.rps, bare.rps)}); profile below the page table`,
       met: capacity >= 0.7,
     });
-    const postgres = results.scale?.rows.find((row) => row.database === 'PostgreSQL' && row.cache === 'warm' && row.sessions !== results.options.sessions);
-    if (postgres) {
-      const r = bare.cpuUsPerRequest / postgres.load.cpuUsPerRequest;
+    // The page measure runs on SQLite; the scale measure serves the same page from both databases
+    // (OIDC sessions over a pool of them, so more CPU than the page measure's one session), and
+    // their ratio there carries the headline over to PostgreSQL.
+    const warmSmall = (database: string) => results.scale?.rows.find((row) => row.database === database && row.cache === 'warm' && row.sessions !== results.options.sessions);
+    const [sqlite, postgres] = [warmSmall('SQLite'), warmSmall('PostgreSQL')];
+    if (sqlite && postgres) {
+      const r = capacity * (sqlite.load.cpuUsPerRequest / postgres.load.cpuUsPerRequest);
       out.push({
         measure: 'authenticated page, × bare Fastify, PostgreSQL',
         target: '≥ 0.7',
-        figure: `CPU per request ${fmt(postgres.load.cpuUsPerRequest)} µs (scale measure, ${fmtCount(postgres.sessions)} sessions, cache warm) vs ${fmt(bare.cpuUsPerRequest)} µs = ${r.toFixed(3)}`,
+        figure: `${r.toFixed(3)}: the SQLite figure × ${ratio(sqlite.load.cpuUsPerRequest, postgres.load.cpuUsPerRequest)}, the CPU per request of SQLite over PostgreSQL in the scale measure (${fmtCount(postgres.sessions)} sessions, cache warm: ${fmt(sqlite.load.cpuUsPerRequest)} µs vs ${fmt(postgres.load.cpuUsPerRequest)} µs)`,
         met: r >= 0.7,
       });
     }
@@ -101,7 +105,7 @@ function targets(results: Results): Target[] {
     }
     const small = (cache: ScaleCache) => rows.find((row) => row.sessions !== results.options.sessions && row.cache === cache);
     const large = (cache: ScaleCache) => rows.find((row) => row.sessions === results.options.sessions && row.cache === cache);
-    const pairs = [['warm', 'warm', 'warm'], ['cold: every request misses', 'off', 'miss'], ['cold: SESSION_CACHE=off', 'off', 'off']] as const;
+    const pairs = [['warm', 'warm', 'warm'], ['scan: a cycle through more sessions than it holds', 'off', 'scan'], ['cold: SESSION_CACHE=off', 'off', 'off']] as const;
     for (const [name, smallCache, largeCache] of pairs) {
       const s = small(smallCache);
       const l = large(largeCache);
@@ -122,7 +126,7 @@ function targets(results: Results): Target[] {
     out.push({
       measure: `app RSS at ${fmtCount(worst.sessions)} sessions, ${database} (peak of its rows)`,
       target: '≤ 300 MiB',
-      figure: large.map((row) => `${row.cache === 'warm' ? 'warm' : `cold (${row.cache})`} ${fmt(row.load.peakMiB)} MiB`).join(', '),
+      figure: large.map((row) => `${row.cache === 'off' ? 'cold (off)' : row.cache} ${fmt(row.load.peakMiB)} MiB`).join(', '),
       met: worst.load.peakMiB <= 300,
     });
   }
@@ -244,7 +248,7 @@ export function renderReport(results: Results): string {
       '',
       `- **warm**: the cache is on; the requests go, at random, over a pool of up to ${fmtCount(warmPool ?? 0)} sessions drawn from the whole table (half of what the cache holds of them: ${fmtCount(DEFAULT_MAX_ENTRIES)} sessions and ${MAX_BYTES / 2 ** 20} MiB by its estimate), and each of them was requested once before the runs, so every request is served from the cache.`,
       `- **cold (off)**: the app runs with SESSION_CACHE=off, so every request reads its session and user from the database: what a request whose session is not cached does, at every size. The requests go, at random, over a pool of up to ${fmtCount(options.pool)} sessions drawn from the whole table.`,
-      `- **cold (miss)**, on the large table only: the cache is on, at its default bound, and the requests walk the same pool in a fixed cycle that carries on from run to run, so each session comes round again only after ${fmtCount(options.pool)} others, long after the least-recently-used cache let it go: every request misses, reads its session and user, stores them and evicts another, and the cache stays full. This is the cache's worst case, for time and memory; its p99 target is taken against the small table's "off" row (that table has fewer sessions than the cache holds, so it can't be walked that way), which errs against the large table.`,
+      `- **scan**, on the large table only: the cache is on, at its default bound, and the requests walk the same pool in a fixed cycle that carries on from run to run, so each session comes round again only after ${fmtCount(options.pool)} others: a least-recently-used cache would miss every request and replace an entry at each. Full, this cache takes a session in only at its second read in a while (src/sessions/cache.ts), so it keeps the sessions it holds, which are hit when they come round, and the others are read from the database without being stored. Its p99 target is taken against the small table's "off" row (that table has fewer sessions than the cache holds, so it can't be walked that way).`,
       '',
       `Every pool is marked as seen an hour ahead, once, before the runs: the app writes last_seen at most once a minute per session, so no request writes and every run measures the same read path. The ceiling of each large-table figure is the same database at ${fmtCount(options.smallSessions)} sessions in the same cache state. Scale runs last ${Math.min(options.seconds, SCALE_SECONDS)} s, after a ${Math.min(options.warmupSeconds, SCALE_SECONDS)} s warm-up, as there are ten servers in this measure. App RSS is read after each server's last run.`,
       '',
@@ -257,7 +261,7 @@ export function renderReport(results: Results): string {
         const same = rows.filter((row) => (row.cache === 'warm') === warm);
         const small = same[0];
         for (const row of same) {
-          push(`| ${database} | ${row.cache === 'warm' ? 'warm' : `cold (${row.cache})`} | ${fmtCount(row.sessions)} | ${fmtCount(row.users)} | ${fmtCount(row.pool)} | ${fmt(row.seed.sizeMiB)} | ${fmt(row.load.rps)} | ${ratio(row.load.rps, small!.load.rps)} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.p99 / small!.load.p99)} | ${fmt(row.load.cpuUsPerRequest)} | ${fmt(row.load.rssMiB)} | ${fmt(row.load.peakMiB)} | ${pct(row.load.otherLoad)} |`);
+          push(`| ${database} | ${row.cache === 'off' ? 'cold (off)' : row.cache} | ${fmtCount(row.sessions)} | ${fmtCount(row.users)} | ${fmtCount(row.pool)} | ${fmt(row.seed.sizeMiB)} | ${fmt(row.load.rps)} | ${ratio(row.load.rps, small!.load.rps)} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.p99 / small!.load.p99)} | ${fmt(row.load.cpuUsPerRequest)} | ${fmt(row.load.rssMiB)} | ${fmt(row.load.peakMiB)} | ${pct(row.load.otherLoad)} |`);
         }
       }
     }

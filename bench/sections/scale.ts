@@ -11,12 +11,12 @@ import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
 
 /**
- * warm: every session asked for is in the app's cache. cold: none is; `off` (SESSION_CACHE=off:
- * every request reads its session, at every size) and, on a database with more sessions than the
- * cache holds, `miss` (cache on, at its default bound: every request misses, reads the database
- * and stores its entry, evicting another).
+ * warm: every session asked for is in the app's cache. cold, `off`: SESSION_CACHE=off, every request
+ * reads its session, at every size. `scan`, on a database with more sessions than the cache holds:
+ * cache on, at its default bound, the requests cycling through more sessions than it holds (a
+ * least-recently-used cache would miss them all).
  */
-export type ScaleCache = 'warm' | 'miss' | 'off';
+export type ScaleCache = 'warm' | 'scan' | 'off';
 
 export interface ScaleResult {
   database: 'SQLite' | 'PostgreSQL';
@@ -86,7 +86,7 @@ function runsOf(size: Size, options: Options, dir: string, kind: string): Run[] 
   return [
     { size, cache: 'warm', pool: samplePool(sessions, Math.min(warmPool(size.spec.data), sessions)), script: script('warm') },
     { size, cache: 'off', pool: cold, script: script('off') },
-    ...(cold.length > DEFAULT_MAX_ENTRIES ? [{ size, cache: 'miss' as const, pool: cold, script: script('miss') }] : []),
+    ...(cold.length > DEFAULT_MAX_ENTRIES ? [{ size, cache: 'scan' as const, pool: cold, script: script('scan') }] : []),
   ];
 }
 
@@ -117,7 +117,7 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
       // most once a minute per session), so every run measures the same read path, and no write
       // from this process empties a SQLite app's cache.
       await touchPool(run.size.where, run.pool, Date.now() + 3600_000);
-      if (run.cache === 'miss') writeCookieCycleScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
+      if (run.cache === 'scan') writeCookieCycleScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
       else writeCookiePoolScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
       const where = run.size.where;
       const url = where.kind === 'sqlite' ? `sqlite:${where.file}` : where.url;
@@ -150,7 +150,7 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
 }
 
 /** Seconds per scale run and warm-up (at most): ten servers in this measure, where the others have two to four. */
-export const SCALE_SECONDS = 2;
+export const SCALE_SECONDS = 3;
 
 /** The postmaster of a PostgreSQL on this machine (the parent of our backend), or undefined. */
 export async function localPostmaster(admin: pg.Client, url: string): Promise<number | undefined> {
