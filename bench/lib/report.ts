@@ -32,6 +32,7 @@ interface Target {
 
 const LOGIN_PROFILE = new URL('../login-profile.md', import.meta.url);
 const PAGE_PROFILE = new URL('../page-profile.md', import.meta.url);
+const SCALE_MEMORY = new URL('../scale-memory.md', import.meta.url);
 
 const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 const yes = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? '**met**' : '**missed**');
@@ -267,6 +268,8 @@ export function renderReport(results: Results): string {
     }
     if (results.scale.postgresSkipped) push('', `PostgreSQL not measured: ${results.scale.postgresSkipped}.`);
     push('');
+    // Where the memory goes, measured apart (bench/scale-memory.md).
+    if (existsSync(SCALE_MEMORY)) push(readFileSync(SCALE_MEMORY, 'utf8').trimEnd(), '');
   }
 
   if (results.revocation) {
