@@ -4,6 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { migrate, openDatabase } from '../../src/index.ts';
 import { sessionIdFor } from '../../src/sessions/index.ts';
+import { sha256Base64url } from '../../src/digest.ts';
 
 /**
  * Mints sessions in bulk for the scale benchmark, in the app's own schema (its migrations), with
@@ -35,9 +36,9 @@ export interface SeedReport {
 
 const SQLITE_SESSIONS = `
   WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1)
-  INSERT INTO sessions (id, user_id, created, expires, last_seen, provider, provider_sid, user_agent, ip, data)
+  INSERT INTO sessions (id, user_id, created, expires, last_seen, provider, provider_sid, user_agent, ip, data, csrf)
   SELECT bench_session_id(i), 1 + (i % :users), :now, :expires, :now, 'default', 'sid-' || i,
-         'Mozilla/5.0 (X11; Linux x86_64) oidc-connect-bench', '127.0.0.1', :data
+         'Mozilla/5.0 (X11; Linux x86_64) oidc-connect-bench', '127.0.0.1', :data, bench_session_csrf(i)
   FROM n`;
 
 const SQLITE_USERS = `
@@ -58,6 +59,8 @@ export async function seedSqlite(file: string, spec: SeedSpec): Promise<SeedRepo
   db.exec('PRAGMA journal_mode = DELETE; PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576; PRAGMA foreign_keys = OFF;');
   db.exec('PRAGMA journal_mode = OFF;');
   db.function('bench_session_id', { deterministic: true }, (n) => sessionIdFor(cookieSecret(Number(n))));
+  // Every session made since migration 0009 has its forms' token; without one, each page would make a double-submit token.
+  db.function('bench_session_csrf', { deterministic: true }, (n) => sha256Base64url(`oidc-connect-bench-csrf:${Number(n)}`));
   db.exec('BEGIN');
   db.prepare(SQLITE_USERS).run({ count: spec.users, now: spec.now });
   db.prepare(SQLITE_SESSIONS).run({
@@ -94,9 +97,10 @@ export async function startPostgresSeed(url: string, spec: SeedSpec): Promise<{ 
     INSERT INTO users (username, email, first_name, last_name, password, is_active, is_staff, is_superuser, last_login, date_joined)
     SELECT 'user' || i, 'user' || i || '@example.com', 'User', 'Number ' || i, NULL, 1, 0, 0, ${int(spec.now)}, ${int(spec.now)}
     FROM generate_series(1, ${int(spec.users)}) AS i;
-    INSERT INTO sessions (id, user_id, created, expires, last_seen, provider, provider_sid, user_agent, ip, data)
+    INSERT INTO sessions (id, user_id, created, expires, last_seen, provider, provider_sid, user_agent, ip, data, csrf)
     SELECT ${b64url("convert_to(secret, 'UTF8')")}, 1 + (i % ${int(spec.users)}), ${int(spec.now)}, ${int(spec.now + spec.maxAgeMs)}, ${int(spec.now)},
-           'default', 'sid-' || i, 'Mozilla/5.0 (X11; Linux x86_64) oidc-connect-bench', '127.0.0.1', ${client.escapeLiteral(spec.data)}
+           'default', 'sid-' || i, 'Mozilla/5.0 (X11; Linux x86_64) oidc-connect-bench', '127.0.0.1', ${client.escapeLiteral(spec.data)},
+           ${b64url("convert_to('oidc-connect-bench-csrf:' || i, 'UTF8')")}
     FROM (SELECT i, ${b64url("convert_to('oidc-connect-bench:' || i, 'UTF8')")} AS secret
           FROM generate_series(0, ${int(spec.sessions - 1)}) AS i) AS s;
     SELECT extract(epoch FROM clock_timestamp() - statement_timestamp()) AS seconds;`;
