@@ -1,4 +1,4 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
@@ -15,7 +15,7 @@ import { sha256Base64url } from '../../src/digest.ts';
  * million of them; its row id is the app's own sessionIdFor(secret).
  */
 export function cookieSecret(n: number): string {
-  return createHash('sha256').update(`oidc-connect-bench:${n}`).digest('base64url');
+  return sha256Base64url(`oidc-connect-bench:${n}`);
 }
 
 export interface SeedSpec {
