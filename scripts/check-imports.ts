@@ -35,6 +35,7 @@ export const LAYERS: readonly (readonly string[])[] = [
 export const LEAVES: readonly string[] = [
   'errors.ts',
   'digest.ts', // sha256Base64url
+  'sealed.ts', // sealer(): secrets kept in the database, sealed under a key from a server secret
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
   'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
 ];
