@@ -6,7 +6,7 @@
 // Env: PORT, BENCH_ISSUER, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, SESSION_SECRET.
 import express from 'express';
 import { auth, type Session } from 'express-openid-connect';
-import { createViews } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/pages/views.ts';
 
 const views = createViews();
 

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import oktaMiddleware from '@okta/oidc-middleware';
 import express from 'express';
 import session from 'express-session';
-import { createViews } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/pages/views.ts';
 
 const views = createViews();
 

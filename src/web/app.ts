@@ -1,13 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { AppContext } from './context.ts';
-import { errorHandler, notFoundHandler } from './error-pages.ts';
-import { formToken } from './form-tokens.ts';
+import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
+import { formToken } from './protection/form-tokens.ts';
 import { requestLogging } from './logging.ts';
-import { loggedOut } from './logout-notice.ts';
+import { loggedOut } from './pages/logout-notice.ts';
 import { oidcConnect } from './plugin.ts';
-import { securityHeaders } from './security-headers.ts';
-import { createViews } from './views.ts';
+import { securityHeaders } from './protection/security-headers.ts';
+import { createViews } from './pages/views.ts';
 
 /**
  * Fastify 5 trusts no hop for a bare number (it can't check the peer), so a hop count becomes what

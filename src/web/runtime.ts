@@ -13,7 +13,7 @@ import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { startSessionCache } from '../sessions/cache.ts';
 import type { AppContext } from './context.ts';
 import { startHousekeeping } from './housekeeping.ts';
-import { createViews, type ViewOptions } from './views.ts';
+import { createViews, type ViewOptions } from './pages/views.ts';
 
 /** A pino or Fastify logger fits. */
 export type SignInLog = Pick<FastifyBaseLogger, 'info' | 'warn'>;

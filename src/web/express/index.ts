@@ -7,7 +7,7 @@
  * comes back to Express after the plugin's session hook ran, with `req.user` and
  * `req.oidcConnect.session` set, and a session due for renewal already sent to the provider, just
  * as a Fastify host's routes see it. `requireLogin()` and `requireBearer()` are the Express faces of
- * the checks the Fastify hooks run (src/web/guards.ts, src/web/bearer-guard.ts).
+ * the checks the Fastify hooks run (src/web/session/guards.ts, src/web/bearer-guard.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -20,9 +20,9 @@ import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts'
 import type { ActiveSession } from '../../sessions/index.ts';
 import { serverOptions } from '../app.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
-import { csrfTokens } from '../csrf.ts';
-import { toOidcConnectError } from '../error-pages.ts';
-import { loginRequired } from '../guards.ts';
+import { csrfTokens } from '../protection/csrf.ts';
+import { toOidcConnectError } from '../pages/error-pages.ts';
+import { loginRequired } from '../session/guards.ts';
 import { oidcConnect as plugin, pluginState, type OidcConnectOptions } from '../plugin.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { databaseUnavailable } from '../db/errors.ts';
-import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
-import { errorReason } from './logging.ts';
+import { databaseUnavailable } from '../../db/errors.ts';
+import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../../errors.ts';
+import { errorReason } from '../logging.ts';
 import type { ViewRenderer } from './views.ts';
 
 /** Sign-in failures offer "Try again" from the login page. */

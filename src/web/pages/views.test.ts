@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../errors.ts';
 import { createViews } from './views.ts';
 
 const home = { user: { username: 'alice', email: 'alice@example.com', is_staff: 0 as const, password: null }, csrf: 'token', provider: null, loggedOut: false };

@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../admin/view-models.ts';
-import type { User } from '../db/schema.ts';
-import { ConfigError } from '../errors.ts';
+import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../../admin/view-models.ts';
+import type { User } from '../../db/schema.ts';
+import { ConfigError } from '../../errors.ts';
 
 const OUR_VIEWS = fileURLToPath(new URL('./views', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import Tokens from '@fastify/csrf';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../../config/index.ts';
 
 /**
  * Our forms' anti-forgery settings, as @fastify/csrf-protection takes them: the cookie holding the
