@@ -20,7 +20,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { securityHeaders } from './protection/security-headers.ts';
 import { sessionCookieName } from './session/cookie.ts';
 import { renewSession } from './session/renewal.ts';
-import { createSignIn, type SignIn, type SignInOptions } from './runtime.ts';
+import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
 
 declare module 'fastify' {
@@ -64,11 +64,11 @@ declare module 'fastify' {
 /** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
 const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
 
-export type OidcConnectOptions = Omit<SignInOptions, 'log'>;
+export type OidcConnectOptions = Omit<RuntimeOptions, 'log'>;
 
 /** What the plugin started, for the Express adapter, which runs the plugin on a Fastify instance of its own. */
 export interface PluginState {
-  readonly signIn: SignIn;
+  readonly runtime: Runtime;
   readonly bearer: BearerAuthenticator;
 }
 const STATE = Symbol('oidc-connect');
@@ -90,7 +90,7 @@ const OWN_PREFIXES = ['/accounts', '/authorization-code', '/signout', '/oidc', '
  * they are; ours are registered only when they are missing.
  */
 async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promise<void> {
-  const ctx = await createSignIn({ ...options, log: app.log });
+  const ctx = await createRuntime({ ...options, log: app.log });
   app.addHook('onClose', () => ctx.close());
   const { config } = ctx;
 
@@ -113,7 +113,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
-  app.decorate(STATE, { signIn: ctx, bearer } satisfies PluginState);
+  app.decorate(STATE, { runtime: ctx, bearer } satisfies PluginState);
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];

@@ -111,8 +111,8 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
   const app = Fastify({ ...serverOptions(config), logger: logger ?? { level: 'warn' } });
   app.addHook('preParsing', hostParsedBody);
   await app.register(plugin, { ...pluginOptions, config });
-  const { signIn, bearer } = pluginState(app);
-  const csrfToken = csrfTokens(signIn.config, app.serializeCookie);
+  const { runtime, bearer } = pluginState(app);
+  const csrfToken = csrfTokens(runtime.config, app.serializeCookie);
 
   // Every route of ours, and the 404 pages under our prefixes, live in the plugin's scopes; what the
   // root scope answers is its 404, i.e. the host's request. The hook runs last of the onRequest hooks.
@@ -144,9 +144,9 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     app.routing(req, res);
   };
   return Object.assign(middleware, {
-    config: signIn.config,
-    db: signIn.db,
-    devIdp: signIn.devIdp,
+    config: runtime.config,
+    db: runtime.db,
+    devIdp: runtime.devIdp,
     close: () => app.close(),
   });
 }
