@@ -1,12 +1,12 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AppContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
-import { formToken } from './protection/form-tokens.ts';
 import { loggedOut } from './pages/logout-notice.ts';
+import { createViews } from './pages/views.ts';
 import { oidcConnect } from './plugin.ts';
+import { formToken } from './protection/form-tokens.ts';
 import { securityHeaders } from './protection/security-headers.ts';
 import { serverOptions } from './server-options.ts';
-import { createViews } from './pages/views.ts';
 
 /**
  * The tutorial's app: the sign-in plugin plus a home page that greets the user. Unlike a host app,

@@ -8,20 +8,20 @@ import type { User } from '../db/schema.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
-import { csrfOptions } from './protection/csrf.ts';
 import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
-import { requireLogin } from './session/guards.ts';
+import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
+import { csrfOptions } from './protection/csrf.ts';
 import { rateLimits } from './protection/rate-limits.ts';
+import { securityHeaders } from './protection/security-headers.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
-import { securityHeaders } from './protection/security-headers.ts';
-import { sessionCookieName } from './session/cookie.ts';
-import { renewSession } from './session/renewal.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
-import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
+import { sessionCookieName } from './session/cookie.ts';
+import { requireLogin } from './session/guards.ts';
+import { renewSession } from './session/renewal.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

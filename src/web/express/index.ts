@@ -18,12 +18,12 @@ import type { User as AccountUser } from '../../db/schema.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
-import { serverOptions } from '../server-options.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
-import { csrfTokens } from '../protection/csrf.ts';
 import { toOidcConnectError } from '../pages/error-pages.ts';
-import { loginRequired } from '../session/guards.ts';
 import { oidcConnect as plugin, pluginState, type OidcConnectOptions } from '../plugin.ts';
+import { csrfTokens } from '../protection/csrf.ts';
+import { serverOptions } from '../server-options.ts';
+import { loginRequired } from '../session/guards.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';

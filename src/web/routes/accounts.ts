@@ -9,12 +9,12 @@ import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
+import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
 import { formToken, formTokenCheck } from '../protection/form-tokens.ts';
 import { HashingCapacity } from '../protection/hashing-capacity.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
 import { clearSessionCookie, startSession } from '../session/cookie.ts';
-import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
 
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
 

@@ -16,9 +16,9 @@ import { OidcConnectError } from '../../errors.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
+import type { Views } from '../pages/views.ts';
 import { formToken, formTokenCheck } from '../protection/form-tokens.ts';
 import { requireLogin } from '../session/guards.ts';
-import type { Views } from '../pages/views.ts';
 
 type Fields = Record<string, unknown>;
 
