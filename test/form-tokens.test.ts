@@ -1,5 +1,5 @@
 /**
- * Our forms' anti-forgery tokens (src/web/protection/form-tokens.ts): a signed-in page carries its session's
+ * Our forms' anti-forgery tokens (src/web/protection/csrf.ts): a signed-in page carries its session's
  * own token, the same at every render, another for every session and every sign-in; a form that
  * sends back anything else is refused. Pages without a session keep the double-submit cookie.
  */

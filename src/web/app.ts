@@ -4,7 +4,7 @@ import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
 import { loggedOut } from './pages/logout-notice.ts';
 import { createViews } from './pages/views.ts';
 import { oidcConnect } from './plugin.ts';
-import { formToken } from './protection/form-tokens.ts';
+import { formToken } from './protection/csrf.ts';
 import { securityHeaders } from './protection/security-headers.ts';
 import { serverOptions } from './server-options.ts';
 

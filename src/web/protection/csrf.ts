@@ -1,5 +1,15 @@
-import { hkdfSync } from 'node:crypto';
+/**
+ * Anti-forgery tokens for our forms. A session has its own token, made with it and so new at every
+ * sign-in (src/sessions/index.ts): the pages of a signed-in user put it in their forms as it is, with
+ * no work per page, and a form that sends it back is accepted after a constant-time comparison. A
+ * page without a session (the login form) gets a double-submit token from @fastify/csrf-protection
+ * (`reply.generateCsrf()`, an HMAC tied to a cookie), which is accepted with or without a session:
+ * a login form opened before signing in elsewhere still posts, and so does a host page's form made
+ * with `reply.generateCsrf()`. Any other token, another session's included, is refused (CSRF_INVALID).
+ */
+import { hkdfSync, timingSafeEqual } from 'node:crypto';
 import Tokens from '@fastify/csrf';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Config } from '../../config/index.ts';
 
 /**
@@ -31,4 +41,37 @@ export function csrfTokens(config: Config, serializeCookie: (name: string, value
     setCookie(serializeCookie(cookieKey, fresh, cookieOpts));
     return tokens.create(fresh);
   };
+}
+
+/** The token a form or a fetch sends back: the `_csrf` field, else the X-CSRF-Token header. */
+export function sentFormToken(request: FastifyRequest): string | undefined {
+  const token = (request.body as Record<string, unknown> | undefined)?._csrf;
+  if (typeof token === 'string') return token;
+  const header = request.headers['x-csrf-token'];
+  return typeof header === 'string' ? header : undefined;
+}
+
+/** The token for the forms of the page this reply renders. */
+export function formToken(reply: FastifyReply): string {
+  return reply.request.session?.row.csrf ?? reply.generateCsrf();
+}
+
+/**
+ * The preHandler of our form routes: the session's own token passes; anything else goes to the
+ * double-submit check (`app.csrfProtection`), which answers 403 for a token it did not make.
+ */
+export function formTokenCheck(app: FastifyInstance): preHandlerHookHandler {
+  const doubleSubmit = app.csrfProtection;
+  return function checkFormToken(request, reply, done) {
+    const expected = request.session?.row.csrf;
+    if (expected && sameToken(sentFormToken(request), expected)) return done();
+    return doubleSubmit.call(this, request, reply, done);
+  };
+}
+
+function sameToken(sent: string | undefined, expected: string): boolean {
+  if (sent === undefined) return false;
+  const a = Buffer.from(sent);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

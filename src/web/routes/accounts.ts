@@ -10,7 +10,7 @@ import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
-import { formToken, formTokenCheck } from '../protection/form-tokens.ts';
+import { formToken, formTokenCheck } from '../protection/csrf.ts';
 import { HashingCapacity } from '../protection/hashing-capacity.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';

@@ -17,7 +17,7 @@ import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import type { Views } from '../pages/views.ts';
-import { formToken, formTokenCheck } from '../protection/form-tokens.ts';
+import { formToken, formTokenCheck } from '../protection/csrf.ts';
 import { requireLogin } from '../session/guards.ts';
 
 type Fields = Record<string, unknown>;
