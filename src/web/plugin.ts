@@ -10,7 +10,7 @@ import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
 import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
 import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
-import { csrfOptions } from './protection/csrf.ts';
+import { csrfOptions, formToken, sentFormToken } from './protection/csrf.ts';
 import { rateLimits } from './protection/rate-limits.ts';
 import { securityHeaders } from './protection/security-headers.ts';
 import { accountRoutes } from './routes/accounts.ts';
@@ -31,6 +31,15 @@ declare module 'fastify' {
     user: User | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
+  }
+  interface FastifyReply {
+    /**
+     * The `_csrf` value for a form of the host's page that posts to our routes, such as Log Out: the
+     * session's own token when the browser is signed in (the only one a signed-in request may send),
+     * else a double-submit token whose cookie this reply sets.
+     * `<input type="hidden" name="_csrf" value="${reply.csrfToken()}">`
+     */
+    csrfToken(): string;
   }
   interface FastifyInstance {
     /**
@@ -99,10 +108,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     await app.register(fastifyCsrf, {
       sessionPlugin: '@fastify/cookie',
       ...csrfOptions(config),
-      getToken: (request) => {
-        const token = (request.body as Record<string, unknown> | undefined)?._csrf;
-        return typeof token === 'string' ? token : (request.headers['x-csrf-token'] as string | undefined);
-      },
+      getToken: sentFormToken,
     });
   }
 
@@ -110,6 +116,9 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
+  app.decorateReply('csrfToken', function csrfToken(this: FastifyReply) {
+    return formToken(this);
+  });
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));

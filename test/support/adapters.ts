@@ -81,7 +81,7 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/', async (request, reply): Promise<Whoami> => ({
     user: request.user?.username ?? null,
     provider: request.session?.row.provider ?? null,
-    csrf: reply.generateCsrf(),
+    csrf: reply.csrfToken(),
   }));
   app.get('/private', { preHandler: app.requireLogin }, async (request) => ({ private: request.user!.username }));
   app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['email'] }) }, async (request) =>

@@ -75,8 +75,9 @@ export class OidcConnectRequest {
 
   /**
    * A token for the `_csrf` field of a form that posts to our routes, such as the Log Out button
-   * (`<form method="post" action="/accounts/logout/">`). Call it before the response is sent: a
-   * browser's first token also sets the cookie it is checked against.
+   * (`<form method="post" action="/accounts/logout/">`): the session's own token when the browser is
+   * signed in, the only one a signed-in request may send. Without a session, call it before the
+   * response is sent: a browser's first token also sets the cookie it is checked against.
    */
   csrfToken(): string {
     return this.#csrfToken();
@@ -123,7 +124,7 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     handOver.request = request;
     req.user = request.user ?? undefined;
     req.oidcConnect = new OidcConnectRequest(request.session,
-      () => csrfToken(request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
+      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
     reply.hijack();
     done();
     handOver.next();

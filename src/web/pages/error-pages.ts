@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseUnavailable } from '../../db/errors.ts';
 import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../../errors.ts';
 import { errorReason } from '../logging.ts';
+import { formExpired } from '../protection/csrf.ts';
 import type { ViewRenderer } from './views.ts';
 
 /** Sign-in failures offer "Try again" from the login page. */
@@ -19,7 +20,7 @@ export function toOidcConnectError(error: unknown): OidcConnectError {
   if (isOidcConnectError(error)) return error;
   const e = error as FastifyError;
   if (e?.code === 'FST_CSRF_INVALID_TOKEN' || e?.code === 'FST_CSRF_MISSING_SECRET') {
-    return new OidcConnectError('CSRF_INVALID', 'This form has expired or was not sent from this site. Go back, reload the page and try again.');
+    return formExpired();
   }
   const unavailable = databaseUnavailable(error);
   if (unavailable) return unavailable;

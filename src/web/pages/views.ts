@@ -16,7 +16,11 @@ export type ViewUser = Pick<User, 'username' | 'email' | 'is_staff' | 'password'
  */
 export interface Views {
   home: { user: ViewUser; csrf: string; provider: string | null; loggedOut: boolean };
-  login: { error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[]; loggedOut: boolean };
+  /** `signedInAs`: the username of the session this browser already has, or null. */
+  login: {
+    error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[];
+    loggedOut: boolean; signedInAs: string | null;
+  };
   password_change: { user: ViewUser; csrf: string; error: string | null };
   password_change_done: { user: ViewUser };
   error: { user: ViewUser; title: string; message: string; code: string; status: number; retry: string | null };

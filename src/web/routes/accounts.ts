@@ -17,6 +17,7 @@ import { safeNext } from '../protection/redirects.ts';
 import { clearSessionCookie, startSession } from '../session/cookie.ts';
 
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
+const FORM_FROM_BEFORE_SIGN_IN = 'This form was opened before you signed in, so it was not sent. Log in again to switch accounts.';
 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
@@ -42,6 +43,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       csrf: formToken(reply),
       next,
       username,
+      signedInAs: reply.request.user?.username ?? null,
       providers: ctx.rp.providers.map((p) => ({
         name: p.name,
         query: new URLSearchParams({ provider: p.id, next }).toString(),
@@ -53,7 +55,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null, '', loggedOut(request));
   });
 
-  app.post('/accounts/login/', { config: limitedLogin, preHandler: checkFormToken }, async (request, reply) => {
+  // A login form opened before this browser signed in (in another tab) carries a token of no session.
+  // Its password is not checked: the form comes back with this session's token, saying who is signed
+  // in, so that one more submit switches accounts and a forged one changes nothing.
+  const checkLoginToken = formTokenCheck(app, {
+    otherToken: (request, reply) => loginPage(reply.code(403), safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl),
+      FORM_FROM_BEFORE_SIGN_IN, field(request.body, 'username').trim().slice(0, 150)),
+  });
+
+  app.post('/accounts/login/', { config: limitedLogin, preHandler: checkLoginToken }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
