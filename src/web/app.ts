@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { AppContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
 import { loggedOut } from './pages/logout-notice.ts';
-import { createViews } from './pages/views.ts';
+import { createViews, userView } from './pages/views.ts';
 import { oidcConnect } from './plugin.ts';
 import { formToken } from './protection/csrf.ts';
 import { securityHeaders } from './protection/security-headers.ts';
@@ -29,7 +29,7 @@ export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, op
       const user = request.user;
       const provider = request.session?.row.provider;
       return reply.type('text/html; charset=utf-8').send(views.render('home', {
-        user,
+        user: userView(user),
         csrf: user ? formToken(reply) : '',
         provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
         loggedOut: !user && loggedOut(request),

@@ -3,7 +3,7 @@ import { databaseUnavailable } from '../../db/errors.ts';
 import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../../errors.ts';
 import { errorReason } from '../logging.ts';
 import { formExpired } from '../protection/csrf.ts';
-import type { ViewRenderer } from './views.ts';
+import { userView, type ViewRenderer } from './views.ts';
 
 /** Sign-in failures offer "Try again" from the login page. */
 const RETRY_FROM_LOGIN = new Set<ErrorCode>([
@@ -45,7 +45,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
     ? '/accounts/login/'
     : error.code === 'CSRF_INVALID' ? request.url : null;
   return reply.type('text/html; charset=utf-8').send(views.render('error', {
-    user: request.user,
+    user: userView(request.user),
     title: ERROR_CODES[error.code].title,
     message: error.message,
     code: error.code,

@@ -10,6 +10,7 @@ import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
+import { userView } from '../pages/views.ts';
 import { formToken, formTokenCheck } from '../protection/csrf.ts';
 import { HashingCapacity } from '../protection/hashing-capacity.ts';
 import { perAddress } from '../protection/rate-limits.ts';
@@ -126,7 +127,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error: null }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user: userView(user), csrf: formToken(reply), error: null }));
   });
 
   app.post('/accounts/password_change/', { config: limited, preHandler: checkFormToken }, async (request, reply) => {
@@ -134,7 +135,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!user) return reply;
     if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
     const again = (status: number, error: string) =>
-      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error }));
+      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user: userView(user), csrf: formToken(reply), error }));
 
     const oldPassword = field(request.body, 'old_password');
     const new1 = field(request.body, 'new_password1');
@@ -165,6 +166,6 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/done/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change_done', { user }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change_done', { user: userView(user) }));
   });
 }
