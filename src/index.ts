@@ -12,7 +12,7 @@ export type { BearerGuardOptions } from './web/bearer-guard.ts';
 export { provisionUser, type ProviderClaims } from './provisioning/index.ts';
 export { AUDIT_EVENT_TYPES, pruneAuditLog, recordEvent, type AuditEvent, type AuditEventType } from './audit/index.ts';
 export { oidcConnect, type OidcConnectOptions } from './web/plugin.ts';
-export { securityHeaders } from './web/security-headers.ts';
+export { securityHeaders } from './web/protection/security-headers.ts';
 export { buildApp } from './web/app.ts';
 export { startServer, type RunningServer } from './server.ts';
 export { DEMO_USERS, DEV_CLIENT_ID, DEV_CLIENT_SECRET, startDevIdp, type DevIdp, type DevIdpOptions } from './dev-idp/index.ts';

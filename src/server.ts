@@ -5,7 +5,7 @@ import type { DevIdp } from './dev-idp/index.ts';
 import { createRelyingParty } from './rp/index.ts';
 import { buildApp } from './web/app.ts';
 import { loggerOptions } from './web/logging.ts';
-import { startConfiguredDevIdp } from './web/sign-in.ts';
+import { startConfiguredDevIdp } from './web/runtime.ts';
 
 export interface RunningServer {
   app: FastifyInstance;

@@ -114,6 +114,25 @@ for (const adapter of ADAPTERS) {
       assert.equal((await whoami(client)).user, 'carol');
     });
 
+    test('CSRF: a double-submit pair planted in a signed-in browser forges nothing; the host page\'s token is the session\'s (issue 17, finding 4)', async () => {
+      // An anonymous browser is given a double-submit secret (cookie) and its token by the host page.
+      const attacker = new HttpClient();
+      const planted = (await whoami(attacker)).csrf;
+      const secret = attacker.cookie(s.url, 'oc_csrf');
+      assert.ok(secret, 'an anonymous host page sets the double-submit cookie');
+      // A sibling subdomain can plant that cookie where the cookie has no __Host- prefix (http APP_URL).
+      const client = new HttpClient();
+      assert.equal((await formLogin(client)).status, 302);
+      client.setCookie(s.url, 'oc_csrf', secret);
+      const forged = await client.post(`${s.url}/accounts/logout/`, { _csrf: planted });
+      assert.equal(forged.status, 403);
+      assert.match(forged.body, /CSRF_INVALID/);
+      assert.equal((await whoami(client)).user, 'carol');
+      const row = await s.database.db.selectFrom('sessions').select('csrf')
+        .where('id', '=', sessionIdFor(client.cookie(s.url, 'oc_session')!)).executeTakeFirstOrThrow();
+      assert.equal((await whoami(client)).csrf, row.csrf, 'signed in, the host page is given the session\'s own token');
+    });
+
     test('logout: with the host page\'s token, a local session ends and lands on / with the notice flag', async () => {
       const client = new HttpClient();
       assert.equal((await formLogin(client)).status, 302);

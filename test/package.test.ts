@@ -39,9 +39,9 @@ test('the packed package holds the compiled code, types and assets, not the sour
   const files = execFileSync('tar', ['-tzf', join(project, readdirTarball())], { encoding: 'utf8' });
   assert.match(files, /package\/dist\/index\.js/);
   assert.match(files, /package\/dist\/index\.d\.ts/);
-  assert.match(files, /package\/dist\/web\/views\/home\.eta/);
-  assert.match(files, /package\/dist\/web\/static\/app\.css/);
-  assert.match(files, /package\/dist\/web\/static\/favicon\.svg/);
+  assert.match(files, /package\/dist\/web\/pages\/views\/home\.eta/);
+  assert.match(files, /package\/dist\/web\/pages\/static\/app\.css/);
+  assert.match(files, /package\/dist\/web\/pages\/static\/favicon\.svg/);
   assert.match(files, /package\/bin\/oidc-connect\.js/);
   assert.doesNotMatch(files, /package\/src\//);
   assert.doesNotMatch(files, /\.test\.js/);

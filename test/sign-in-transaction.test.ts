@@ -1,5 +1,5 @@
 /**
- * A provider sign-in's writes are one transaction (src/web/provider-sign-in.ts): when the database
+ * A provider sign-in's writes are one transaction (src/web/session/provider-sign-in.ts): when the database
  * refuses a write after the user and the identity were inserted (the session's, or the success's
  * audit entry), none of them stays; the failed sign-in writes nothing but its audit entry.
  * Failures are injected with a trigger, on SQLite and on PostgreSQL.

@@ -6,7 +6,7 @@
 // Env: PORT, BENCH_ISSUER, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, SESSION_SECRET.
 import express from 'express';
 import { auth, type Session } from 'express-openid-connect';
-import { createViews } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/pages/views.ts';
 
 const views = createViews();
 
@@ -40,7 +40,10 @@ app.use(auth({
 app.get('/', (req, res) => {
   const session = (req as unknown as { appSession?: { user?: { username: string; email: string } } }).appSession;
   const user = req.oidc.isAuthenticated() && session?.user
-    ? { username: session.user.username, email: session.user.email, is_staff: 0 as const, password: null }
+    ? {
+      id: 0, username: session.user.username, email: session.user.email, firstName: '', lastName: '',
+      isStaff: false, isSuperuser: false, hasPassword: false,
+    }
     : null;
   // express-openid-connect has no CSRF token facility (its logout is a GET route), so no token here.
   res.type('text/html; charset=utf-8').send(views.render('home', { user, csrf: '', provider: user ? 'Okta' : null, loggedOut: false }));

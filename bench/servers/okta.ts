@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import oktaMiddleware from '@okta/oidc-middleware';
 import express from 'express';
 import session from 'express-session';
-import { createViews } from '../../src/web/views.ts';
+import { createViews } from '../../src/web/pages/views.ts';
 
 const views = createViews();
 
@@ -39,7 +39,10 @@ app.use(oidc.router);
 
 app.get('/', (req, res) => {
   const info = req.userContext?.userinfo;
-  const user = info ? { username: String(info.preferred_username ?? ''), email: String(info.email ?? ''), is_staff: 0 as const, password: null } : null;
+  const user = info ? {
+    id: 0, username: String(info.preferred_username ?? ''), email: String(info.email ?? ''), firstName: '', lastName: '',
+    isStaff: false, isSuperuser: false, hasPassword: false,
+  } : null;
   // A synchronizer token kept in the session, as csrf-sync (the middleware's own CSRF helper) does.
   const sessionData = req.session as unknown as { csrf?: string };
   const csrf = user ? (sessionData.csrf ??= randomBytes(32).toString('base64url')) : '';

@@ -5,16 +5,12 @@
 import type { UserListRow } from '../accounts/user-list.ts';
 import type { AuditEventType, AdminAction } from '../audit/index.ts';
 import type { EventRow } from '../audit/stats.ts';
-import type { User } from '../db/schema.ts';
 import { ERROR_CODES } from '../errors.ts';
 import type { Done } from './actions.ts';
 import type { CodeChart, DailyChart } from './charts.ts';
 
-/** The signed-in user, as the layout shows them. */
-export type PageUser = Pick<User, 'username' | 'email' | 'is_staff' | 'password'> | null;
-
+/** What every admin page gets besides its own data; the route adds it, with the signed-in user (src/web/pages/views.ts). */
 export interface AdminBase {
-  user: PageUser;
   csrf: string;
 }
 

@@ -3,7 +3,7 @@ import { loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase } from '../db/index.ts';
 import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startServer } from '../server.ts';
-import { startConfiguredDevIdp } from '../web/sign-in.ts';
+import { startConfiguredDevIdp } from '../web/runtime.ts';
 import { checkSetup } from './check.ts';
 import { createSuperuser } from './createsuperuser.ts';
 import { importDjango } from './import-django.ts';

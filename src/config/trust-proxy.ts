@@ -6,7 +6,7 @@ const RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /**
  * TRUST_PROXY: unset or false (X-Forwarded-* ignored), true (every hop trusted: a client can put
- * any address in X-Forwarded-For), a hop count (the nearest N hops; see web/app.ts), or the
+ * any address in X-Forwarded-For), a hop count (the nearest N hops; see web/server-options.ts), or the
  * proxies' addresses, which alone also keep a client that reaches the app directly from forging.
  */
 export function parseTrustProxy(raw: string | undefined, problems: Problems): boolean | number | string {

@@ -81,7 +81,7 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
     user_agent: (input.userAgent ?? '').slice(0, 512),
     ip: (input.ip ?? '').slice(0, 64),
     data: JSON.stringify(input.tokens ?? {}),
-    // Its forms' anti-forgery token (src/web/form-tokens.ts): made once, new with every sign-in.
+    // Its forms' anti-forgery token (src/web/protection/csrf.ts): made once, new with every sign-in.
     csrf: random.toString('base64url', 32, 64),
   });
   return secret;

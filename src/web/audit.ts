@@ -3,8 +3,8 @@ import { countAnonymousFailure, recordEvent, type AnonymousFailure, type AuditEv
 import type { ErrorCode } from '../errors.ts';
 import { flowProvider } from '../rp/flows.ts';
 import type { AppContext } from './context.ts';
-import { toOidcConnectError } from './error-pages.ts';
-import { clientAddress } from './rate-limits.ts';
+import { toOidcConnectError } from './pages/error-pages.ts';
+import { clientAddress } from './protection/rate-limits.ts';
 
 /**
  * Records an audit event for this request (its IP and user agent added) and never fails the

@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import type { RelyingParty } from '../rp/index.ts';
-import type { ViewRenderer } from './views.ts';
+import type { ViewRenderer } from './pages/views.ts';
 
 /** What every route of the plugin needs, passed explicitly rather than through globals. */
 export interface AppContext {

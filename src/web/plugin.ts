@@ -8,20 +8,20 @@ import type { User } from '../db/schema.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
-import { csrfOptions } from './csrf.ts';
-import { errorHandler, notFoundHandler } from './error-pages.ts';
-import { requireLogin } from './guards.ts';
-import { rateLimits } from './rate-limits.ts';
+import { errorHandler, notFoundHandler } from './pages/error-pages.ts';
+import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
+import { csrfOptions, formToken, sentFormToken } from './protection/csrf.ts';
+import { rateLimits } from './protection/rate-limits.ts';
+import { securityHeaders } from './protection/security-headers.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
-import { securityHeaders } from './security-headers.ts';
-import { sessionCookieName } from './session-cookie.ts';
-import { renewSession } from './session-renewal.ts';
-import { createSignIn, type SignIn, type SignInOptions } from './sign-in.ts';
-import { STATIC_FILES, STATIC_PREFIX } from './static-files.ts';
+import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+import { sessionCookieName } from './session/cookie.ts';
+import { requireLogin } from './session/guards.ts';
+import { renewSession } from './session/renewal.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,6 +31,15 @@ declare module 'fastify' {
     user: User | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
+  }
+  interface FastifyReply {
+    /**
+     * The `_csrf` value for a form of the host's page that posts to our routes, such as Log Out: the
+     * session's own token when the browser is signed in (the only one a signed-in request may send),
+     * else a double-submit token whose cookie this reply sets.
+     * `<input type="hidden" name="_csrf" value="${reply.csrfToken()}">`
+     */
+    csrfToken(): string;
   }
   interface FastifyInstance {
     /**
@@ -64,11 +73,11 @@ declare module 'fastify' {
 /** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
 const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
 
-export type OidcConnectOptions = Omit<SignInOptions, 'log'>;
+export type OidcConnectOptions = Omit<RuntimeOptions, 'log'>;
 
 /** What the plugin started, for the Express adapter, which runs the plugin on a Fastify instance of its own. */
 export interface PluginState {
-  readonly signIn: SignIn;
+  readonly runtime: Runtime;
   readonly bearer: BearerAuthenticator;
 }
 const STATE = Symbol('oidc-connect');
@@ -90,7 +99,7 @@ const OWN_PREFIXES = ['/accounts', '/authorization-code', '/signout', '/oidc', '
  * they are; ours are registered only when they are missing.
  */
 async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promise<void> {
-  const ctx = await createSignIn({ ...options, log: app.log });
+  const ctx = await createRuntime({ ...options, log: app.log });
   app.addHook('onClose', () => ctx.close());
   const { config } = ctx;
 
@@ -99,10 +108,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     await app.register(fastifyCsrf, {
       sessionPlugin: '@fastify/cookie',
       ...csrfOptions(config),
-      getToken: (request) => {
-        const token = (request.body as Record<string, unknown> | undefined)?._csrf;
-        return typeof token === 'string' ? token : (request.headers['x-csrf-token'] as string | undefined);
-      },
+      getToken: sentFormToken,
     });
   }
 
@@ -110,10 +116,13 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
+  app.decorateReply('csrfToken', function csrfToken(this: FastifyReply) {
+    return formToken(this);
+  });
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
-  app.decorate(STATE, { signIn: ctx, bearer } satisfies PluginState);
+  app.decorate(STATE, { runtime: ctx, bearer } satisfies PluginState);
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];

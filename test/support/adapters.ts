@@ -81,7 +81,7 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/', async (request, reply): Promise<Whoami> => ({
     user: request.user?.username ?? null,
     provider: request.session?.row.provider ?? null,
-    csrf: reply.generateCsrf(),
+    csrf: reply.csrfToken(),
   }));
   app.get('/private', { preHandler: app.requireLogin }, async (request) => ({ private: request.user!.username }));
   app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['email'] }) }, async (request) =>
@@ -89,7 +89,7 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/api/admin-things', { preHandler: app.requireBearer({ scopes: ['admin'] }) }, async () => ({ secret: true }));
   app.post('/echo', async (request) => ({ body: request.body }));
   await app.listen({ port, host: '127.0.0.1' });
-  return { url: `http://127.0.0.1:${port}`, idp: pluginState(app).signIn.devIdp!, close: () => app.close() };
+  return { url: `http://127.0.0.1:${port}`, idp: pluginState(app).runtime.devIdp!, close: () => app.close() };
 }
 
 async function expressHost(adapter: Adapter, options: Options, port: number): Promise<Host & { idp: DevIdp }> {

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 
 /**
  * sessions.csrf: the session's anti-forgery token, made with it (src/sessions/index.ts) and put in
- * the forms of its pages as it is (src/web/form-tokens.ts). Sessions from before have none; their
+ * the forms of its pages as it is (src/web/protection/csrf.ts). Sessions from before have none; their
  * forms use the double-submit cookie, as every form did.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {

@@ -7,7 +7,7 @@
  * comes back to Express after the plugin's session hook ran, with `req.user` and
  * `req.oidcConnect.session` set, and a session due for renewal already sent to the provider, just
  * as a Fastify host's routes see it. `requireLogin()` and `requireBearer()` are the Express faces of
- * the checks the Fastify hooks run (src/web/guards.ts, src/web/bearer-guard.ts).
+ * the checks the Fastify hooks run (src/web/session/guards.ts, src/web/bearer-guard.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -18,12 +18,12 @@ import type { User as AccountUser } from '../../db/schema.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
-import { serverOptions } from '../app.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
-import { csrfTokens } from '../csrf.ts';
-import { toOidcConnectError } from '../error-pages.ts';
-import { loginRequired } from '../guards.ts';
+import { toOidcConnectError } from '../pages/error-pages.ts';
 import { oidcConnect as plugin, pluginState, type OidcConnectOptions } from '../plugin.ts';
+import { csrfTokens } from '../protection/csrf.ts';
+import { serverOptions } from '../server-options.ts';
+import { loginRequired } from '../session/guards.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';
@@ -75,8 +75,9 @@ export class OidcConnectRequest {
 
   /**
    * A token for the `_csrf` field of a form that posts to our routes, such as the Log Out button
-   * (`<form method="post" action="/accounts/logout/">`). Call it before the response is sent: a
-   * browser's first token also sets the cookie it is checked against.
+   * (`<form method="post" action="/accounts/logout/">`): the session's own token when the browser is
+   * signed in, the only one a signed-in request may send. Without a session, call it before the
+   * response is sent: a browser's first token also sets the cookie it is checked against.
    */
   csrfToken(): string {
     return this.#csrfToken();
@@ -111,8 +112,8 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
   const app = Fastify({ ...serverOptions(config), logger: logger ?? { level: 'warn' } });
   app.addHook('preParsing', hostParsedBody);
   await app.register(plugin, { ...pluginOptions, config });
-  const { signIn, bearer } = pluginState(app);
-  const csrfToken = csrfTokens(signIn.config, app.serializeCookie);
+  const { runtime, bearer } = pluginState(app);
+  const csrfToken = csrfTokens(runtime.config, app.serializeCookie);
 
   // Every route of ours, and the 404 pages under our prefixes, live in the plugin's scopes; what the
   // root scope answers is its 404, i.e. the host's request. The hook runs last of the onRequest hooks.
@@ -123,7 +124,7 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     handOver.request = request;
     req.user = request.user ?? undefined;
     req.oidcConnect = new OidcConnectRequest(request.session,
-      () => csrfToken(request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
+      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
     reply.hijack();
     done();
     handOver.next();
@@ -144,9 +145,9 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     app.routing(req, res);
   };
   return Object.assign(middleware, {
-    config: signIn.config,
-    db: signIn.db,
-    devIdp: signIn.devIdp,
+    config: runtime.config,
+    db: runtime.db,
+    devIdp: runtime.devIdp,
     close: () => app.close(),
   });
 }

@@ -9,14 +9,16 @@ import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
-import { formToken, formTokenCheck } from '../form-tokens.ts';
-import { HashingCapacity } from '../hashing-capacity.ts';
-import { perAddress } from '../rate-limits.ts';
-import { safeNext } from '../redirects.ts';
-import { clearSessionCookie, startSession } from '../session-cookie.ts';
-import { loggedOut, withLoggedOutFlag } from '../logout-notice.ts';
+import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
+import { userView } from '../pages/views.ts';
+import { formToken, formTokenCheck } from '../protection/csrf.ts';
+import { HashingCapacity } from '../protection/hashing-capacity.ts';
+import { perAddress } from '../protection/rate-limits.ts';
+import { safeNext } from '../protection/redirects.ts';
+import { clearSessionCookie, startSession } from '../session/cookie.ts';
 
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
+const FORM_FROM_BEFORE_SIGN_IN = 'This form was opened before you signed in, so it was not sent. Log in again to switch accounts.';
 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
@@ -42,6 +44,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       csrf: formToken(reply),
       next,
       username,
+      signedInAs: reply.request.user?.username ?? null,
       providers: ctx.rp.providers.map((p) => ({
         name: p.name,
         query: new URLSearchParams({ provider: p.id, next }).toString(),
@@ -53,7 +56,15 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return loginPage(reply, safeNext(field(request.query, 'next'), config.appUrl, config.loginRedirectUrl), null, '', loggedOut(request));
   });
 
-  app.post('/accounts/login/', { config: limitedLogin, preHandler: checkFormToken }, async (request, reply) => {
+  // A login form opened before this browser signed in (in another tab) carries a token of no session.
+  // Its password is not checked: the form comes back with this session's token, saying who is signed
+  // in, so that one more submit switches accounts and a forged one changes nothing.
+  const checkLoginToken = formTokenCheck(app, {
+    otherToken: (request, reply) => loginPage(reply.code(403), safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl),
+      FORM_FROM_BEFORE_SIGN_IN, field(request.body, 'username').trim().slice(0, 150)),
+  });
+
+  app.post('/accounts/login/', { config: limitedLogin, preHandler: checkLoginToken }, async (request, reply) => {
     const username = field(request.body, 'username').trim();
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
@@ -116,7 +127,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error: null }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user: userView(user), csrf: formToken(reply), error: null }));
   });
 
   app.post('/accounts/password_change/', { config: limited, preHandler: checkFormToken }, async (request, reply) => {
@@ -124,7 +135,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!user) return reply;
     if (!user.password) throw new OidcConnectError('FORBIDDEN', 'Your account signs in through an identity provider, so it has no local password to change.');
     const again = (status: number, error: string) =>
-      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user, csrf: formToken(reply), error }));
+      reply.code(status).type('text/html; charset=utf-8').send(ctx.views.render('password_change', { user: userView(user), csrf: formToken(reply), error }));
 
     const oldPassword = field(request.body, 'old_password');
     const new1 = field(request.body, 'new_password1');
@@ -155,6 +166,6 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/accounts/password_change/done/', async (request, reply) => {
     const user = requireLocalUser(request, reply);
     if (!user) return reply;
-    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change_done', { user }));
+    return reply.type('text/html; charset=utf-8').send(ctx.views.render('password_change_done', { user: userView(user) }));
   });
 }

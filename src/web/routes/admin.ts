@@ -16,9 +16,9 @@ import { OidcConnectError } from '../../errors.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
-import { formToken, formTokenCheck } from '../form-tokens.ts';
-import { requireLogin } from '../guards.ts';
-import type { Views } from '../views.ts';
+import { userView, type Views } from '../pages/views.ts';
+import { formToken, formTokenCheck } from '../protection/csrf.ts';
+import { requireLogin } from '../session/guards.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -46,24 +46,24 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   const userDetail = async (request: FastifyRequest, reply: FastifyReply, target: User, messages: { flash?: string | null; error?: string | null }) =>
     page(reply, 'admin-user', {
-      user: request.user,
+      user: userView(request.user!),
       csrf: formToken(reply),
       ...await userPage(scope, request.user!, target, request.session?.id, messages),
     });
 
   app.get('/admin', staffGet, async (_request, reply) => reply.redirect('/admin/', 302));
   app.get('/admin/', staffGet, async (request, reply) =>
-    page(reply, 'admin-dashboard', { user: request.user, csrf: '', ...await dashboardPage(scope) }));
+    page(reply, 'admin-dashboard', { user: userView(request.user!), csrf: '', ...await dashboardPage(scope) }));
   app.get('/admin/users/', staffGet, async (request, reply) =>
-    page(reply, 'admin-users', { user: request.user, csrf: '', ...await usersPage(scope, request.query as Fields) }));
+    page(reply, 'admin-users', { user: userView(request.user!), csrf: '', ...await usersPage(scope, request.query as Fields) }));
   app.get('/admin/users/:id/', staffGet, async (request, reply) =>
     userDetail(request, reply, await targetOf(request), { flash: flashFor(field(request.query, 'done')) }));
   app.get('/admin/users/:id', staffGet, async (request, reply) =>
     reply.redirect(`/admin/users/${(await targetOf(request)).id}/`, 302));
   app.get('/admin/sessions/', staffGet, async (request, reply) =>
-    page(reply, 'admin-sessions', { user: request.user, csrf: '', ...await sessionsPage(scope, request.query as Fields) }));
+    page(reply, 'admin-sessions', { user: userView(request.user!), csrf: '', ...await sessionsPage(scope, request.query as Fields) }));
   app.get('/admin/audit/', staffGet, async (request, reply) =>
-    page(reply, 'admin-audit', { user: request.user, csrf: '', ...await auditPage(scope, request.query as Fields) }));
+    page(reply, 'admin-audit', { user: userView(request.user!), csrf: '', ...await auditPage(scope, request.query as Fields) }));
 
   /**
    * Each POST: load the target, check the actor may act on it, run the action, write the audit

@@ -3,7 +3,7 @@ import { isOidcConnectError, OidcConnectError } from '../../errors.ts';
 import { consumeLogoutToken, logoutTokenIssuers, verifyLogoutToken } from '../../rp/logout-token.ts';
 import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
-import { toOidcConnectError } from '../error-pages.ts';
+import { toOidcConnectError } from '../pages/error-pages.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 

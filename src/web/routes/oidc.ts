@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
-import type { AppContext } from '../context.ts';
 import type { ErrorCode } from '../../errors.ts';
 import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
 import { deleteSession } from '../../sessions/index.ts';
-import { withLoggedOutFlag } from '../logout-notice.ts';
-import { completeProviderSignIn } from '../provider-sign-in.ts';
-import { clientAddress } from '../rate-limits.ts';
-import { safeNext } from '../redirects.ts';
-import { clearSessionCookie } from '../session-cookie.ts';
-import { RENEW_PATH, renewalDue } from '../session-renewal.ts';
+import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
+import type { AppContext } from '../context.ts';
+import { withLoggedOutFlag } from '../pages/logout-notice.ts';
+import { clientAddress } from '../protection/rate-limits.ts';
+import { safeNext } from '../protection/redirects.ts';
+import { clearSessionCookie } from '../session/cookie.ts';
+import { completeProviderSignIn } from '../session/provider-sign-in.ts';
+import { RENEW_PATH, renewalDue } from '../session/renewal.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isOidcConnectError } from '../errors.ts';
+import { isOidcConnectError } from '../../errors.ts';
 import { HashingCapacity } from './hashing-capacity.ts';
 
 /** A piece of work that ends when the test says so, noting how many run at once. */

@@ -2,29 +2,73 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../admin/view-models.ts';
-import type { User } from '../db/schema.ts';
-import { ConfigError } from '../errors.ts';
+import type { AuditView, DashboardView, SessionsView, UserDetailView, UsersView } from '../../admin/view-models.ts';
+import type { User } from '../../db/schema.ts';
+import { ConfigError } from '../../errors.ts';
 
 const OUR_VIEWS = fileURLToPath(new URL('./views', import.meta.url));
 
-export type ViewUser = Pick<User, 'username' | 'email' | 'is_staff' | 'password'> | null;
+/**
+ * The signed-in user as pages get them: the row's names and flags, with `hasPassword` in place of the
+ * password hash. Pages are given this, never the row, so a host's template (the `views` option)
+ * receives no secret.
+ */
+export interface UserView {
+  id: number;
+  username: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  isStaff: boolean;
+  isSuperuser: boolean;
+  /** A local password is set (the password change form applies). */
+  hasPassword: boolean;
+}
+
+/**
+ * The page's view of a user row, or null for none.
+ *
+ * @example
+ * views.render('error', { user: userView(request.user), ... })
+ */
+export function userView(user: User): UserView;
+export function userView(user: User | null): UserView | null;
+export function userView(user: User | null): UserView | null {
+  if (!user) return null;
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    firstName: user.first_name,
+    lastName: user.last_name,
+    isStaff: user.is_staff === 1,
+    isSuperuser: user.is_superuser === 1,
+    hasPassword: user.password !== null,
+  };
+}
+
+/** The signed-in staff user of every admin page, besides the page's own data (src/admin/view-models.ts). */
+type AdminPage<V> = V & { user: UserView };
 
 /**
  * The data each page gets, besides `brand`. A template of the same name in the `views` option's
  * directory replaces ours and gets the same data; `layout.eta` frames every page.
  */
 export interface Views {
-  home: { user: ViewUser; csrf: string; provider: string | null; loggedOut: boolean };
-  login: { error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[]; loggedOut: boolean };
-  password_change: { user: ViewUser; csrf: string; error: string | null };
-  password_change_done: { user: ViewUser };
-  error: { user: ViewUser; title: string; message: string; code: string; status: number; retry: string | null };
-  'admin-dashboard': DashboardView;
-  'admin-users': UsersView;
-  'admin-user': UserDetailView;
-  'admin-sessions': SessionsView;
-  'admin-audit': AuditView;
+  home: { user: UserView | null; csrf: string; provider: string | null; loggedOut: boolean };
+  /** `signedInAs`: the username of the session this browser already has, or null. */
+  login: {
+    error: string | null; csrf: string; next: string; username: string; providers: { name: string; query: string }[];
+    loggedOut: boolean; signedInAs: string | null;
+  };
+  password_change: { user: UserView; csrf: string; error: string | null };
+  password_change_done: { user: UserView };
+  error: { user: UserView | null; title: string; message: string; code: string; status: number; retry: string | null };
+  'admin-dashboard': AdminPage<DashboardView>;
+  'admin-users': AdminPage<UsersView>;
+  'admin-user': AdminPage<UserDetailView>;
+  'admin-sessions': AdminPage<SessionsView>;
+  'admin-audit': AdminPage<AuditView>;
 }
 
 /** The product the pages name: in the header, the title and the footer. */

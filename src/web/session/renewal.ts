@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { refreshSession } from '../rp/refresh.ts';
-import type { ActiveSession } from '../sessions/index.ts';
-import { needsRefresh } from '../sessions/refresh-lease.ts';
-import type { AppContext } from './context.ts';
-import { clearSessionCookie } from './session-cookie.ts';
+import { refreshSession } from '../../rp/refresh.ts';
+import type { ActiveSession } from '../../sessions/index.ts';
+import { needsRefresh } from '../../sessions/refresh-lease.ts';
+import type { AppContext } from '../context.ts';
+import { clearSessionCookie } from './cookie.ts';
 
 /** Where a session's silent renewal starts (src/web/routes/oidc.ts): never from another URL. */
 export const RENEW_PATH = '/authorization-code/renew/';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { OidcConnectError } from '../errors.ts';
-import { isNavigation } from './session-renewal.ts';
+import { OidcConnectError } from '../../errors.ts';
+import { isNavigation } from './renewal.ts';
 
 /**
  * What a request without a signed-in user gets where login is required, for every framework: a

@@ -1,4 +1,4 @@
-import { OidcConnectError } from '../errors.ts';
+import { OidcConnectError } from '../../errors.ts';
 
 /** Seconds a busy answer asks the client to wait: about one hash's time, with room. */
 const BUSY_RETRY_SECONDS = 2;

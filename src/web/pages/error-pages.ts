@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { databaseUnavailable } from '../db/errors.ts';
-import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../errors.ts';
-import { errorReason } from './logging.ts';
-import type { ViewRenderer } from './views.ts';
+import { databaseUnavailable } from '../../db/errors.ts';
+import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../../errors.ts';
+import { errorReason } from '../logging.ts';
+import { formExpired } from '../protection/csrf.ts';
+import { userView, type ViewRenderer } from './views.ts';
 
 /** Sign-in failures offer "Try again" from the login page. */
 const RETRY_FROM_LOGIN = new Set<ErrorCode>([
@@ -19,7 +20,7 @@ export function toOidcConnectError(error: unknown): OidcConnectError {
   if (isOidcConnectError(error)) return error;
   const e = error as FastifyError;
   if (e?.code === 'FST_CSRF_INVALID_TOKEN' || e?.code === 'FST_CSRF_MISSING_SECRET') {
-    return new OidcConnectError('CSRF_INVALID', 'This form has expired or was not sent from this site. Go back, reload the page and try again.');
+    return formExpired();
   }
   const unavailable = databaseUnavailable(error);
   if (unavailable) return unavailable;
@@ -44,7 +45,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
     ? '/accounts/login/'
     : error.code === 'CSRF_INVALID' ? request.url : null;
   return reply.type('text/html; charset=utf-8').send(views.render('error', {
-    user: request.user,
+    user: userView(request.user),
     title: ERROR_CODES[error.code].title,
     message: error.message,
     code: error.code,

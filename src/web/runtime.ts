@@ -1,8 +1,8 @@
 /**
- * What an app's sign-in is made of, before any web framework: the configuration, the database, the
- * relying party, the pages' look, the timers that sweep expired rows, the session cache, and the
- * development provider when asked for. The Fastify plugin is built on it, and so can another
- * framework's adapter be.
+ * The runtime: everything an app's sign-in runs on, before any web framework. The configuration,
+ * the database, the relying party, the pages' look, the timers that sweep expired rows, the session
+ * cache, and the development provider when asked for, started in order and stopped in reverse by
+ * `close()`. The Fastify plugin is built on it, and so can another framework's adapter be.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { loadConfig, type Config } from '../config/index.ts';
@@ -13,12 +13,12 @@ import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { startSessionCache } from '../sessions/cache.ts';
 import type { AppContext } from './context.ts';
 import { startHousekeeping } from './housekeeping.ts';
-import { createViews, type ViewOptions } from './views.ts';
+import { createViews, type ViewOptions } from './pages/views.ts';
 
 /** A pino or Fastify logger fits. */
-export type SignInLog = Pick<FastifyBaseLogger, 'info' | 'warn'>;
+export type RuntimeLog = Pick<FastifyBaseLogger, 'info' | 'warn'>;
 
-export interface SignInOptions extends ViewOptions {
+export interface RuntimeOptions extends ViewOptions {
   /** The validated configuration; default: `loadConfig()` from the environment and `.env`. */
   config?: Config;
   /** A Kysely database; default: opened from `config.database`, migrated, and closed by `close()`. */
@@ -31,22 +31,30 @@ export interface SignInOptions extends ViewOptions {
    */
   devIdp?: boolean;
   /** Default: warnings to the console. */
-  log?: SignInLog;
+  log?: RuntimeLog;
 }
 
-export interface SignIn extends AppContext {
+export interface Runtime extends AppContext {
   /** The development provider `devIdp: true` started, or null. */
   readonly devIdp: DevIdp | null;
   /** Stops the timers and the development provider, and closes the database if it was opened here. */
   close(): Promise<void>;
 }
 
-const CONSOLE_LOG: SignInLog = { info: () => {}, warn: (...args: unknown[]) => console.warn(...args) };
+const CONSOLE_LOG: RuntimeLog = { info: () => {}, warn: (...args: unknown[]) => console.warn(...args) };
 
 export const DEV_IDP_IN_PRODUCTION = 'devIdp: true is refused when NODE_ENV=production: the development provider is for '
   + 'development only. Remove the option, and set OIDC_ISSUER (or OKTA_DOMAIN) with OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET.';
 
-export async function createSignIn(options: SignInOptions = {}): Promise<SignIn> {
+/**
+ * Starts the runtime; the caller owns it and stops it with `close()`. Any step that fails undoes
+ * the steps before it.
+ *
+ * @example
+ * const runtime = await createRuntime({ devIdp: true, log: app.log });
+ * app.addHook('onClose', () => runtime.close());
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const config = options.config ?? loadConfig();
   const log = options.log ?? CONSOLE_LOG;
   const views = createViews(options);

@@ -7,15 +7,15 @@
  * the failure.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { recordEvent } from '../audit/index.ts';
-import { isUniqueViolation } from '../db/errors.ts';
-import type { Db } from '../db/index.ts';
-import type { User } from '../db/schema.ts';
-import { checkClaims, provisionUser, type LinkedBy, type ProviderClaims } from '../provisioning/index.ts';
-import type { CompletedSignIn } from '../rp/index.ts';
-import { requestEvent } from './audit.ts';
-import type { AppContext } from './context.ts';
-import { openSession, setSessionCookie } from './session-cookie.ts';
+import { recordEvent } from '../../audit/index.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { Db } from '../../db/index.ts';
+import type { User } from '../../db/schema.ts';
+import { checkClaims, provisionUser, type LinkedBy, type ProviderClaims } from '../../provisioning/index.ts';
+import type { CompletedSignIn } from '../../rp/index.ts';
+import { requestEvent } from '../audit.ts';
+import type { AppContext } from '../context.ts';
+import { openSession, setSessionCookie } from './cookie.ts';
 
 export async function completeProviderSignIn(
   ctx: AppContext,

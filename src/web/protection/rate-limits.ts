@@ -1,6 +1,6 @@
 import fastifyRateLimit, { normalizeIP, type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { OidcConnectError } from '../errors.ts';
+import { OidcConnectError } from '../../errors.ts';
 
 /**
  * Registers @fastify/rate-limit in `scope` with no limit of its own: only the routes whose config

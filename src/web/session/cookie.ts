@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.ts';
-import { recordLogin } from '../accounts/users.ts';
-import type { Db } from '../db/index.ts';
-import { createSession, deleteSession, type NewSession } from '../sessions/index.ts';
-import type { AppContext } from './context.ts';
+import type { Config } from '../../config/index.ts';
+import { recordLogin } from '../../accounts/users.ts';
+import type { Db } from '../../db/index.ts';
+import { createSession, deleteSession, type NewSession } from '../../sessions/index.ts';
+import type { AppContext } from '../context.ts';
 
 /** `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and Path=/. */
 export function sessionCookieName(config: Config): string {

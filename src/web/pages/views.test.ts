@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../errors.ts';
 import { createViews } from './views.ts';
 
-const home = { user: { username: 'alice', email: 'alice@example.com', is_staff: 0 as const, password: null }, csrf: 'token', provider: null, loggedOut: false };
+const home = {
+  user: { id: 1, username: 'alice', email: 'alice@example.com', firstName: '', lastName: '', isStaff: false, isSuperuser: false, hasPassword: false },
+  csrf: 'token', provider: null, loggedOut: false,
+};
 
 test('every template is compiled when the renderer is made: later changes to the files are not read', () => {
   const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-views-'));
