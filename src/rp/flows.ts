@@ -56,8 +56,8 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
   // One transaction, so the writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
     await insertFlow(db, row);
-    if (!newBinding) await keepNewest.binding(db, [hashed.binding, hashed.binding, 1, MAX_FLOWS_PER_BROWSER - 1]);
-    if (client !== undefined && maxPerClient !== undefined) await keepNewest.client(db, [hashed.client, hashed.client, 1, maxPerClient - 1]);
+    if (!newBinding) await keepNewestOf.binding(db, { value: hashed.binding, skip: MAX_FLOWS_PER_BROWSER - 1 });
+    if (client !== undefined && maxPerClient !== undefined) await keepNewestOf.client(db, { value: hashed.client, skip: maxPerClient - 1 });
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
@@ -75,17 +75,16 @@ const insertFlow = preparedInsert('oidc_flows', ['id', 'provider', 'binding', 'c
  * `keep` made SQLite collect and probe all of them: some 1.4 ms per start from an address with
  * 1000 logins pending, against 0.15 ms.) Concurrent starts, or starts in one millisecond, may each
  * keep a row the other would have deleted, so the bound holds within the number of starts in flight.
- * Parameters: the value, the value again, 1 (the limit), keep - 1 (the offset).
  */
-const keepNewest = {
-  binding: prepared((db) => db.deleteFrom('oidc_flows').where('binding', '=', '')
-    .where('expires', '<', db.selectFrom('oidc_flows').select('expires').where('binding', '=', '').orderBy('expires', 'desc').limit(1).offset(0))),
-  client: prepared((db) => db.deleteFrom('oidc_flows').where('client', '=', '')
-    .where('expires', '<', db.selectFrom('oidc_flows').select('expires').where('client', '=', '').orderBy('expires', 'desc').limit(1).offset(0))),
-};
+function keepNewest(column: 'binding' | 'client') {
+  return prepared(`oidc_flows.keepNewestOf${column === 'binding' ? 'Browser' : 'Client'}`, ['value', 'skip'], (db, p) => db
+    .deleteFrom('oidc_flows')
+    .where(column, '=', p('value'))
+    .where('expires', '<', db.selectFrom('oidc_flows').select('expires').where(column, '=', p('value')).orderBy('expires', 'desc').limit(1).offset(p('skip'))));
+}
+const keepNewestOf = { binding: keepNewest('binding'), client: keepNewest('client') };
 
-/** Parameter: the flow's id. */
-const deleteFlow = prepared((db) => db.deleteFrom('oidc_flows').where('id', '=', '').returningAll());
+const deleteFlow = prepared('oidc_flows.take', ['id'], (db, p) => db.deleteFrom('oidc_flows').where('id', '=', p('id')).returningAll());
 
 /**
  * Takes the flow for a `state` exactly once (delete-returning), so a replayed callback finds
@@ -93,7 +92,7 @@ const deleteFlow = prepared((db) => db.deleteFrom('oidc_flows').where('id', '=',
  * into another browser (login CSRF) is refused.
  */
 export async function takeFlow(db: Db, state: string, binding: string | undefined, now = Date.now()): Promise<Flow> {
-  const [row] = await deleteFlow(db, [digest(state)]);
+  const [row] = await deleteFlow(db, { id: digest(state) });
   if (!row) {
     throw new OidcConnectError('STATE_INVALID', 'This sign-in response is unknown or was already used. Please start again.');
   }
