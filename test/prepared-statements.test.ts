@@ -55,12 +55,14 @@ const EXPECTED: Record<string, { sql: string; slots: (string | { value: unknown 
     slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client'],
   },
   'oidc_flows.keepNewestOfBrowser': {
-    sql: 'delete from "oidc_flows" where "binding" = ? and "expires" < (select "expires" from "oidc_flows" where "binding" = ? order by "expires" desc limit ? offset ?)',
-    slots: ['value', 'value', { value: 1 }, 'skip'],
+    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "binding" = ? order by "expires", "id" '
+      + 'limit (select case when count(*) > ? then count(*) - ? else 0 end as "over" from "oidc_flows" where "binding" = ?))',
+    slots: ['value', 'keep', 'keep', 'value'],
   },
   'oidc_flows.keepNewestOfClient': {
-    sql: 'delete from "oidc_flows" where "client" = ? and "expires" < (select "expires" from "oidc_flows" where "client" = ? order by "expires" desc limit ? offset ?)',
-    slots: ['value', 'value', { value: 1 }, 'skip'],
+    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "client" = ? order by "expires", "id" '
+      + 'limit (select case when count(*) > ? then count(*) - ? else 0 end as "over" from "oidc_flows" where "client" = ?))',
+    slots: ['value', 'keep', 'keep', 'value'],
   },
   'oidc_flows.take': { sql: 'delete from "oidc_flows" where "id" = ? returning *', slots: ['id'] },
   'identities.find': { sql: 'select "id", "user_id" from "identities" where "issuer" = ? and "subject" = ?', slots: ['issuer', 'subject'] },
