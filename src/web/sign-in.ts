@@ -5,7 +5,7 @@
  * framework's adapter be.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { loadConfig, type Config } from '../config/index.ts';
+import { loadConfig, withSessionSecret, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type Db } from '../db/index.ts';
 import { startDevIdp, type DevIdp } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
@@ -47,7 +47,7 @@ export const DEV_IDP_IN_PRODUCTION = 'devIdp: true is refused when NODE_ENV=prod
   + 'development only. Remove the option, and set OIDC_ISSUER (or OKTA_DOMAIN) with OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET.';
 
 export async function createSignIn(options: SignInOptions = {}): Promise<SignIn> {
-  const config = options.config ?? loadConfig();
+  const config = withSessionSecret(options.config ?? loadConfig());
   const log = options.log ?? CONSOLE_LOG;
   const views = createViews(options);
   if (options.devIdp && config.production) throw new ConfigError([DEV_IDP_IN_PRODUCTION]);
