@@ -54,15 +54,15 @@ const EXPECTED: Record<string, { sql: string; slots: (string | { value: unknown 
     sql: 'insert into "oidc_flows" ("id", "provider", "binding", "code_verifier", "nonce", "next", "prompt_none", "renews_session", "expires", "client") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client'],
   },
-  'oidc_flows.keepNewestOfBrowser': {
-    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "binding" = ? order by "expires", "id" '
-      + 'limit (select case when count(*) > ? then count(*) - ? else 0 end as "over" from "oidc_flows" where "binding" = ?))',
-    slots: ['value', 'keep', 'keep', 'value'],
+  'oidc_flows.countOfBrowser': { sql: 'select count(*) as "flows" from "oidc_flows" where "binding" = ?', slots: ['value'] },
+  'oidc_flows.deleteOldestOfBrowser': {
+    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "binding" = ? order by "expires", "id" limit ?)',
+    slots: ['value', 'over'],
   },
-  'oidc_flows.keepNewestOfClient': {
-    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "client" = ? order by "expires", "id" '
-      + 'limit (select case when count(*) > ? then count(*) - ? else 0 end as "over" from "oidc_flows" where "client" = ?))',
-    slots: ['value', 'keep', 'keep', 'value'],
+  'oidc_flows.countOfClient': { sql: 'select count(*) as "flows" from "oidc_flows" where "client" = ?', slots: ['value'] },
+  'oidc_flows.deleteOldestOfClient': {
+    sql: 'delete from "oidc_flows" where "id" in (select "id" from "oidc_flows" where "client" = ? order by "expires", "id" limit ?)',
+    slots: ['value', 'over'],
   },
   'oidc_flows.take': { sql: 'delete from "oidc_flows" where "id" = ? returning *', slots: ['id'] },
   'identities.find': { sql: 'select "id", "user_id" from "identities" where "issuer" = ? and "subject" = ?', slots: ['issuer', 'subject'] },
