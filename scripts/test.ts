@@ -13,8 +13,9 @@
  * - else the PostgreSQL suites are skipped, with the reason, and the last line says so. With CI set
  *   they are not skipped: they fail (test/support/postgres.ts).
  *
- *   npm test                         every test file
- *   npm test -- test/storage.test.ts only these files (same PostgreSQL and summary)
+ *   npm test                                   every test file
+ *   npm test -- test/storage.test.ts           only these files (same PostgreSQL and summary)
+ *   npm test -- --test-name-pattern=outage     node --test's own options pass through
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -183,7 +184,9 @@ function summary(records: SkipRecord[]): string[] {
 }
 
 async function main(): Promise<number> {
-  const files = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const options = args.filter((arg) => arg.startsWith('-'));
+  const files = args.filter((arg) => !arg.startsWith('-'));
   const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '8' };
   delete env['NODE_TEST_CONTEXT']; // a runner of its own, even when started from a test (test/test-runner.test.ts)
   // Ctrl-C reaches the test runner too (one process group), but not the cluster (pg_ctl gives it a
@@ -225,7 +228,7 @@ async function main(): Promise<number> {
       '--test', '--test-concurrency=2',
       '--test-reporter=spec', '--test-reporter-destination=stdout',
       `--test-reporter=${join(ROOT, 'scripts', 'test-skips.ts')}`, `--test-reporter-destination=${skipsFile}`,
-      ...(files.length > 0 ? files : FILES),
+      ...options, ...(files.length > 0 ? files : FILES),
     ], { cwd: ROOT, env, stdio: 'inherit' });
     child = runner;
     const code = await new Promise<number>((resolve) => runner.once('exit', (exit, signal) => resolve(exit ?? (signal ? 1 : 0))));
