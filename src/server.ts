@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config/index.ts';
+import { withSessionSecret, type Config } from './config/index.ts';
 import { migrate, openDatabase, type DatabaseHandle } from './db/index.ts';
 import type { DevIdp } from './dev-idp/index.ts';
 import { createRelyingParty } from './rp/index.ts';
@@ -15,8 +15,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Opens and migrates the database, starts the development provider when needed, then listens. */
-export async function startServer(config: Config, options: { logger?: boolean } = {}): Promise<RunningServer> {
+/**
+ * Makes or reads the development session secret (withSessionSecret), opens and migrates the
+ * database, starts the development provider when needed, then listens.
+ */
+export async function startServer(loaded: Config, options: { logger?: boolean } = {}): Promise<RunningServer> {
+  const config = withSessionSecret(loaded);
   const database = openDatabase(config.database);
   let devIdp: DevIdp | null = null;
   let app: FastifyInstance | undefined;

@@ -15,12 +15,10 @@ import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const PER_IP = 50;
 
-/** Runs `count` requests, `width` at a time, within a time bound. */
+/** Runs `count` requests, `width` at a time. */
 async function inBatches(count: number, width: number, send: (i: number) => Promise<Hop>): Promise<Hop[]> {
-  const deadline = Date.now() + 120_000;
   const hops: Hop[] = [];
   for (let i = 0; i < count; i += width) {
-    assert.ok(Date.now() < deadline, `${i} of ${count} requests sent in two minutes`);
     hops.push(...await Promise.all(Array.from({ length: Math.min(width, count - i) }, (_, j) => send(i + j))));
   }
   return hops;
@@ -41,47 +39,55 @@ describe('anonymous requests keep the database small', () => {
     return client.get(callback.href, { 'x-forwarded-for': ip });
   };
 
-  test('300 login starts in one browser leave at most 20 pending flows; the newest finishes, the oldest is gone', async () => {
+  test('300 login starts in one browser, one after another, leave exactly 20 pending flows; the newest finishes, the oldest is gone', async () => {
     await s.app.database.db.deleteFrom('oidc_flows').execute();
     const browser = new HttpClient();
-    const starts: Hop[] = [];
-    for (const hop of await inBatches(300, 1, () => start(browser, '192.0.2.10'))) starts.push(hop);
+    const starts = await inBatches(300, 1, () => start(browser, '192.0.2.10'));
     assert.ok(starts.every((h) => h.status === 302));
-    const left = await flows();
-    assert.ok(left <= 20, `${left} pending flows for one browser`);
+    assert.equal(await flows(), 20, 'pending flows for one browser');
     assert.equal((await finish(browser, starts.at(-1)!, '192.0.2.10')).location, `${s.app.url}/api/me`);
     const oldest = await finish(new HttpClient(), starts[0]!, '192.0.2.10');
     assert.equal(oldest.status, 400);
     assert.match(oldest.body, /STATE_INVALID/);
   });
 
-  test(`300 starts from one address with fresh browsers leave at most ${PER_IP}; another address's login is untouched`, async () => {
+  // Starts in flight at once may each count the address's flows before the others' inserts (on
+  // PostgreSQL), so during the flood the bound holds within the 20 in flight; the next start counts them all.
+  test(`300 starts from one address with fresh browsers, 20 at a time, then one more: the address keeps exactly ${PER_IP} pending flows, the last among them; another address's login is untouched`, async () => {
     await s.app.database.db.deleteFrom('oidc_flows').execute();
     const neighbour = new HttpClient();
     const theirs = await start(neighbour, '192.0.2.21');
     await inBatches(300, 20, () => start(new HttpClient(), '192.0.2.20'));
-    const left = await flows();
-    assert.ok(left <= PER_IP + 1 + 20, `${left} pending flows after 300 starts from one address`);
-    assert.ok(left > 1, 'the flood\'s newest flows are kept');
+    const lastBrowser = new HttpClient();
+    const last = await start(lastBrowser, '192.0.2.20');
+    assert.equal(await flows(), PER_IP + 1, `${PER_IP} pending flows from the address, and the neighbour's one`);
+    assert.equal((await finish(lastBrowser, last, '192.0.2.20')).location, `${s.app.url}/api/me`);
     assert.equal((await finish(neighbour, theirs, '192.0.2.21')).location, `${s.app.url}/api/me`);
   });
 
-  test('600 bogus callbacks and 600 bogus back-channel POSTs from one address: a handful of rows; the dashboard still counts 600', async () => {
+  test('600 bogus callbacks and 600 bogus back-channel POSTs from one address: one audit row per minute each, whose counts add up to 600; the dashboard still counts 600', async () => {
     const db = s.app.database.db;
-    const rowsOf = async (ip: string) => (await db.selectFrom('audit_log').select('id').where('ip', '=', ip).execute()).length;
+    const minute = () => Math.floor(Date.now() / 60_000);
+    /** The address's audit rows: one per minute the requests spanned, their counts adding up to `total`. */
+    const assertGrouped = async (ip: string, minutes: number, total: number) => {
+      const rows = await db.selectFrom('audit_log').select(['time', 'count']).where('ip', '=', ip).execute();
+      assert.ok(rows.length >= 1 && rows.length <= minutes, `${rows.length} audit rows over ${minutes} minute(s)`);
+      assert.equal(new Set(rows.map((r) => r.time)).size, rows.length, 'one row per minute');
+      assert.equal(rows.reduce((sum, r) => sum + Number(r.count), 0), total);
+    };
     const before = (await failuresByCode(db, 0)).find((c) => c.code === 'STATE_INVALID')?.count ?? 0;
 
+    let first = minute();
     const callbacks = await inBatches(600, 50, (i) =>
       new HttpClient().get(`${s.app.url}/authorization-code/callback?code=x&state=bogus${i}`, { 'x-forwarded-for': '192.0.2.30' }));
     assert.ok(callbacks.every((h) => h.status === 400));
-    const callbackRows = await rowsOf('192.0.2.30');
-    assert.ok(callbackRows >= 1 && callbackRows <= 3, `${callbackRows} audit rows for 600 bogus callbacks`);
+    await assertGrouped('192.0.2.30', minute() - first + 1, 600);
 
+    first = minute();
     const posts = await inBatches(600, 50, () =>
       new HttpClient().post(`${s.app.url}/oidc/backchannel-logout`, { logout_token: 'not.a.token' }, { 'x-forwarded-for': '192.0.2.31' }));
     assert.ok(posts.every((h) => h.status === 400));
-    const postRows = await rowsOf('192.0.2.31');
-    assert.ok(postRows >= 1 && postRows <= 3, `${postRows} audit rows for 600 bogus back-channel POSTs`);
+    await assertGrouped('192.0.2.31', minute() - first + 1, 600);
 
     const after = (await failuresByCode(db, 0)).find((c) => c.code === 'STATE_INVALID')?.count ?? 0;
     assert.equal(after - before, 600, 'every bogus callback is counted');

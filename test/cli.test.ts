@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
-import { cli, type CliRun } from './support/cli.ts';
+import { BIN, cli, type CliRun } from './support/cli.ts';
+import { HttpClient, hiddenField } from './support/http-client.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
 const ENGINES = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
@@ -62,6 +64,58 @@ describe('migrate and createsuperuser', () => {
     const option = await cli(dir, ['migrate', '--bogus']);
     assert.equal(option.code, 1);
     assert.match(option.stderr, /Usage: oidc-connect/);
+  });
+});
+
+describe('npm start in development keeps its session secret in ./data', () => {
+  /** `serve` in `cwd` with the development provider; resolves once the banner says it is running. */
+  async function serve(cwd: string, env: Record<string, string>) {
+    const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
+    let output = '';
+    child.stderr.on('data', (chunk) => (output += chunk));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('oidc-connect is running at')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited (${code}) before it was running:\n${output}`)));
+    });
+    return {
+      async stop() {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  }
+
+  test('made at the first start, the same after a restart: a login form from before the restart is accepted after it', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-start-'));
+    try {
+      const port = await freePort();
+      const env = { PORT: String(port), HOST: '127.0.0.1', APP_URL: `http://127.0.0.1:${port}`, DEV_IDP_PORT: String(await freePort()) };
+      const made = await cli(cwd, ['createsuperuser', '--no-input', '--username', 'admin', '--email', 'admin@example.com'], { ...env, OIDC_CONNECT_SUPERUSER_PASSWORD: 'correct horse' });
+      assert.equal(made.code, 0, made.stderr);
+      assert.equal(existsSync(join(cwd, 'data', 'session-secret')), false, 'the CLI made no secret: only the server needs one');
+
+      const browser = new HttpClient();
+      const first = await serve(cwd, env);
+      const page = await browser.get(`${env.APP_URL}/accounts/login/`);
+      await first.stop();
+      const secret = readFileSync(join(cwd, 'data', 'session-secret'), 'utf8');
+
+      // The form's token is an HMAC under a key from the secret: only the same secret accepts it.
+      const second = await serve(cwd, env);
+      try {
+        const login = await browser.post(`${env.APP_URL}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), next: '/', username: 'admin', password: 'correct horse' });
+        assert.equal(login.status, 302, login.body.slice(0, 300));
+        assert.equal(readFileSync(join(cwd, 'data', 'session-secret'), 'utf8'), secret);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
 

@@ -34,13 +34,15 @@ describe('production mode: structured logs that never carry secrets', () => {
     };
     const database = openDatabase({ kind: 'sqlite', file: join(dir, 'data', 'oidc-connect.sqlite'), display: '', createDirectory: true });
     server = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env });
-    server.stdout!.on('data', (chunk) => (output += chunk));
-    server.stderr!.on('data', (chunk) => (output += chunk));
-    for (let i = 0; i < 100; i++) {
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-      if (ok) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Listening once it logs that it started (a JSON line in production).
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('"msg":"oidc-connect started"')) resolve();
+      });
+      server.stderr!.on('data', (chunk) => (output += chunk));
+      server.once('exit', (code) => reject(new Error(`serve exited (${code}) before it started:\n${output}`)));
+    });
     await createUser(database.db, { username: 'opsadmin', email: 'ops@example.com', password: PASSWORD });
     await database.close();
   });
@@ -94,8 +96,9 @@ describe('production mode: structured logs that never carry secrets', () => {
       }
     });
     assert.ok(entries.some((e) => e.msg === 'oidc-connect started'));
+    // One access line for each of the app's 10 requests above: 4 local login, 2 code flow, 2 API, home and logout.
     const requestLines = entries.filter((e) => e.req !== undefined || e.res !== undefined);
-    assert.ok(requestLines.length > 10);
+    assert.equal(requestLines.length, 10, JSON.stringify(requestLines.map((e) => (e.req as { url?: string } | undefined)?.url)));
     for (const entry of requestLines) assert.match(String(entry.reqId), /^[0-9a-f-]{36}$/);
     assert.ok(entries.some((e) => e.code === 'INVALID_CREDENTIALS'), 'a refused login is logged with its code');
     for (const secret of secrets) {

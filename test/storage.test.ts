@@ -379,6 +379,19 @@ for (const target of databaseTargets) {
         assert.deepEqual(await takeFlow(db, 'fresh-24', 'browser-24', T0), flow);
         assert.deepEqual(await takeFlow(db, 'tab-24', 'many-tabs', T0), flow);
       });
+
+      test('30 starts in one millisecond share expires, and still leave exactly 20 per browser and maxPerClient per address; a later start is kept', async () => {
+        const count = async (column: 'binding' | 'client', value: string) =>
+          (await db.selectFrom('oidc_flows').select('id').where(column, '=', sha256Base64url(value)).execute()).length;
+        for (let i = 0; i < 30; i++) await saveFlow(db, `same-ms-${i}`, 'fast-browser', flow, { now: T0 });
+        assert.equal(await count('binding', 'fast-browser'), 20);
+        for (let i = 0; i < 30; i++) await saveFlow(db, `same-ms-fresh-${i}`, `fresh-browser-${i}`, flow, { client: '192.0.2.99', maxPerClient: 7, now: T0 });
+        assert.equal(await count('client', '192.0.2.99'), 7);
+        await saveFlow(db, 'next-ms', 'fast-browser', flow, { client: '192.0.2.99', maxPerClient: 7, now: T0 + 1 });
+        assert.equal(await count('binding', 'fast-browser'), 20);
+        assert.equal(await count('client', '192.0.2.99'), 7);
+        assert.deepEqual(await takeFlow(db, 'next-ms', 'fast-browser', T0), flow);
+      });
     });
 
     describe('audit log', () => {

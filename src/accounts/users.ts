@@ -33,12 +33,12 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
 }
 
 export async function findUserById(db: Db, id: number): Promise<User | undefined> {
-  const [user] = await userById(db, [id]);
+  const [user] = await userById(db, { id });
   return user;
 }
 
-/** Compiled once (see src/db/prepared.ts). Parameter: the id. */
-const userById = prepared((db) => db.selectFrom('users').selectAll().where('id', '=', 0));
+/** Compiled once (see src/db/prepared.ts). */
+const userById = prepared('users.byId', ['id'], (db, p) => db.selectFrom('users').selectAll().where('id', '=', p('id')));
 
 export async function createUser(db: Db, account: NewAccount, now = Date.now()): Promise<User> {
   checkUsername(account.username);
@@ -137,11 +137,11 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
 
 /** Stamps a successful sign-in (Django's last_login). */
 export async function recordLogin(db: Db, userId: number, now = Date.now()): Promise<void> {
-  await changing(db, (db) => stampLogin(db, [now, userId]), userChanged(userId));
+  await changing(db, (db) => stampLogin(db, { lastLogin: now, id: userId }), userChanged(userId));
 }
 
-/** Every sign-in runs it: compiled once (see src/db/prepared.ts). Parameters: last_login, id. */
-const stampLogin = prepared((db) => db.updateTable('users').set({ last_login: 0 }).where('id', '=', 0));
+/** Every sign-in runs it: compiled once (see src/db/prepared.ts). */
+const stampLogin = prepared('users.stampLogin', ['lastLogin', 'id'], (db, p) => db.updateTable('users').set({ last_login: p('lastLogin') }).where('id', '=', p('id')));
 
 /** Works inside `db.transaction()`, so a deactivation can end the sessions in the same step. */
 export async function setActive(db: Db, userId: number, active: boolean): Promise<void> {

@@ -28,7 +28,12 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 
 /**
  * Reads the environment (and `.env`) once, validates every variable, and returns a deeply frozen
- * configuration. Throws ConfigError listing one line per problem.
+ * configuration. Throws ConfigError listing one line per problem. It reads, and writes nothing:
+ * without SESSION_SECRET in development, `sessionSecret` is '' until the server starts and
+ * `withSessionSecret` reads or makes the one kept in DATA_DIR.
+ *
+ * @example
+ *   const config = loadConfig({ env: { DATABASE_URL: 'sqlite:./data/app.sqlite', SESSION_SECRET: secret } });
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const cwd = options.cwd ?? process.cwd();
@@ -121,7 +126,24 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);
-  return deepFreeze({ ...config, sessionSecret: secret ?? developmentSecret(dataDir) });
+  return deepFreeze({ ...config, sessionSecret: secret ?? '' });
+}
+
+/**
+ * The configuration a server starts with: `config` itself when it has a session secret; in
+ * development without SESSION_SECRET, a copy (frozen too) with the random secret kept in
+ * DATA_DIR/session-secret, made at the first start so that sessions and form tokens survive
+ * restarts. The one step of starting that writes a file, which is why loadConfig() does not.
+ *
+ * @example
+ *   const config = withSessionSecret(loadConfig()); // what createRuntime and startServer do
+ */
+export function withSessionSecret(config: Config): Config {
+  if (config.sessionSecret !== '') return config;
+  if (config.production) {
+    throw new ConfigError(['SESSION_SECRET: is required when NODE_ENV=production; generate one with: openssl rand -base64 48']);
+  }
+  return deepFreeze({ ...config, sessionSecret: developmentSecret(config.dataDir) });
 }
 
 /** Django's LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL: a path on this site, or an absolute http(s) URL. */

@@ -53,6 +53,10 @@ export interface Config {
   readonly secureCookies: boolean;
   readonly dataDir: string;
   readonly database: DatabaseConfig;
+  /**
+   * SESSION_SECRET. In development without it, '' from loadConfig(), which writes nothing; the
+   * server's start (createRuntime, startServer) reads or makes the one kept in `dataDir`, see withSessionSecret.
+   */
   readonly sessionSecret: string;
   /** `cache`: SESSION_CACHE, the in-process session cache (src/sessions/cache.ts). */
   readonly session: Readonly<{ maxAgeSeconds: number; idleTimeoutSeconds: number; cache: boolean }>;

@@ -8,32 +8,31 @@ import { prepared } from '../db/prepared.ts';
 import type { Identity, User } from '../db/schema.ts';
 
 export async function findIdentity(db: Db, issuer: string, subject: string): Promise<Pick<Identity, 'id' | 'user_id'> | undefined> {
-  const [identity] = await identityOf(db, [issuer, subject]);
+  const [identity] = await identityOf(db, { issuer, subject });
   return identity;
 }
 
-/** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). Parameters: issuer, subject. */
-const identityOf = prepared((db) => db.selectFrom('identities').select(['id', 'user_id']).where('issuer', '=', '').where('subject', '=', ''));
+/** Every provider sign-in runs it: compiled once (see src/db/prepared.ts). */
+const identityOf = prepared('identities.find', ['issuer', 'subject'], (db, p) => db.selectFrom('identities').select(['id', 'user_id']).where('issuer', '=', p('issuer')).where('subject', '=', p('subject')));
 
 /**
  * The identity (issuer, sub) and the local user it is linked to, whether or not that user is active:
  * one indexed join, compiled once, which every provider sign-in runs (it was two reads).
  */
 export async function findIdentityWithUser(db: Db, issuer: string, subject: string): Promise<{ identityId: number; user: User } | undefined> {
-  const [row] = await identityWithUser(db, [issuer, subject]);
+  const [row] = await identityWithUser(db, { issuer, subject });
   if (!row) return undefined;
   const { identity_id: identityId, ...user } = row;
   return { identityId, user };
 }
 
-/** Parameters: issuer, subject. */
-const identityWithUser = prepared((db) => db
+const identityWithUser = prepared('identities.withUser', ['issuer', 'subject'], (db, p) => db
   .selectFrom('identities')
   .innerJoin('users', 'users.id', 'identities.user_id')
   .selectAll('users')
   .select('identities.id as identity_id')
-  .where('identities.issuer', '=', '')
-  .where('identities.subject', '=', ''));
+  .where('identities.issuer', '=', p('issuer'))
+  .where('identities.subject', '=', p('subject')));
 
 /** The local user id linked to (issuer, sub), whether or not that user is active. */
 export async function findIdentityUserId(db: Db, issuer: string, subject: string): Promise<number | undefined> {
@@ -45,17 +44,16 @@ export async function findIdentityUserId(db: Db, issuer: string, subject: string
  * indexed join, compiled once, driven by the identity; the user's columns are read in the same query.
  */
 export async function findActiveUserByIdentity(db: Db, issuer: string, subject: string): Promise<User | undefined> {
-  const [user] = await userByIdentity(db, [issuer, subject]);
+  const [user] = await userByIdentity(db, { issuer, subject });
   return user && user.is_active ? user : undefined;
 }
 
-/** Parameters: issuer, subject. */
-const userByIdentity = prepared((db) => db
+const userByIdentity = prepared('identities.activeUser', ['issuer', 'subject'], (db, p) => db
   .selectFrom('identities')
   .innerJoin('users', 'users.id', 'identities.user_id')
   .selectAll('users')
-  .where('identities.issuer', '=', '')
-  .where('identities.subject', '=', ''));
+  .where('identities.issuer', '=', p('issuer'))
+  .where('identities.subject', '=', p('subject')));
 
 /** Whether the user has an identity at `issuer` with another subject than `subject` (uses identities_user_id). */
 export async function hasOtherIdentityAt(db: Db, userId: number, issuer: string, subject: string): Promise<boolean> {
@@ -69,11 +67,10 @@ export async function linkIdentity(db: Db, issuer: string, subject: string, user
 }
 
 export async function touchIdentity(db: Db, id: number, now = Date.now()): Promise<void> {
-  await stampIdentity(db, [now, id]);
+  await stampIdentity(db, { lastLogin: now, id });
 }
 
-/** Parameters: last_login, id. */
-const stampIdentity = prepared((db) => db.updateTable('identities').set({ last_login: 0 }).where('id', '=', 0));
+const stampIdentity = prepared('identities.stampLogin', ['lastLogin', 'id'], (db, p) => db.updateTable('identities').set({ last_login: p('lastLogin') }).where('id', '=', p('id')));
 
 /** A user's identities, most recently used first. */
 export async function identitiesOf(db: Db, userId: number): Promise<Pick<Identity, 'id' | 'issuer' | 'subject' | 'created' | 'last_login'>[]> {

@@ -97,7 +97,8 @@ export class ProviderClient {
   /**
    * openid-client keys its own JWKS cache by the Configuration and re-fetches an unknown kid only
    * when that cache is 60 s old. Each Configuration is seeded with our cache marked 61 s old, so an
-   * unknown kid goes through `fetchHook`, where our cooldown applies. Building one costs a JWKS
+   * unknown kid goes through `fetchHook`, where our cooldown applies. (That 60 s is oauth4webapi's
+   * rule, not its API: test/openid-client-contract.test.ts checks it at every upgrade.) Building one costs a JWKS
    * clone and key imports, so it is reused until the hook was used, our JWKS changed, or it is a
    * minute old (when openid-client's own copy would stop deferring to us).
    */

@@ -119,7 +119,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   }
 
   const fill = cache?.beforeRead();
-  const [found] = await sessionWithUser(db, [id]);
+  const [found] = await sessionWithUser(db, { id });
   if (!found) return undefined;
   const idle = now - found.s_last_seen > policy.idleTimeoutSeconds * 1000;
   if (now >= found.s_expires || idle || !found.is_active) {
@@ -154,11 +154,10 @@ async function touch(db: Db, id: string, now: number): Promise<void> {
 }
 
 /**
- * Every request runs this: compiled once (see src/db/prepared.ts). Parameter: the session id.
- * The user's columns come in the same indexed read, driven by the session row: a second query per
+ * Every request runs this: compiled once (see src/db/prepared.ts). The user's columns come in the same indexed read, driven by the session row: a second query per
  * request for the user would double the cost of the hottest path.
  */
-const sessionWithUser = prepared((db) => db
+const sessionWithUser = prepared('sessions.withUser', ['id'], (db, p) => db
   .selectFrom('sessions')
   .innerJoin('users', 'users.id', 'sessions.user_id')
   .selectAll('users')
@@ -167,7 +166,7 @@ const sessionWithUser = prepared((db) => db
     'sessions.provider as s_provider', 'sessions.provider_sid as s_provider_sid', 'sessions.user_agent as s_user_agent',
     'sessions.ip as s_ip', 'sessions.data as s_data', 'sessions.refresh_lock as s_refresh_lock', 'sessions.csrf as s_csrf',
   ])
-  .where('sessions.id', '=', ''));
+  .where('sessions.id', '=', p('id')));
 
 /*
  * Every write below that ends a session, or changes what a cached one holds, is announced through

@@ -75,7 +75,7 @@ test('a failing sweep is logged, never thrown', async () => {
   await broken.close();
 });
 
-test('the schedule sweeps at start and at every interval, until stopped', async () => {
+test('the schedule sweeps at start and at every interval, until stopped', async (t) => {
   const db = handle.db;
   await db.deleteFrom('sessions').execute();
   const expired = async (id: string) => {
@@ -85,23 +85,32 @@ test('the schedule sweeps at start and at every interval, until stopped', async 
       id, user_id: user.id, created: now - HOUR, expires: now - 1, last_seen: now - HOUR, provider: null, provider_sid: null, user_agent: '', ip: '',
     }).execute();
   };
-  const gone = async (id: string, within: number) => {
-    const deadline = Date.now() + within;
-    while (Date.now() < deadline) {
-      if (!(await db.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst())) return true;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return false;
-  };
+  const present = async (id: string) => (await db.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+  // A sweep that removes rows says so in the log: the test waits for that line, not for a time.
+  const swept: Record<string, number>[] = [];
+  let onSwept: (() => void) | undefined;
+  const log = { info: (fields: { pruned: Record<string, number> }) => { swept.push(fields.pruned); onSwept?.(); }, warn() {} };
+  const nextSweep = () => new Promise<void>((resolve) => (onSwept = resolve));
+  // The interval is mocked, so "one interval later" is a tick; the first sweep is the real setTimeout(0).
+  t.mock.timers.enable({ apis: ['setInterval'] });
+
   await expired('before-start');
-  const housekeeping = startHousekeeping({ db, lockout, auditRetentionDays: 90, log: quiet }, 50);
+  let sweptOnce = nextSweep();
+  const housekeeping = startHousekeeping({ db, lockout, auditRetentionDays: 90, log }, 50);
   try {
-    assert.equal(await gone('before-start', 1000), true, 'swept at start');
+    await sweptOnce;
+    assert.equal(await present('before-start'), false, 'swept at start');
     await expired('later');
-    assert.equal(await gone('later', 1000), true, 'swept again one interval later');
+    sweptOnce = nextSweep();
+    t.mock.timers.tick(50);
+    await sweptOnce;
+    assert.equal(await present('later'), false, 'swept again one interval later');
   } finally {
     await housekeeping.stop();
   }
   await expired('after-stop');
-  assert.equal(await gone('after-stop', 200), false, 'no sweep after stop()');
+  t.mock.timers.tick(10 * 50);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(await present('after-stop'), true, 'no sweep after stop()');
+  assert.deepEqual(swept.map((pruned) => pruned['sessions']), [1, 1], 'two sweeps, each removing its session');
 });

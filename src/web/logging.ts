@@ -1,5 +1,5 @@
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import type { Bindings, ChildLoggerOptions } from 'pino';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { causeMessages } from '../errors.ts';
 
@@ -53,17 +53,35 @@ class AccessLog extends LogController {
   }
 }
 
+/** The levels a lazy request logger writes at; a parent with levels of its own gets pino's child instead. */
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type Level = (typeof LEVELS)[number];
+const PINO_LEVELS = new Set<string>([...LEVELS, 'silent']);
+
+/** The pino logger the server's logger is, as far as a request's logger delegates to it. */
+type PinoLogger = Logger;
+
+/** EventEmitter's methods (pino's 'level-change' event): they act on the request's own child. */
+const EMITTER_METHODS = [
+  'on', 'addListener', 'once', 'prependListener', 'prependOnceListener', 'off', 'removeListener', 'removeAllListeners',
+  'emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames', 'setMaxListeners', 'getMaxListeners',
+] as const;
+
 /**
  * Lines a request logs itself (`request.log`) carry its reqId, through a child logger that pino
- * makes only when such a line is written: most requests write none, and making a child for each
- * was a measurable part of a page's CPU.
+ * makes only when it is needed: most requests write no line of their own, and making a child for
+ * each was a measurable part of a page's CPU. What only reads (the level, isLevelEnabled, msgPrefix,
+ * flush) is answered by the server's logger while there is no child; whatever a child owns
+ * (bindings, setBindings, a level set for this request, child(), event listeners) makes it, so every
+ * member of pino's Logger answers as pino's own child would. A custom level falls back to a child at
+ * once (see requestLogging).
  */
-class RequestLogger implements FastifyBaseLogger {
-  readonly #parent: FastifyBaseLogger & { isLevelEnabled(level: string): boolean };
+class RequestLogger {
+  readonly #parent: PinoLogger;
   readonly #bindings: Bindings;
-  #child: FastifyBaseLogger | undefined;
+  #child: PinoLogger | undefined;
 
-  constructor(parent: FastifyBaseLogger & { isLevelEnabled(level: string): boolean }, bindings: Bindings) {
+  constructor(parent: PinoLogger, bindings: Bindings) {
     this.#parent = parent;
     this.#bindings = bindings;
   }
@@ -75,6 +93,52 @@ class RequestLogger implements FastifyBaseLogger {
   set level(level: string) {
     this.#real().level = level;
   }
+
+  get levelVal(): number {
+    return (this.#child ?? this.#parent).levelVal;
+  }
+
+  get levels(): PinoLogger['levels'] {
+    return (this.#child ?? this.#parent).levels;
+  }
+
+  get version(): string {
+    return this.#parent.version;
+  }
+
+  get msgPrefix(): string | undefined {
+    return (this.#child ?? this.#parent).msgPrefix;
+  }
+
+  get onChild(): PinoLogger['onChild'] {
+    return (this.#child ?? this.#parent).onChild;
+  }
+
+  set onChild(onChild: PinoLogger['onChild']) {
+    this.#real().onChild = onChild;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.#child ?? this.#parent).isLevelEnabled(level);
+  }
+
+  bindings(): Bindings {
+    return this.#real().bindings();
+  }
+
+  setBindings(bindings: Bindings): void {
+    this.#real().setBindings(bindings);
+  }
+
+  flush(callback?: (error?: Error) => void): void {
+    (this.#child ?? this.#parent).flush(callback);
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): PinoLogger {
+    return this.#real().child(bindings, options);
+  }
+
+  silent(): void {}
 
   fatal(...args: unknown[]): void {
     this.#write('fatal', args);
@@ -100,19 +164,27 @@ class RequestLogger implements FastifyBaseLogger {
     this.#write('trace', args);
   }
 
-  silent(): void {}
-
-  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
-    return this.#real().child(bindings, options);
-  }
-
-  #write(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace', args: unknown[]): void {
+  #write(level: Level, args: unknown[]): void {
     if (this.#child === undefined && !this.#parent.isLevelEnabled(level)) return;
     (this.#real()[level] as (...line: unknown[]) => void)(...args);
   }
 
-  #real(): FastifyBaseLogger {
+  #real(): PinoLogger {
     return (this.#child ??= this.#parent.child(this.#bindings));
+  }
+
+  static {
+    for (const method of EMITTER_METHODS) {
+      Object.defineProperty(RequestLogger.prototype, method, {
+        value(this: RequestLogger, ...args: unknown[]) {
+          const real = this.#real();
+          const result = (real[method] as (...a: unknown[]) => unknown).apply(real, args);
+          return result === real ? this : result; // chaining returns this logger, as pino's does
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
   }
 }
 
@@ -124,10 +196,15 @@ export function requestLogging(): Pick<FastifyServerOptions, 'logController' | '
   return {
     logController: new AccessLog(),
     childLoggerFactory: (logger, bindings, options) => {
-      const parent = logger as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
-      if (typeof parent.isLevelEnabled !== 'function' || Object.keys(options).length > 0) return logger.child(bindings, options);
-      return new RequestLogger(parent as FastifyBaseLogger & { isLevelEnabled(level: string): boolean }, bindings);
+      if (Object.keys(options).length > 0 || !isPlainPino(logger)) return logger.child(bindings, options);
+      return new RequestLogger(logger, bindings) as unknown as FastifyBaseLogger;
     },
   };
 }
 
+/** A pino logger with pino's levels only: what RequestLogger stands in for. Another logger (or custom levels) gets its own child. */
+function isPlainPino(logger: FastifyBaseLogger): logger is FastifyBaseLogger & PinoLogger {
+  const levels = (logger as Partial<PinoLogger>).levels?.values;
+  return typeof (logger as Partial<PinoLogger>).isLevelEnabled === 'function' && levels !== undefined
+    && Object.keys(levels).every((level) => PINO_LEVELS.has(level));
+}

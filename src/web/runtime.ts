@@ -5,7 +5,7 @@
  * `close()`. The Fastify plugin is built on it, and so can another framework's adapter be.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { loadConfig, type Config } from '../config/index.ts';
+import { loadConfig, withSessionSecret, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type Db } from '../db/index.ts';
 import { startDevIdp, type DevIdp } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
@@ -55,7 +55,7 @@ export const DEV_IDP_IN_PRODUCTION = 'devIdp: true is refused when NODE_ENV=prod
  * app.addHook('onClose', () => runtime.close());
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const config = options.config ?? loadConfig();
+  const config = withSessionSecret(options.config ?? loadConfig());
   const log = options.log ?? CONSOLE_LOG;
   const views = createViews(options);
   if (options.devIdp && config.production) throw new ConfigError([DEV_IDP_IN_PRODUCTION]);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 
-const BIN = new URL('../../bin/oidc-connect.js', import.meta.url).pathname;
+export const BIN = new URL('../../bin/oidc-connect.js', import.meta.url).pathname;
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 

@@ -18,8 +18,10 @@ import pg from 'pg';
  *     });
  *   }
  *
- * Without TEST_DATABASE_URL the PostgreSQL target is skipped on a developer's machine, but in CI
- * (CI set) it is not skipped: `create()` throws, so every PostgreSQL test fails with the reason.
+ * `npm test` sets TEST_DATABASE_URL to a throwaway cluster when PostgreSQL is installed
+ * (scripts/test.ts). Without it the PostgreSQL target is skipped on a developer's machine, and npm test's
+ * last line counts those suites; in CI (CI set) it is not skipped: `create()` throws, so every
+ * PostgreSQL test fails with the reason.
  */
 
 export interface TestDatabase {
@@ -65,7 +67,10 @@ export const sqliteTarget: DatabaseTarget = {
 
 export const postgresTarget: DatabaseTarget = {
   name: 'postgres',
-  skip: TEST_DATABASE_URL === undefined && !inCi ? 'TEST_DATABASE_URL not set' : undefined,
+  // npm test (scripts/test.ts) says why it has no PostgreSQL; a test file run on its own was given none.
+  skip: TEST_DATABASE_URL === undefined && !inCi
+    ? `no PostgreSQL: ${process.env['TEST_POSTGRES_MISSING'] ?? 'TEST_DATABASE_URL is not set (npm test starts a throwaway cluster when PostgreSQL is installed)'}`
+    : undefined,
   create: () => createPostgresDatabase(),
 };
 
