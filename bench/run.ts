@@ -55,7 +55,10 @@ async function main(): Promise<void> {
   log(`oidc-connect benchmarks: sections ${[...options.sections].join(', ')}; ${options.rounds} rounds × ${options.seconds} s`);
 
   const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-bench-'));
-  setServerLogDir(join(dir, 'logs'));
+  // The servers' request logs: in the run's folder, or kept apart with BENCH_VERBOSE.
+  const logs = process.env['BENCH_VERBOSE'] ? mkdtempSync(join(tmpdir(), 'oidc-connect-bench-logs-')) : join(dir, 'logs');
+  setServerLogDir(logs);
+  if (process.env['BENCH_VERBOSE']) log(`the servers' logs are kept in ${logs}`);
   const providerDir = providerDataDir(dir);
   const cleanUp = () => {
     rmSync(dir, { recursive: true, force: true });

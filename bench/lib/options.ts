@@ -30,6 +30,8 @@ export interface Options {
   resultsFile: string;
   /** BENCH_CPU_PROF=dir: every server runs with `node --cpu-prof` and writes its profile there. */
   cpuProfDir: string | undefined;
+  /** BENCH_NODE_ARGS: more Node flags for every server, space-separated (`--perf-basic-prof` for perf, `--trace-deopt`). */
+  nodeArgs: string[];
 }
 
 function integer(name: string, fallback: number, min = 1): number {
@@ -71,5 +73,6 @@ export function readOptions(resultsDefault: string, argv: readonly string[] = pr
     postgresUrl: process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || undefined,
     resultsFile: process.env['BENCH_RESULTS'] || resultsDefault,
     cpuProfDir: process.env['BENCH_CPU_PROF'] || undefined,
+    nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
   };
 }

@@ -136,7 +136,7 @@ export async function startStack(dir: string, providerDir: string, options: Opti
   const bareUrl = `http://127.0.0.1:${barePort}`;
   const floorUrl = `http://127.0.0.1:${floorPort}`;
   const sessionSecret = randomBytes(32).toString('base64url');
-  const profArgs = (name: string) => (options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(options.cpuProfDir, name)] : []);
+  const profArgs = (name: string) => [...options.nodeArgs, ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(options.cpuProfDir, name)] : [])];
   const peerClients = {
     eoc: { client_id: 'bench-express-openid-connect', client_secret: randomBytes(16).toString('hex'), redirect_uris: [`${eocUrl}/callback`] },
     okta: { client_id: 'bench-okta-oidc-middleware', client_secret: randomBytes(16).toString('hex'), redirect_uris: [`${oktaUrl}/authorization-code/callback`] },
