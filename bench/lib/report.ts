@@ -52,6 +52,33 @@ const PAGE_LEAVES_OUT: Record<string, string> = {
   eoc: 'security headers and a form token; its session is an encrypted cookie, so no store',
 };
 
+/** What each login row leaves out. */
+const LOGIN_LEAVES_OUT: Record<string, string> = {
+  provider: 'any app: a client that checks nothing and keeps nothing',
+  ours: 'a new user (alice returns each time); pages read meanwhile (see 6. mixed)',
+  eoc: 'a store: its session is an encrypted cookie; a new user',
+  okta: 'a database: its sessions stay in its process\'s memory; a new user',
+};
+
+/** What each bearer row leaves out. */
+const BEARER_LEAVES_OUT: Record<string, string> = {
+  bare: 'the user lookup, the request log, any cache to keep right',
+  ours: 'other traffic: one token again and again (its cache serves it), no writes meanwhile',
+};
+
+/** What each scale row leaves out, by its cache state. */
+const SCALE_LEAVES_OUT: Record<ScaleCache, string> = {
+  warm: 'last_seen writes (pool marked seen ahead), logins and other writes',
+  due: 'logins and other writes',
+  off: 'the cache (SESSION_CACHE=off), last_seen writes (pool marked seen ahead), logins and other writes',
+  scan: 'last_seen writes (pool marked seen ahead), logins and other writes',
+};
+
+/** What each mixed row leaves out. */
+const mixedLeavesOut = (row: MixedRow) => (row.key === 'okta'
+  ? 'security headers; a database: its sessions stay in its process\'s memory; logouts, refreshes'
+  : 'logouts, token refreshes and renewals, bearer calls, other instances');
+
 /** What a mixed row is called in the targets table. */
 const mixedName = (row: MixedRow) => `${row.database}${row.sessions === 'one' ? ', all sessions one person\'s (who keeps signing in)' : ''}`;
 
@@ -257,10 +284,10 @@ export function renderReport(results: Results): string {
     push(
       '## 2. Logins',
       '',
-      `Complete logins through the authorization code flow, ${options.loginConcurrency} at a time, each as a new browser: the app's login route, the provider's authorize endpoint and login form (alice), the app's callback (token exchange, ID token and every check, userinfo, the local user, a new session). The ceiling is the provider alone: the same authorize, form, token and userinfo requests from a client that checks nothing. CPU time per login is read from /proc/<pid>/stat around each run (all threads: main, libuv pool, GC); app capacity is 1000 / app CPU ms, the logins/s one core would sustain for the app alone. Each round's ratio to @okta/oidc-middleware pairs the two servers' runs of that round. Leaves out: every login is alice's, a returning user (no user is created: the mixed measure's logins are each a new person), and no page is read meanwhile.`,
+      `Complete logins through the authorization code flow, ${options.loginConcurrency} at a time, each as a new browser: the app's login route, the provider's authorize endpoint and login form (alice), the app's callback (token exchange, ID token and every check, userinfo, the local user, a new session). The ceiling is the provider alone: the same authorize, form, token and userinfo requests from a client that checks nothing. CPU time per login is read from /proc/<pid>/stat around each run (all threads: main, libuv pool, GC); app capacity is 1000 / app CPU ms, the logins/s one core would sustain for the app alone. Each round's ratio to @okta/oidc-middleware pairs the two servers' runs of that round. Every login is alice's, a returning user: no user is created (the mixed measure's logins are each a new person).`,
       '',
-      '| stack | logins/s | × provider alone | logins/s min–max | app CPU ms/login | app CPU × @okta/oidc-middleware (each round) | app CPU × express-openid-connect | app capacity, logins/s per core | provider CPU ms/login | errors | core 0 used by others |',
-      '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+      '| stack | leaves out | logins/s | × provider alone | logins/s min–max | app CPU ms/login | app CPU × @okta/oidc-middleware (each round) | app CPU × express-openid-connect | app capacity, logins/s per core | provider CPU ms/login | errors | core 0 used by others |',
+      '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
     );
     const okta = results.logins.get('okta');
     for (const row of results.logins.values()) {
@@ -268,7 +295,7 @@ export function renderReport(results: Results): string {
       const vsOkta = Number.isNaN(row.appCpuMs) || !okta ? '–' : `${ratio(row.appCpuMs, okta.appCpuMs)} (${row.rounds.map((r, i) => ratio(r.appCpuMs, okta.rounds[i]!.appCpuMs)).join(', ')})`;
       const vsEoc = Number.isNaN(row.appCpuMs) || !eoc ? '–' : ratio(row.appCpuMs, eoc.appCpuMs);
       const capacity = Number.isNaN(row.appCpuMs) ? '–' : fmt(1000 / row.appCpuMs);
-      push(`| ${row.label} | ${fmt(row.loginsPerSecond)} | ${ratio(row.loginsPerSecond, provider.loginsPerSecond)} | ${spreadText(row.loginsSpread)} | ${app} | ${vsOkta} | ${vsEoc} | ${capacity} | ${fmt(row.providerCpuMs)} | ${row.errors}${row.firstError ? ` (${row.firstError.slice(0, 80)})` : ''} | ${pct(row.otherLoad)} |`);
+      push(`| ${row.label} | ${LOGIN_LEAVES_OUT[row.key] ?? ''} | ${fmt(row.loginsPerSecond)} | ${ratio(row.loginsPerSecond, provider.loginsPerSecond)} | ${spreadText(row.loginsSpread)} | ${app} | ${vsOkta} | ${vsEoc} | ${capacity} | ${fmt(row.providerCpuMs)} | ${row.errors}${row.firstError ? ` (${row.firstError.slice(0, 80)})` : ''} | ${pct(row.otherLoad)} |`);
     }
     push('');
     // The login profile, measured apart (bench/login-profile.md): a run here doesn't profile.
@@ -280,13 +307,13 @@ export function renderReport(results: Results): string {
     push(
       '## 3. Bearer tokens',
       '',
-      "`GET /api/me` with `Authorization: Bearer <alice's JWT access token>` (aud api://default, from her real login): oidc-connect verifies it with jose against the provider's cached JWKS (signature, iss, aud, exp/nbf/iat, typ, sub) and looks up the (issuer, sub) identity, or serves the token from its verified-token cache. The ceiling is a bare Fastify route running jose's `jwtVerify` with a local key and the same iss/aud/algorithm checks, with no user lookup and no request log. Leaves out: other traffic (one token presented again and again, so the cache serves it; no writes meanwhile).",
+      "`GET /api/me` with `Authorization: Bearer <alice's JWT access token>` (aud api://default, from her real login): oidc-connect verifies it with jose against the provider's cached JWKS (signature, iss, aud, exp/nbf/iat, typ, sub) and looks up the (issuer, sub) identity, or serves the token from its verified-token cache. The ceiling is a bare Fastify route running jose's `jwtVerify` with a local key and the same iss/aud/algorithm checks, with no user lookup and no request log.",
       '',
-      '| route | req/s | × ceiling | req/s min–max | p50 ms | p99 ms | p99 × ceiling | server CPU µs/request | CPU-bound capacity × ceiling | verified-token cache hits | core 0 used by others |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| route | leaves out | req/s | × ceiling | req/s min–max | p50 ms | p99 ms | p99 × ceiling | server CPU µs/request | CPU-bound capacity × ceiling | verified-token cache hits | core 0 used by others |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const row of results.bearer.values()) {
-      push(`| ${row.label} | ${fmt(row.rps)} | ${ratio(row.rps, bare.rps)} | ${spreadText(row.rpsSpread)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.p99 / bare.p99)} | ${fmt(row.cpuUsPerRequest)} | ${ratio(bare.cpuUsPerRequest, row.cpuUsPerRequest)} | ${hits(row.counted, row.hitRatio)} | ${pct(row.otherLoad)} |`);
+      push(`| ${row.label} | ${BEARER_LEAVES_OUT[row.key] ?? ''} | ${fmt(row.rps)} | ${ratio(row.rps, bare.rps)} | ${spreadText(row.rpsSpread)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.p99 / bare.p99)} | ${fmt(row.cpuUsPerRequest)} | ${ratio(bare.cpuUsPerRequest, row.cpuUsPerRequest)} | ${hits(row.counted, row.hitRatio)} | ${pct(row.otherLoad)} |`);
     }
     push('');
   }
@@ -305,8 +332,8 @@ export function renderReport(results: Results): string {
       '',
       `The warm, cold and scan pools are marked as seen an hour ahead, once, before the runs: the app writes last_seen at most once a minute per session, so none of their requests writes and every run measures the same read path at every size, which is what these rows compare. That is what they leave out, and the "due" row and the "requests that wrote" column (counted from the database after each run) show it. None of these rows has a login or any other write meanwhile: section 6 (mixed) has. The ceiling of each large-table figure is the same database at ${fmtCount(options.smallSessions)} sessions in the same cache state. Scale runs last ${Math.min(options.seconds, SCALE_SECONDS)} s, after a ${Math.min(options.warmupSeconds, SCALE_SECONDS)} s warm-up, as there are twelve servers in this measure. App RSS is read after each server's last run.`,
       '',
-      '| database | cache | sessions | users | pool | size on disk MiB | req/s | × small | p50 ms | p99 ms | p99 × small | app CPU µs/request | session cache hits | requests that wrote last_seen | app RSS MiB | app peak RSS MiB | core 0 used by others |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| database | cache | leaves out | sessions | users | pool | size on disk MiB | req/s | × small | p50 ms | p99 ms | p99 × small | app CPU µs/request | session cache hits | requests that wrote last_seen | app RSS MiB | app peak RSS MiB | core 0 used by others |',
+      '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     // Each row's reference: the small table in the same cache state (scan: off; due: warm).
     const referenceCache: Record<ScaleCache, ScaleCache> = { warm: 'warm', due: 'warm', off: 'off', scan: 'off' };
@@ -316,7 +343,7 @@ export function renderReport(results: Results): string {
         for (const row of rows.filter((r) => r.cache === cache)) {
           const small = rows.find((r) => r.sessions !== options.sessions && r.cache === referenceCache[cache]) ?? row;
           const wrote = row.load.writeShare === null ? '–' : `${(row.load.writeShare * 100).toFixed(row.load.writeShare > 0 && row.load.writeShare < 0.01 ? 2 : 1)}%`;
-          push(`| ${database} | ${SCALE_CACHE_NAME[row.cache]} | ${fmtCount(row.sessions)} | ${fmtCount(row.users)} | ${fmtCount(row.pool)} | ${fmt(row.seed.sizeMiB)} | ${fmt(row.load.rps)} | ${ratio(row.load.rps, small.load.rps)} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.p99 / small.load.p99)} | ${fmt(row.load.cpuUsPerRequest)} | ${hits(row.load.counted, row.load.hitRatio)} | ${wrote} | ${fmt(row.load.rssMiB)} | ${fmt(row.load.peakMiB)} | ${pct(row.load.otherLoad)} |`);
+          push(`| ${database} | ${SCALE_CACHE_NAME[row.cache]} | ${SCALE_LEAVES_OUT[row.cache]} | ${fmtCount(row.sessions)} | ${fmtCount(row.users)} | ${fmtCount(row.pool)} | ${fmt(row.seed.sizeMiB)} | ${fmt(row.load.rps)} | ${ratio(row.load.rps, small.load.rps)} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.p99 / small.load.p99)} | ${fmt(row.load.cpuUsPerRequest)} | ${hits(row.load.counted, row.load.hitRatio)} | ${wrote} | ${fmt(row.load.rssMiB)} | ${fmt(row.load.peakMiB)} | ${pct(row.load.otherLoad)} |`);
         }
       }
     }
@@ -353,8 +380,8 @@ export function renderReport(results: Results): string {
       '',
       `The traffic users send. Each server has ${m.sessions} sessions, made before the runs by real logins through the code flow against the development provider: ${m.sessions} people signing in once each, or (the "one person" rows) one person signing in ${m.sessions} times. wrk reads those sessions in turn, one per request (\`GET /\`, ${options.connections} connections), for ${m.seconds} s alone, and for ${m.seconds} s while ${m.loginRate} more logins per second start, each as a new browser through the whole code flow: every login a different person who has never signed in here (a new user), or, in the one-person rows, that person again (so each login changes a user whose ${m.sessions} sessions are being read). Each round runs every server alone and with logins back to back (alone first in odd rounds, second in even ones), in an order that rotates; the page rate kept is the round's pages/s with the logins over pages/s alone, and its median is reported with each round's. A login is done when it ends with a session at most 1 s after its window closed. "Kept, by CPU" is the same ratio of pages per second of server CPU (/proc): what the page rate kept would be with core 0 to the server alone, were the server bound by its CPU; other processes on the core move it far less, and time the server spends waiting rather than computing it does not show. The server's CPU is its share of core 0, and "extra CPU per login" is the run with logins less what its pages cost at the CPU per page measured alone, over its logins: the login's own work and what it makes the pages cost more (a cache emptied, say). Nothing here is seeded or marked ahead: last_seen is written as it falls due (once a minute per session). @okta/oidc-middleware keeps its sessions in its process's memory, so no database and no cache is involved: it is measured once and is the reference of every row.`,
       '',
-      '| database | server | sessions | page rate kept (median; each round) | kept, by CPU | pages/s alone | pages/s with the logins | × @okta/oidc-middleware | logins done (of attempted) | login ms p50 / p99 | server CPU, share of core 0: alone / with logins | extra CPU per login, ms | session cache hits: alone / with logins | core 0 used by others |',
-      '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| database | server | sessions | leaves out | page rate kept (median; each round) | kept, by CPU | pages/s alone | pages/s with the logins | × @okta/oidc-middleware | logins done (of attempted) | login ms p50 / p99 | server CPU, share of core 0: alone / with logins | extra CPU per login, ms | session cache hits: alone / with logins | core 0 used by others |',
+      '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     const okta = m.rows.find((row) => row.key === 'okta');
     const reference = okta ? summarise(okta) : undefined;
@@ -362,10 +389,10 @@ export function renderReport(results: Results): string {
       const x = summarise(row);
       const who = row.sessions === 'many' ? `${m.sessions} people, one each` : `one person's ${m.sessions}`;
       const logins = `${x.done} of ${x.attempted}${x.failed ? ` (${x.failed} failed: ${x.firstError?.slice(0, 60)})` : ''}`;
-      push(`| ${row.database} | ${row.server} | ${who} | ${x.kept.toFixed(3)} (${x.keptRounds.map((k) => k.toFixed(2)).join(', ')}) | ${x.keptByCpu.toFixed(3)} | ${fmt(x.rpsAlone)} | ${fmt(x.rpsWith)} | ${reference ? ratio(x.rpsWith, reference.rpsWith) : 'n/a'} | ${logins} | ${fmt(x.loginP50)} / ${fmt(x.loginP99)} | ${pct(x.cpuAlone)} / ${pct(x.cpuWith)} | ${fmt(x.cpuPerLoginMs)} | ${hits(row.counted, x.hitsAlone)} / ${hits(row.counted, x.hitsWith)} | ${pct(x.otherLoad)} |`);
+      push(`| ${row.database} | ${row.server} | ${who} | ${mixedLeavesOut(row)} | ${x.kept.toFixed(3)} (${x.keptRounds.map((k) => k.toFixed(2)).join(', ')}) | ${x.keptByCpu.toFixed(3)} | ${fmt(x.rpsAlone)} | ${fmt(x.rpsWith)} | ${reference ? ratio(x.rpsWith, reference.rpsWith) : 'n/a'} | ${logins} | ${fmt(x.loginP50)} / ${fmt(x.loginP99)} | ${pct(x.cpuAlone)} / ${pct(x.cpuWith)} | ${fmt(x.cpuPerLoginMs)} | ${hits(row.counted, x.hitsAlone)} / ${hits(row.counted, x.hitsWith)} | ${pct(x.otherLoad)} |`);
     }
     if (m.postgresSkipped) push('', `PostgreSQL not measured: ${m.postgresSkipped}.`);
-    push('', 'Leaves out: logouts, token refreshes and silent renewals, bearer-token calls, and other instances (one process per database: no change arrives from another instance); every page is the home page.', '');
+    push('', 'Every page is the home page; one process per database, so no change arrives from another instance.', '');
   }
 
   const disturbed: string[] = [];

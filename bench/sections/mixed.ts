@@ -12,7 +12,13 @@ import { writeCycleScript, wrk, type WrkResult } from '../lib/wrk.ts';
 import { localPostmaster } from './scale.ts';
 
 /** Seconds per mixed run (at most), alone and with logins: five servers, two runs each per round. */
-export const MIXED_SECONDS = 4;
+export const MIXED_SECONDS = 3;
+
+/**
+ * Seconds of each server's warm-up run (at most): the sign-ins before the runs have warmed the login
+ * path already, and the page's path is short.
+ */
+const MIXED_WARMUP_SECONDS = 2;
 
 /** A login counts as done when it ends with a session at most this long after its window closed. */
 const GRACE_MS = 1000;
@@ -98,7 +104,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 /** People the mixed measure needs at the provider: the sessions, and the logins of every run of one server. */
 export function mixedPeople(options: Options): number {
   const seconds = Math.min(options.seconds, MIXED_SECONDS);
-  const warmup = Math.min(options.warmupSeconds, MIXED_SECONDS);
+  const warmup = Math.min(options.warmupSeconds, MIXED_WARMUP_SECONDS);
   return options.mixedSessions + Math.ceil(options.mixedLoginRate * (warmup + options.rounds * seconds) * 1.2) + 10;
 }
 
@@ -178,7 +184,7 @@ const NO_LOGINS: LoginTally = { attempted: 0, done: 0, failed: 0, firstError: un
  */
 export async function mixedSection(stack: Stack, options: Options): Promise<MixedOutcome> {
   const seconds = Math.min(options.seconds, MIXED_SECONDS);
-  const warmupSeconds = Math.min(options.warmupSeconds, MIXED_SECONDS);
+  const warmupSeconds = Math.min(options.warmupSeconds, MIXED_WARMUP_SECONDS);
   const outcome: MixedOutcome = { rows: [], sessions: options.mixedSessions, loginRate: options.mixedLoginRate, seconds, postgresSkipped: undefined };
   const children: Child[] = [];
   const created: string[] = [];
