@@ -93,7 +93,7 @@ export function providerDataDir(dir: string): string {
  */
 function writeUsersFile(file: string, people: number): void {
   const users = [
-    ...DEMO_USERS.map(({ sub: _sub, ...user }) => user),
+    ...DEMO_USERS,
     ...Array.from({ length: people }, (_, n) => ({ ...person(n), preferred_username: `person${n}`, given_name: 'Person', family_name: String(n) })),
     { ...SOLO, preferred_username: 'solo', given_name: 'Solo', family_name: 'Many-Sessions' },
   ];

@@ -2,7 +2,6 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { countersOf, countsBetween, hitRatio, readCounters, type CacheCounts, type CounterSource } from '../lib/counters.ts';
-import { Browser } from '../lib/http.ts';
 import { appLogin, type AppLoginTarget, type Credentials } from '../lib/logins.ts';
 import type { Options } from '../lib/options.ts';
 import { LOAD_CORE, pinTree, withInterference, type Child } from '../lib/proc.ts';
@@ -94,14 +93,19 @@ interface Target {
   counters: CounterSource | undefined;
   /** Who signs in next (every login a different person, or the one person). */
   next: () => Credentials;
-  /** The greeting on person n's page (the one person's: n = -1). */
-  greets: (who: Credentials) => string;
   script: string;
 }
 
+/** What a signed-in person's home page says (their username is their address's local part). */
+const greeting = (who: Credentials) => `Hi ${who.email.slice(0, who.email.indexOf('@'))} - ${who.email}!`;
+
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** People the mixed measure needs at the provider: the sessions, and the logins of every run of one server. */
+/**
+ * People the mixed measure needs at the provider: one per session, and one per login of one server's
+ * warm-up and runs (each server takes them in the same order), and a margin: a login for someone the
+ * provider doesn't know would fail and count against the server.
+ */
 export function mixedPeople(options: Options): number {
   const seconds = Math.min(options.seconds, MIXED_SECONDS);
   const warmup = Math.min(options.warmupSeconds, MIXED_WARMUP_SECONDS);
@@ -118,8 +122,8 @@ async function signIn(target: Target, count: number): Promise<string[]> {
       const who = target.next();
       const browser = await appLogin(target.login, who);
       const page = await browser.get(`${target.url}/`); // where the login lands (next=/)
-      if (page.status !== 200 || !page.body.includes(target.greets(who))) {
-        throw new Error(`${target.server}: ${who.email}'s page after the login answered ${page.status} without "${target.greets(who)}"`);
+      if (page.status !== 200 || !page.body.includes(greeting(who))) {
+        throw new Error(`${target.server}: ${who.email}'s page after the login answered ${page.status} without "${greeting(who)}"`);
       }
       cookies[i] = cookieHeader(browser, target.url, target.skipCookies);
     }
@@ -139,7 +143,7 @@ async function trickle(target: Target, rate: number, durationMs: number): Promis
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const who = target.next();
     const t0 = performance.now();
-    pending.push(appLogin(target.login, who, new Browser()).then(
+    pending.push(appLogin(target.login, who).then(
       () => ({ ok: true as const, ended: performance.now(), ms: performance.now() - t0 }),
       (error: unknown) => ({ ok: false as const, error: (error as Error).message }),
     ));
@@ -235,7 +239,6 @@ export async function mixedSection(stack: Stack, options: Options): Promise<Mixe
           key, server: 'oidc-connect', database: database.name, sessions, url: started.url, pid: started.child.pid, login: started.login,
           skipCookies: ['oc_flow'], counters: countersOf(started.child, 'session'),
           next: sessions === 'many' ? () => person(n++) : () => SOLO,
-          greets: (who) => `Hi ${who.email.slice(0, who.email.indexOf('@'))} - ${who.email}!`,
           script: script(key.replace(/\W+/g, '-')),
         });
       }
@@ -246,7 +249,6 @@ export async function mixedSection(stack: Stack, options: Options): Promise<Mixe
     targets.push({
       key: 'okta', server: '@okta/oidc-middleware', database: 'its memory', sessions: 'many', url: stack.okta.url, pid: stack.okta.child.pid,
       login: stack.okta.login!, skipCookies: [], counters: undefined, next: () => person(n++),
-      greets: (who) => `Hi ${who.email.slice(0, who.email.indexOf('@'))} - ${who.email}!`,
       script: script('okta'),
     });
 
