@@ -11,6 +11,30 @@ export interface Answer {
   url: string;
 }
 
+/** One request and its whole answer; an error carries `reusedSocket` when it went out on a kept-alive connection. */
+function exchange(target: URL, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined): Promise<Answer> {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request(target, { method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const location = res.headers.location;
+        resolve({
+          status: res.statusCode ?? 0,
+          location: location ? new URL(location, target).href : null,
+          body: Buffer.concat(chunks).toString('utf8'),
+          setCookies: res.headers['set-cookie'] ?? [],
+          url: target.href,
+        });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`timeout: ${method} ${target.href}`)));
+    req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
+    req.end(body);
+  });
+}
+
 /**
  * A browser stand-in for scripted logins: one cookie jar (host-only, by host:port), manual redirects.
  * Small on purpose, because it runs on the load generator's core next to the provider.
@@ -39,25 +63,14 @@ export class Browser {
       all['content-type'] = 'application/x-www-form-urlencoded';
       all['content-length'] = String(Buffer.byteLength(body));
     }
-    const answer = await new Promise<Answer>((resolve, reject) => {
-      const req = request(target, { method, headers: all, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const location = res.headers.location;
-          resolve({
-            status: res.statusCode ?? 0,
-            location: location ? new URL(location, target).href : null,
-            body: Buffer.concat(chunks).toString('utf8'),
-            setCookies: res.headers['set-cookie'] ?? [],
-            url: target.href,
-          });
-        });
-        res.on('error', reject);
-      });
-      req.setTimeout(30_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-      req.on('error', reject);
-      req.end(body);
+    const answer = await exchange(target, method, all, body).catch((error: unknown) => {
+      // A kept-alive connection the server closed while idle, just as this request went out on it
+      // (the race Node's docs describe): the server never handled it, and a browser sends it again.
+      const failure = error as { reusedSocket?: boolean; code?: string };
+      if (failure.reusedSocket && failure.code === 'ECONNRESET') {
+        return exchange(target, method, all, body);
+      }
+      throw error;
     });
     for (const line of answer.setCookies) {
       const pair = line.slice(0, line.indexOf(';') === -1 ? undefined : line.indexOf(';'));

@@ -33,7 +33,7 @@ async function submitLogin(browser: Browser, hop: Answer, credentials: Credentia
  * Follows redirects from `first`, filling in the provider's login form once, until a redirect goes
  * to `stopAt` (not followed). Returns that redirect's Location.
  */
-async function throughProvider(browser: Browser, first: Answer, stopAt: string, credentials: Credentials): Promise<string> {
+export async function throughProvider(browser: Browser, first: Answer, stopAt: string, credentials: Credentials): Promise<string> {
   let hop = first;
   let credentialsUsed = false;
   for (let steps = 0; steps < 20; steps++) {

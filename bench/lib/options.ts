@@ -16,16 +16,22 @@ export interface Options {
   smallSessions: number;
   /** Scale: how many distinct sessions the cold runs go over (the "scan" row walks them in a cycle); the warm pool is what the cache holds. */
   pool: number;
-  /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,scale,revocation. */
+  /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,mixed,scale,revocation. */
   sections: Set<string>;
+  /** Mixed: people signed in once each before the runs (their sessions are the pages read). BENCH_MIXED_SESSIONS, default 200. */
+  mixedSessions: number;
+  /** Mixed: new people signing in per second while the pages are read. BENCH_MIXED_LOGINS_PER_SECOND, default 10. */
+  mixedLoginRate: number;
   /** Revocation: logouts measured. BENCH_REVOCATIONS, default 200. */
   revocations: number;
-  /** PostgreSQL for the scale measure: BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped when neither is set. */
+  /** PostgreSQL for the scale, mixed and revocation measures: BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped when neither is set. */
   postgresUrl: string | undefined;
   /** Where the results go. BENCH_RESULTS, default bench/RESULTS.md. */
   resultsFile: string;
   /** BENCH_CPU_PROF=dir: every server runs with `node --cpu-prof` and writes its profile there. */
   cpuProfDir: string | undefined;
+  /** BENCH_NODE_ARGS: more Node flags for every server, space-separated (`--perf-basic-prof` for perf, `--trace-deopt`). */
+  nodeArgs: string[];
 }
 
 function integer(name: string, fallback: number, min = 1): number {
@@ -36,10 +42,10 @@ function integer(name: string, fallback: number, min = 1): number {
   return value;
 }
 
-export const SECTIONS = ['page', 'bearer', 'logins', 'scale', 'revocation'] as const;
+export const SECTIONS = ['page', 'bearer', 'logins', 'mixed', 'scale', 'revocation'] as const;
 
 /** Sections that run on the shared stack (the provider, oidc-connect, the peers and the ceiling, with alice logged in to each). */
-export const STACK_SECTIONS: readonly string[] = ['page', 'bearer', 'logins', 'scale'];
+export const STACK_SECTIONS: readonly string[] = ['page', 'bearer', 'logins', 'mixed', 'scale'];
 
 export function readOptions(resultsDefault: string, argv: readonly string[] = process.argv.slice(2)): Options {
   const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
@@ -61,9 +67,12 @@ export function readOptions(resultsDefault: string, argv: readonly string[] = pr
     smallSessions: integer('BENCH_SMALL_SESSIONS', 1_000),
     pool: integer('BENCH_POOL', 20_000),
     sections,
+    mixedSessions: integer('BENCH_MIXED_SESSIONS', 200),
+    mixedLoginRate: integer('BENCH_MIXED_LOGINS_PER_SECOND', 10),
     revocations: integer('BENCH_REVOCATIONS', 200),
     postgresUrl: process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || undefined,
     resultsFile: process.env['BENCH_RESULTS'] || resultsDefault,
     cpuProfDir: process.env['BENCH_CPU_PROF'] || undefined,
+    nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
   };
 }

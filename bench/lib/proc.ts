@@ -1,5 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** Core 0 runs the server under test; core 1 runs the load generator (and this driver). */
@@ -43,42 +45,68 @@ export interface Child {
   readonly pid: number;
   /** What the child printed on its `READY {json}` line. */
   readonly info: Record<string, unknown>;
+  /** The file its standard output (its request log) goes to. */
+  readonly logFile: string;
   stop(): Promise<void>;
 }
 
 const children = new Set<Child>();
 
+let logDir = join(tmpdir(), `oidc-connect-bench-logs-${process.pid}`);
+
+/** Where the servers' standard output goes from now on (one file per server, removed when it stops). */
+export function setServerLogDir(dir: string): void {
+  logDir = dir;
+}
+
+/** The last lines of a file, for an error message. */
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Starts a TypeScript server module under this same Node binary (Node 24), pinned to `core` with
- * taskset, and waits for it to print `READY {json}`. Its stderr goes to ours, prefixed.
+ * taskset, and waits for it to print `READY {json}` on its standard error, which goes to ours,
+ * prefixed, with BENCH_VERBOSE. Its standard output (its request log, one line per request in
+ * production) goes to a file, as under a process manager that writes logs to disk: a pipe read by
+ * this driver, which shares its core with the load generator, could fill, and pino would then
+ * wait on it in the middle of a request. NODE_ENV is `development` unless `env` sets it.
  */
 export async function startServer(name: string, module: string, core: string, env: Record<string, string>, args: string[] = []): Promise<Child> {
-  const child: ChildProcess = spawn('taskset', ['-c', core, process.execPath, ...args, module], {
-    env: { ...process.env, ...env, NODE_ENV: 'development' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${name.replace(/[^\w.-]+/g, '-')}-${Date.now().toString(36)}.log`);
+  const out = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn('taskset', ['-c', core, process.execPath, ...args, module], {
+      env: { ...process.env, NODE_ENV: 'development', ...env },
+      stdio: ['ignore', out, 'pipe'],
+    });
+  } finally {
+    closeSync(out); // the child has its own copy
+  }
   const stderr = createInterface({ input: child.stderr! });
   const recent: string[] = [];
-  stderr.on('line', (line) => {
-    recent.push(line);
-    if (recent.length > 40) recent.shift();
-    if (process.env['BENCH_VERBOSE']) process.stderr.write(`[${name}] ${line}\n`);
-  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const stdout = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${recent.join('\n')}`)), 60_000);
-    stdout.on('line', (line) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${recent.join('\n')}\n${tail(logFile)}`)), 60_000);
+    stderr.on('line', (line) => {
       if (line.startsWith('READY ')) {
         clearTimeout(timer);
         resolve(JSON.parse(line.slice('READY '.length)) as Record<string, unknown>);
-      } else if (process.env['BENCH_VERBOSE']) {
-        process.stderr.write(`[${name}] ${line}\n`);
+        return;
       }
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+      if (process.env['BENCH_VERBOSE']) process.stderr.write(`[${name}] ${line}\n`);
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited (code ${code}) before it was ready:\n${recent.join('\n')}`));
+      reject(new Error(`${name} exited (code ${code}) before it was ready:\n${recent.join('\n')}\n${tail(logFile)}`));
     });
   });
   // taskset execs node, so the pid is node's own.
@@ -87,17 +115,25 @@ export async function startServer(name: string, module: string, core: string, en
     name,
     pid,
     info,
+    logFile,
     async stop() {
       children.delete(handle);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (!process.env['BENCH_VERBOSE']) rmSync(logFile, { force: true });
     },
   };
   children.add(handle);
   return handle;
+}
+
+/** Whether a server's standard output (its request log) holds `text` yet. */
+export function logHolds(child: Child, text: string): boolean {
+  return readFileSync(child.logFile, 'utf8').includes(text);
 }
 
 /** Stops every child still running (on the way out, also after an error). */

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrate, openDatabase } from '../../src/index.ts';
 import { sessionIdFor } from '../../src/sessions/index.ts';
 import { sha256Base64url } from '../../src/digest.ts';
+import { writeCycleScript } from './wrk.ts';
 
 /**
  * Mints sessions in bulk for the scale benchmark, in the app's own schema (its migrations), with
@@ -162,33 +163,11 @@ export function writeCookiePoolScript(file: string, cookieName: string, pool: nu
 
 /**
  * A wrk script that walks the pool in a fixed cycle, one session after another, and carries on
- * from where the previous run of the script stopped (kept in `file`.position): a session comes
- * round again only after every other session of the pool, across runs too.
+ * from where the previous run of the script stopped: a session comes round again only after every
+ * other session of the pool, across runs too.
  */
 export function writeCookieCycleScript(file: string, cookieName: string, pool: number[], extraCookies: string): void {
-  const position = `${file}.position`;
-  writeFileSync(position, '0');
-  const lines = [
-    ...luaCookies(pool),
-    luaSuffix(extraCookies),
-    `local saved = io.open("${position}", "r")`,
-    'position = tonumber(saved:read("*a"))',
-    'saved:close()',
-    'request = function()',
-    '  position = position + 1',
-    `  return wrk.format("GET", "/", { ["Cookie"] = "${cookieName}=" .. cookies[position % n + 1] .. suffix })`,
-    'end',
-    // setup() and done() run in wrk's main Lua state; `position` lives in the thread's.
-    'local threads = {}',
-    'setup = function(thread) table.insert(threads, thread) end',
-    'done = function()',
-    `  local out = io.open("${position}", "w")`,
-    '  out:write(tostring(threads[1]:get("position")))',
-    '  out:close()',
-    'end',
-    '',
-  ];
-  writeFileSync(file, lines.join('\n'));
+  writeCycleScript(file, pool.map(cookieSecret), `${cookieName}=`, extraCookies ? `; ${extraCookies}` : '');
 }
 
 /**
@@ -211,5 +190,30 @@ export async function touchPool(target: { kind: 'sqlite'; file: string } | { kin
     } finally {
       await client.end();
     }
+  }
+}
+
+/**
+ * How many of the pool's sessions were seen (last_seen written) from `since` to `until`: the app's
+ * writes in that time (at most one per session a minute). Read only, so no write of ours.
+ */
+export async function countSeenBetween(target: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }, pool: number[], since: number, until: number): Promise<number> {
+  const ids = pool.map((n) => sessionIdFor(cookieSecret(n)));
+  if (target.kind === 'sqlite') {
+    const db = new DatabaseSync(target.file, { readOnly: true });
+    try {
+      const row = db.prepare('SELECT count(*) AS n FROM sessions WHERE last_seen BETWEEN ? AND ? AND id IN (SELECT value FROM json_each(?))').get(since, until, JSON.stringify(ids)) as { n: number };
+      return row.n;
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: target.url });
+  await client.connect();
+  try {
+    const result = await client.query<{ n: string }>('SELECT count(*) AS n FROM sessions WHERE last_seen BETWEEN $1 AND $2 AND id = ANY($3::text[])', [since, until, ids]);
+    return Number(result.rows[0]!.n);
+  } finally {
+    await client.end();
   }
 }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { LOAD_CORE, run } from './proc.ts';
 
 export interface WrkOptions {
@@ -40,4 +41,38 @@ export async function wrk(url: string, options: WrkOptions): Promise<WrkResult> 
   const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
   if (!Number.isFinite(rps) || !Number.isFinite(requests)) throw new Error(`unexpected wrk output:\n${out}`);
   return { rps, p50: latencyMs(out, '50'), p99: latencyMs(out, '99'), requests, errors: non2xx + socketErrors };
+}
+
+/**
+ * A wrk script that sends `values` in turn, one per request, as the Cookie header `prefix` + value +
+ * `suffix`, and carries on from where the previous run of the script stopped (kept in
+ * `file`.position): a value comes round again only after every other, across runs too.
+ */
+export function writeCycleScript(file: string, values: readonly string[], prefix = '', suffix = ''): void {
+  const position = `${file}.position`;
+  writeFileSync(position, '0');
+  const lines = [
+    'local values = {',
+    ...Array.from({ length: Math.ceil(values.length / 20) }, (_, i) => `  ${values.slice(i * 20, i * 20 + 20).map((v) => JSON.stringify(v)).join(', ')},`),
+    '}',
+    'local n = #values',
+    `local prefix, suffix = ${JSON.stringify(prefix)}, ${JSON.stringify(suffix)}`,
+    `local saved = io.open("${position}", "r")`,
+    'position = tonumber(saved:read("*a"))',
+    'saved:close()',
+    'request = function()',
+    '  position = position + 1',
+    '  return wrk.format("GET", "/", { ["Cookie"] = prefix .. values[position % n + 1] .. suffix })',
+    'end',
+    // setup() and done() run in wrk's main Lua state; `position` lives in the thread's.
+    'local threads = {}',
+    'setup = function(thread) table.insert(threads, thread) end',
+    'done = function()',
+    `  local out = io.open("${position}", "w")`,
+    '  out:write(tostring(threads[1]:get("position")))',
+    '  out:close()',
+    'end',
+    '',
+  ];
+  writeFileSync(file, lines.join('\n'));
 }

@@ -1,4 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
+import { countersOf } from '../lib/counters.ts';
 import type { Options } from '../lib/options.ts';
 import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
@@ -34,7 +35,7 @@ export async function bearerSection(stack: Stack, options: Options): Promise<{ t
   const headers = { authorization: `Bearer ${token}` };
   const targets = [
     { key: 'bare', label: 'jose jwtVerify, local key (ceiling)', url: `${stack.bare.url}/api/me`, pid: stack.bare.child.pid },
-    { key: 'ours', label: 'oidc-connect /api/me', url: `${stack.ours.url}/api/me`, pid: stack.ours.child.pid },
+    { key: 'ours', label: 'oidc-connect /api/me', url: `${stack.ours.url}/api/me`, pid: stack.ours.child.pid, counters: countersOf(stack.ours.child, 'bearer') },
   ];
   const results = await interleaved('bearer', targets.map((t) => ({ ...t, headers, before: () => check(t.url, token, t.label) })), options);
   return { token, results };

@@ -1,3 +1,4 @@
+import { countsBetween, hitRatio, readCounters, type CacheCounts, type CounterSource } from '../lib/counters.ts';
 import type { Options } from '../lib/options.ts';
 import { memoryMiB, withInterference } from '../lib/proc.ts';
 import { median, spread } from '../lib/stats.ts';
@@ -11,9 +12,15 @@ export interface LoadTarget {
   pid: number;
   headers?: Record<string, string>;
   script?: string;
-  /** Runs before each run (e.g. a check, or marking a session pool as seen). */
+  /** Runs before each run (e.g. a check). */
   before?: () => Promise<void>;
+  /** The cache counters of a server with a cache (oidc-connect), read around each run. */
+  counters?: CounterSource;
+  /** How many of the run's requests wrote (last_seen), counted from the database after it, given its start and end times. */
+  writes?: (since: number, until: number) => Promise<number>;
 }
+
+type Round = WrkResult & { otherLoad: number; cpuUsPerRequest: number; cache: CacheCounts | null; writes: number | null };
 
 export interface LoadSummary {
   key: string;
@@ -32,7 +39,16 @@ export interface LoadSummary {
    * moves when other processes take some of the core.
    */
   cpuUsPerRequest: number;
-  rounds: Array<WrkResult & { otherLoad: number; cpuUsPerRequest: number }>;
+  /**
+   * Session cache hits over lookups in the measured runs; null when the server has no cache, its
+   * build counts nothing, or nothing was looked up.
+   */
+  hitRatio: number | null;
+  /** Whether the server was asked for counters (a server with a cache). */
+  counted: boolean;
+  /** Share of the requests that wrote last_seen (the runs added up); null when not counted. */
+  writeShare: number | null;
+  rounds: Round[];
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -49,7 +65,7 @@ export async function interleaved(section: string, targets: LoadTarget[], option
     ...(target.script ? { script: target.script } : {}),
     ...extra,
   });
-  const runs = new Map<string, Array<WrkResult & { otherLoad: number; cpuUsPerRequest: number }>>(targets.map((t) => [t.key, []]));
+  const runs = new Map<string, Round[]>(targets.map((t) => [t.key, []]));
   if (options.warmupSeconds > 0) {
     for (const target of targets) {
       await target.before?.();
@@ -60,11 +76,16 @@ export async function interleaved(section: string, targets: LoadTarget[], option
     for (let i = 0; i < targets.length; i++) {
       const target = targets[(i + round) % targets.length]!;
       await target.before?.();
+      const counted = target.counters ? await readCounters(target.counters) : null;
+      const since = Date.now();
       const { result, otherLoad, serverCpuMs } = await withInterference(target.pid, () => wrk(target.url, settings(target, options.seconds)));
+      const writes = target.writes ? await target.writes(since, Date.now()) : null;
       if (result.errors > 0) throw new Error(`${section} ${target.label}: ${result.errors} errors or non-2xx answers in ${result.requests} requests`);
+      const cache = target.counters ? countsBetween(counted, await readCounters(target.counters)) : null;
       const cpuUsPerRequest = (serverCpuMs * 1000) / result.requests;
-      runs.get(target.key)!.push({ ...result, otherLoad, cpuUsPerRequest });
-      log(`  ${section} round ${round + 1}/${options.rounds} ${target.label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${cpuUsPerRequest.toFixed(0)} µs CPU/request; other processes on core 0: ${(otherLoad * 100).toFixed(0)}%`);
+      runs.get(target.key)!.push({ ...result, otherLoad, cpuUsPerRequest, cache, writes });
+      const hits = (cache ? `, cache hits ${((hitRatio([cache]) ?? NaN) * 100).toFixed(1)}%` : '') + (writes === null ? '' : `, ${writes} last_seen writes`);
+      log(`  ${section} round ${round + 1}/${options.rounds} ${target.label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${cpuUsPerRequest.toFixed(0)} µs CPU/request${hits}; other processes on core 0: ${(otherLoad * 100).toFixed(0)}%`);
     }
   }
   const summaries = new Map<string, LoadSummary>();
@@ -81,6 +102,9 @@ export async function interleaved(section: string, targets: LoadTarget[], option
       peakMiB: memoryMiB(target.pid).peak,
       otherLoad: median(rounds.map((r) => r.otherLoad)),
       cpuUsPerRequest: median(rounds.map((r) => r.cpuUsPerRequest)),
+      hitRatio: target.counters ? hitRatio(rounds.map((r) => r.cache)) : null,
+      counted: target.counters !== undefined,
+      writeShare: target.writes ? rounds.reduce((sum, r) => sum + r.writes!, 0) / rounds.reduce((sum, r) => sum + r.requests, 0) : null,
       rounds,
     });
   }

@@ -18,6 +18,8 @@ export interface LoginSummary {
   completed: number;
   /** Median share of core 0 used by processes other than the app during the runs (0..1). */
   otherLoad: number;
+  /** Each round's app CPU per complete login, ms (in the order of the rounds). */
+  rounds: Array<{ appCpuMs: number; otherLoad: number }>;
 }
 
 interface Target {
@@ -80,6 +82,7 @@ export async function loginSection(stack: Stack, options: Options): Promise<Map<
       firstError: rounds.find((r) => r.firstError)?.firstError,
       completed: rounds.reduce((sum, r) => sum + r.completed, 0),
       otherLoad: median(rounds.map((r) => r.otherLoad)),
+      rounds: rounds.map((r) => ({ appCpuMs: r.appCpu / r.completed, otherLoad: r.otherLoad })),
     });
   }
   return summaries;

@@ -8,7 +8,7 @@ import { Browser } from '../lib/http.ts';
 import type { Options } from '../lib/options.ts';
 import { freePort, LOAD_CORE, pinTree, SERVER_CORE, startServer, type Child } from '../lib/proc.ts';
 import { cookieSecret } from '../lib/seed.ts';
-import { SERVERS } from '../lib/stack.ts';
+import { OURS_CLIENT, oursEnvironment, SERVERS } from '../lib/stack.ts';
 import { median } from '../lib/stats.ts';
 import { localPostmaster } from './scale.ts';
 
@@ -69,10 +69,11 @@ export async function revocationSection(options: Options): Promise<RevocationOut
     const sessionSecret = randomBytes(32).toString('base64url');
     const instance = async (label: string) => {
       const port = await freePort();
-      const child = await startServer(`oidc-connect ${label}`, SERVERS.ours, SERVER_CORE, {
-        BENCH_DIR: dir, PORT: String(port), APP_URL: `http://127.0.0.1:${port}`, DATABASE_URL: url.href,
-        SESSION_SECRET: sessionSecret, DEV_IDP_PORT: String(await freePort()), LOG_LEVEL: 'warn',
-      });
+      // In production, as the other measures; its sessions are local, so the provider (an address
+      // where nothing listens) is never asked.
+      const child = await startServer(`oidc-connect ${label}`, SERVERS.ours, SERVER_CORE, oursEnvironment({
+        dir, port, databaseUrl: url.href, sessionSecret, issuer: `http://127.0.0.1:${await freePort()}/oauth2/default`, client: OURS_CLIENT,
+      }));
       children.push(child);
       return String(child.info['url']);
     };

@@ -6,7 +6,8 @@ import { fetchText } from '../lib/http.ts';
 import type { Options } from '../lib/options.ts';
 import { LOAD_CORE, pinTree, type Child } from '../lib/proc.ts';
 import { DEFAULT_MAX_ENTRIES, entryBytes, MAX_BYTES } from '../../src/sessions/cache.ts';
-import { cookieSecret, samplePool, seedSqlite, startPostgresSeed, touchPool, writeCookieCycleScript, writeCookiePoolScript, type SeedReport, type SeedSpec } from '../lib/seed.ts';
+import { countersOf } from '../lib/counters.ts';
+import { cookieSecret, countSeenBetween, samplePool, seedSqlite, startPostgresSeed, touchPool, writeCookieCycleScript, writeCookiePoolScript, type SeedReport, type SeedSpec } from '../lib/seed.ts';
 import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
 
@@ -14,9 +15,11 @@ import { interleaved, type LoadSummary } from './http-load.ts';
  * warm: every session asked for is in the app's cache. cold, `off`: SESSION_CACHE=off, every request
  * reads its session, at every size. `scan`, on a database with more sessions than the cache holds:
  * cache on, at its default bound, the requests cycling through more sessions than it holds (a
- * least-recently-used cache would miss them all).
+ * least-recently-used cache would miss them all). These three mark their pool as seen an hour
+ * ahead, so that none of their requests writes. `due`, on the large database: warm, without that
+ * mark, so each session's first request in a minute writes last_seen, as real traffic does.
  */
-export type ScaleCache = 'warm' | 'scan' | 'off';
+export type ScaleCache = 'warm' | 'scan' | 'off' | 'due';
 
 export interface ScaleResult {
   database: 'SQLite' | 'PostgreSQL';
@@ -77,16 +80,22 @@ const warmPool = (data: string) => Math.floor(Math.min(DEFAULT_MAX_ENTRIES, MAX_
  * The runs of one database size: warm, over a pool the cache holds, filled before the runs; cold
  * with the cache off; and, when the database is large enough, cold with the cache on, walking a
  * pool larger than the cache in a fixed cycle (lru-cache has always evicted a session by the time
- * it comes round again).
+ * it comes round again), and warm with last_seen due, over a pool of its own.
  */
 function runsOf(size: Size, options: Options, dir: string, kind: string): Run[] {
   const { sessions } = size.spec;
   const script = (cache: ScaleCache) => join(dir, `pool-${kind}-${sessions}-${cache}.lua`);
   const cold = samplePool(sessions, Math.min(options.pool, sessions));
+  const warm = samplePool(sessions, Math.min(warmPool(size.spec.data), sessions));
+  const large = cold.length > DEFAULT_MAX_ENTRIES;
+  // Apart from the other pools, which are marked seen an hour ahead.
+  const taken = new Set([...cold, ...warm]);
+  const due = large ? samplePool(sessions, warm.length + taken.size).filter((n) => !taken.has(n)).slice(0, warm.length) : [];
   return [
-    { size, cache: 'warm', pool: samplePool(sessions, Math.min(warmPool(size.spec.data), sessions)), script: script('warm') },
+    { size, cache: 'warm', pool: warm, script: script('warm') },
     { size, cache: 'off', pool: cold, script: script('off') },
-    ...(cold.length > DEFAULT_MAX_ENTRIES ? [{ size, cache: 'scan' as const, pool: cold, script: script('scan') }] : []),
+    ...(large ? [{ size, cache: 'scan' as const, pool: cold, script: script('scan') }] : []),
+    ...(large ? [{ size, cache: 'due' as const, pool: due, script: script('due') }] : []),
   ];
 }
 
@@ -113,10 +122,10 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
   const children: Child[] = [];
   try {
     for (const run of runs) {
-      // Seen an hour from now, once: no request of these runs writes last_seen (the app writes it at
-      // most once a minute per session), so every run measures the same read path, and no write
-      // from this process empties a SQLite app's cache.
-      await touchPool(run.size.where, run.pool, Date.now() + 3600_000);
+      // Seen an hour from now, once, except the `due` pool: no request of the other runs writes
+      // last_seen (the app writes it at most once a minute per session), so each measures the same
+      // read path at every size, which is what they compare. The `due` row shows what they leave out.
+      if (run.cache !== 'due') await touchPool(run.size.where, run.pool, Date.now() + 3600_000);
       if (run.cache === 'scan') writeCookieCycleScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
       else writeCookiePoolScript(run.script, 'oc_session', run.pool, stack.oursExtraCookies);
       const where = run.size.where;
@@ -131,7 +140,7 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
       if (page.status !== 200 || !page.body.includes(`Hi user${user} - user${user}@example.com!`)) {
         throw new Error(`${database} ${run.size.name}: GET / for session ${n} answered ${page.status}: ${page.body.slice(0, 300)}`);
       }
-      if (run.cache === 'warm') await fill(url, run.pool, stack.oursExtraCookies);
+      if (run.cache === 'warm' || run.cache === 'due') await fill(url, run.pool, stack.oursExtraCookies);
     }
     const key = (run: Run) => `${run.size.name} ${run.cache}`;
     const results = await interleaved(`scale ${database}`, runs.map((run, i) => ({
@@ -140,6 +149,8 @@ async function measureKind(stack: Stack, options: Options, database: ScaleResult
       url: `${String(children[i]!.info['url'])}/`,
       pid: children[i]!.pid,
       script: run.script,
+      ...(run.cache === 'off' ? {} : { counters: countersOf(children[i]!, 'session') }),
+      writes: (since: number, until: number) => countSeenBetween(run.size.where, run.pool, since, until),
     })), { ...options, seconds: Math.min(options.seconds, SCALE_SECONDS), warmupSeconds: Math.min(options.warmupSeconds, SCALE_SECONDS) });
     return runs.map((run) => ({
       database, sessions: run.size.spec.sessions, users: run.size.spec.users, cache: run.cache, pool: run.pool.length, seed: run.size.seed!, load: results.get(key(run))!,

@@ -31,4 +31,4 @@ app.get('/api/me', async (request, reply) => {
 });
 await app.listen({ port: Number(process.env['PORT']), host: '127.0.0.1' });
 process.on('SIGTERM', () => void app.close().finally(() => process.exit(0)));
-console.log('READY {}');
+console.error('READY {}');

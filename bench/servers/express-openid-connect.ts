@@ -7,6 +7,7 @@
 import express from 'express';
 import { auth, type Session } from 'express-openid-connect';
 import { createViews } from '../../src/web/pages/views.ts';
+import { accessLog } from './access-log.ts';
 
 const views = createViews();
 
@@ -16,6 +17,7 @@ const baseURL = `http://127.0.0.1:${port}`;
 let userinfoEndpoint: Promise<string> | undefined;
 
 const app = express();
+app.use(accessLog());
 app.use(auth({
   authRequired: false,
   idpLogout: false,
@@ -49,5 +51,5 @@ app.get('/', (req, res) => {
   res.type('text/html; charset=utf-8').send(views.render('home', { user, csrf: '', provider: user ? 'Okta' : null, loggedOut: false }));
 });
 
-const server = app.listen(port, '127.0.0.1', () => console.log('READY {}'));
+const server = app.listen(port, '127.0.0.1', () => console.error('READY {}'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

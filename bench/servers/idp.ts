@@ -1,7 +1,8 @@
 // The development OpenID provider ("Okta" on loopback) alone in its own process, with one client per
 // competitor. Env: BENCH_IDP_PORT, BENCH_APP_URL (oidc-connect's base URL), BENCH_DATA_DIR,
 // BENCH_EXTRA_CLIENTS (JSON array of { client_id, client_secret, redirect_uris }),
-// BENCH_IDP_JOURNAL (optional): a journal mode set on the provider's SQLite file before it starts.
+// BENCH_IDP_JOURNAL (optional): a journal mode set on the provider's SQLite file before it starts,
+// BENCH_USERS_FILE (optional): the provider's users (the demo users and the mixed measure's people).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -29,6 +30,7 @@ const idp = await startDevIdp({
   appUrl: env('BENCH_APP_URL'),
   dataDir,
   extraClients: JSON.parse(env('BENCH_EXTRA_CLIENTS')) as [],
+  ...(process.env['BENCH_USERS_FILE'] ? { usersFile: process.env['BENCH_USERS_FILE'] } : {}),
 });
 process.on('SIGTERM', () => void idp.close().finally(() => process.exit(0)));
-console.log(`READY ${JSON.stringify({ issuer: idp.issuer, port: idp.port })}`);
+console.error(`READY ${JSON.stringify({ issuer: idp.issuer, port: idp.port })}`);

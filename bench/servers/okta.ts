@@ -15,6 +15,7 @@ import oktaMiddleware from '@okta/oidc-middleware';
 import express from 'express';
 import session from 'express-session';
 import { createViews } from '../../src/web/pages/views.ts';
+import { accessLog } from './access-log.ts';
 
 const views = createViews();
 
@@ -26,6 +27,7 @@ const passport = createRequire(require.resolve('@okta/oidc-middleware'))('passpo
 };
 
 const app = express();
+app.use(accessLog());
 app.use(session({ secret: process.env['SESSION_SECRET']!, resave: true, saveUninitialized: false }));
 const oidc = new oktaMiddleware.ExpressOIDC({
   issuer: process.env['BENCH_ISSUER']!,
@@ -53,7 +55,7 @@ oidc.on('ready', () => {
   const strategy = passport._strategy('oidc');
   if (!strategy) throw new Error('@okta/oidc-middleware registered no oidc strategy');
   strategy._usePKCE = 'S256';
-  const server = app.listen(port, '127.0.0.1', () => console.log('READY {}'));
+  const server = app.listen(port, '127.0.0.1', () => console.error('READY {}'));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 });
 oidc.on('error', (error: unknown) => {
