@@ -6,7 +6,8 @@
  *
  * - PostgreSQL: NOTIFY on one channel, sent in the write's transaction, so it is delivered at
  *   commit, and never for a write rolled back. Each instance LISTENs on one dedicated connection
- *   (pg-listener.ts); while it is down the feed is not live and caches must not serve.
+ *   (pg-listener.ts, which must answer a heartbeat every second); while it is down the feed is not
+ *   live and caches must not serve.
  * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
  *   changes when another connection commits, and this connection's own writes through total_changes();
  *   any of them but the writes declared quiet (the last_seen touch) reports that everything changed.
@@ -46,7 +47,10 @@ export type ChangeSource =
 export const CHANNEL = 'oidc_connect_sessions';
 /** NOTIFY payloads are limited to 8000 bytes; a longer list is sent as "everything changed". */
 const MAX_PAYLOAD = 7900;
-/** An announcement whose transaction rolled back is never heard back; stop waiting for it after this. */
+/**
+ * An own announcement not heard back by then makes the listening connection answer a query at once:
+ * if it doesn't, it is down; if it does, the announcement's transaction rolled back (or is still open).
+ */
 const ECHO_TIMEOUT_MS = 2000;
 /** How long an answer waits for its own announcements to come back (see `heard`). */
 const ANSWER_WAIT_MS = 100;
@@ -70,6 +74,7 @@ export class ChangeFeed {
   readonly #subscribers = new Set<ChangeSubscriber>();
   /** Leaves the shared listening connection (PostgreSQL), while this feed is in it. */
   #leave: (() => Promise<void>) | undefined;
+  #check: (() => Promise<boolean>) | undefined;
   #live: boolean;
   #dataVersion: number | undefined;
   /** performance.now() of the last SQLite check. */
@@ -94,11 +99,11 @@ export class ChangeFeed {
     this.#subscribers.add(subscriber);
     const source = this.#source;
     if (source.kind === 'postgres' && this.#leave === undefined) {
-      this.#leave = joinListener(source.Client, source.url, {
+      ({ leave: this.#leave, check: this.#check } = joinListener(source.Client, source.url, {
         up: () => this.#setLive(true),
         down: (error) => this.#setLive(false, error),
         message: (payload) => this.#heard(payload),
-      });
+      }));
     }
     return async () => {
       this.#subscribers.delete(subscriber);
@@ -165,6 +170,7 @@ export class ChangeFeed {
   async close(): Promise<void> {
     const leave = this.#leave;
     this.#leave = undefined;
+    this.#check = undefined;
     this.#confirmAll();
     if (this.#source.kind === 'postgres') this.#live = false;
     await leave?.();
@@ -175,7 +181,7 @@ export class ChangeFeed {
     for (const change of changes) this.#dispatch(change);
     const sequence = ++this.#sequence;
     if (this.#source.kind === 'postgres' && this.#live) {
-      this.#unconfirmed.set(sequence, setTimeout(() => this.#confirm(sequence), ECHO_TIMEOUT_MS).unref());
+      this.#unconfirmed.set(sequence, setTimeout(() => this.#overdue(sequence), ECHO_TIMEOUT_MS).unref());
     }
     return `${this.#origin}.${sequence}`;
   }
@@ -188,6 +194,15 @@ export class ChangeFeed {
     }
     const [origin, sequence] = tag.split('.');
     if (origin === this.#origin) this.#confirm(Number(sequence));
+  }
+
+  /** Not heard back in time: the listening connection must answer now, or it is dropped (and the feed goes down). */
+  #overdue(sequence: number): void {
+    const check = this.#check;
+    if (check === undefined) return this.#confirm(sequence);
+    void check().then((answered) => {
+      if (answered) this.#confirm(sequence);
+    });
   }
 
   #confirm(sequence: number): void {
@@ -244,6 +259,10 @@ class SharedListener {
     if (this.#up) member.up();
   }
 
+  check(): Promise<boolean> {
+    return this.#listener.check();
+  }
+
   /** Removes a member; with the last one gone, returns the closing of the connection. */
   leave(member: ListenerEvents): Promise<void> | undefined {
     this.#members.delete(member);
@@ -253,16 +272,19 @@ class SharedListener {
 
 const listeners = new Map<string, SharedListener>();
 
-function joinListener(Client: typeof pg.Client, url: string, member: ListenerEvents): () => Promise<void> {
+function joinListener(Client: typeof pg.Client, url: string, member: ListenerEvents): { leave: () => Promise<void>; check: () => Promise<boolean> } {
   let shared = listeners.get(url);
   if (shared === undefined) listeners.set(url, (shared = new SharedListener(Client, url)));
   const joined = shared;
   joined.join(member);
-  return async () => {
-    const closing = joined.leave(member);
-    if (closing === undefined) return;
-    if (listeners.get(url) === joined) listeners.delete(url);
-    await closing;
+  return {
+    check: () => joined.check(),
+    async leave() {
+      const closing = joined.leave(member);
+      if (closing === undefined) return;
+      if (listeners.get(url) === joined) listeners.delete(url);
+      await closing;
+    },
   };
 }
 
