@@ -128,7 +128,7 @@ describe('one instance (SQLite)', () => {
     }
   });
 
-  test('a change of the provider\'s keys empties it: a token signed by a withdrawn key is refused', async () => {
+  test('a cached token signed by a key the provider withdrew is refused once the app has fetched the new keys', async () => {
     await linkedUser(app.database.db, 'erin', 'sub-erin');
     const old = await token(k1, 'sub-erin');
     assert.equal(await status(app, old), 200);

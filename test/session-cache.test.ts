@@ -228,7 +228,7 @@ for (const target of databaseTargets) {
       });
     }
 
-    test('the expiry sweep drops expired sessions from every cache', async () => {
+    test('the expiry sweep on another instance drops the expired sessions from this one\'s cache within 1 s', async () => {
       const f = await fixture(a.db);
       const now = Date.now();
       assert.ok(await loadSession(a.db, policy, f.secret, now));
@@ -263,7 +263,7 @@ for (const target of databaseTargets) {
       assert.ok(cache.get(f.id), 'and cached it again');
     });
 
-    test('a session past its expiry is refused from the cache', async () => {
+    test('a session past its expiry is refused, though cached, and deleted', async () => {
       const f = await fixture(a.db);
       const now = Date.now();
       assert.ok(await loadSession(a.db, policy, f.secret, now));
@@ -518,7 +518,7 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
   const adminPost = (userId: number, action: string, form: Record<string, string>) =>
     postForm(b, admin, `/admin/users/${userId}/`, `/admin/users/${userId}/${action}`, form);
 
-  test('logout on B', async () => {
+  test('a logout on B is refused by A within 1 s', async () => {
     const f = await cachedOnA();
     await postForm(b, f.secret, '/', '/accounts/logout/', {});
     await refusedWithin1s(a, f.secret, 'a logout on B');
@@ -528,7 +528,7 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
     await unrelatedWritesOnB(a, b, handle!.db);
   });
 
-  test('a password change on B ends the user\'s other sessions', async () => {
+  test('a password change on B ends the user\'s other sessions: refused by A within 1 s', async () => {
     const f = await cachedOnA('first-password-123');
     const other = await createSession(handle!.db, policy, { userId: f.user.id });
     await postForm(b, other, '/accounts/password_change/', '/accounts/password_change/', {
@@ -537,13 +537,13 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
     await refusedWithin1s(a, f.secret, 'a password change on B');
   });
 
-  test('deactivation by an admin on B', async () => {
+  test('a deactivation by an admin on B is refused by A within 1 s', async () => {
     const f = await cachedOnA();
     await adminPost(f.user.id, 'active', { active: '0' });
     await refusedWithin1s(a, f.secret, 'a deactivation on B');
   });
 
-  test('staff granted and revoked on B', async () => {
+  test('staff granted and revoked on B: A shows each within 1 s', async () => {
     const f = await cachedOnA();
     await adminPost(f.user.id, 'staff', { staff: '1' });
     await eventually('A sees the staff flag', async () => (await me(a, f.secret))?.['is_staff'] === true);
@@ -551,13 +551,13 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
     await eventually('A sees it revoked', async () => (await me(a, f.secret))?.['is_staff'] === false);
   });
 
-  test('a new password set by an admin on B', async () => {
+  test('a new password set by an admin on B ends the session: refused by A within 1 s', async () => {
     const f = await cachedOnA();
     await adminPost(f.user.id, 'password', { password1: 'admin-chosen-pass-1', password2: 'admin-chosen-pass-1' });
     await refusedWithin1s(a, f.secret, 'an admin password on B');
   });
 
-  test('an admin ending one session, then all of them, on B', async () => {
+  test('an admin ending one session, then all of them, on B: A refuses each within 1 s and keeps the other session meanwhile', async () => {
     const f = await cachedOnA();
     const second = await createSession(handle!.db, policy, { userId: f.user.id });
     assert.ok(await me(a, second));
@@ -568,7 +568,7 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
     await refusedWithin1s(a, second, 'ending all sessions on B');
   });
 
-  test('an identity unlinked on B, and a back-channel logout sent to B', async () => {
+  test('a back-channel logout sent to B, and an identity unlinked on B: A refuses each session within 1 s', async () => {
     const client = new HttpClient();
     assert.equal((await providerLogin(client, b.url, alice)).status, 302);
     const secret = client.cookie(b.url, 'oc_session')!;
