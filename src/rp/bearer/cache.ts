@@ -34,6 +34,15 @@ export interface VerifiedToken {
 
 export type VerifiedTokenCache = InvalidatedCache<VerifiedToken>;
 
+/**
+ * The cache for one app, on its database's change feed:
+ *
+ * ```ts
+ * const cache = verifiedTokenCache(feed);
+ * const hit = cachedToken(cache, raw);
+ * if (!hit) { const keep = beforeVerify(cache); … keep(raw, { token, user, keys, keysVersion }); }
+ * ```
+ */
 export function verifiedTokenCache(feed: ChangeFeed): VerifiedTokenCache {
   return new InvalidatedCache<VerifiedToken>(feed, { name: 'verified token cache', max: MAX_ENTRIES, userOf: (entry) => entry.user.id });
 }
