@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser } from '../src/accounts/users.ts';
+import { changing } from '../src/db/change-feed.ts';
 import { DEMO_USERS, startDevIdp } from '../src/dev-idp/index.ts';
 import { sessionIdFor } from '../src/sessions/index.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
@@ -135,7 +136,8 @@ describe('a restart of the development provider', () => {
       const id = sessionIdFor(client.cookie(s.app.url, 'oc_session')!);
       const row = await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
       const tokens = JSON.parse(row.data) as { refreshToken: string; accessToken: string };
-      await s.app.database.db.updateTable('sessions').set({ data: JSON.stringify({ ...tokens, expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute();
+      // Expired, announced as a refresh would be, so that the session cache lets the old tokens go.
+      await changing(s.app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify({ ...tokens, expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
       assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice/);
       const after = JSON.parse((await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
       assert.notEqual(after.accessToken, tokens.accessToken, 'refreshed at the restarted provider');

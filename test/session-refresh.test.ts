@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser } from '../src/accounts/users.ts';
+import { changing } from '../src/db/change-feed.ts';
 import { sessionIdFor, type ProviderTokens } from '../src/sessions/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
@@ -15,10 +16,11 @@ async function tokensOf(app: TestApp, client: HttpClient): Promise<ProviderToken
   return JSON.parse(row.data) as ProviderTokens;
 }
 
+/** Rewrites the session's tokens as a refresh would, announced like one, so that the session cache lets the old ones go. */
 async function patchTokens(app: TestApp, client: HttpClient, patch: Partial<ProviderTokens>): Promise<void> {
   const id = sessionIdFor(client.cookie(app.url, 'oc_session')!);
   const tokens = { ...(await tokensOf(app, client)), ...patch };
-  await app.database.db.updateTable('sessions').set({ data: JSON.stringify(tokens) }).where('id', '=', id).execute();
+  await changing(app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify(tokens) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
 }
 
 /** The fake provider redirects straight back, so a login is three hops. */

@@ -68,8 +68,8 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
 }
 
 /**
- * Every write to an existing user is announced (src/db/change-feed.ts), so each instance's session
- * cache drops that user's sessions and reads the user anew.
+ * Every write to an existing user that a cached session or token depends on is announced
+ * (src/db/change-feed.ts), so each instance's caches drop that user's entries and read the user anew.
  */
 export const userChanged = (userId: number) => (): Change[] => [{ kind: 'user', id: userId }];
 
@@ -135,9 +135,14 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
   return undefined;
 }
 
-/** Stamps a successful sign-in (Django's last_login). */
+/**
+ * Stamps a successful sign-in (Django's last_login). Not announced (src/db/change-feed.ts): no cached
+ * session or token depends on it, and announcing it dropped every cached session of the user, on
+ * every instance, at each of their sign-ins. So `request.user.last_login` of a cached session may
+ * predate a later sign-in of the same user elsewhere; the admin pages read it from the database.
+ */
 export async function recordLogin(db: Db, userId: number, now = Date.now()): Promise<void> {
-  await changing(db, (db) => stampLogin(db, { lastLogin: now, id: userId }), userChanged(userId));
+  await stampLogin(db, { lastLogin: now, id: userId });
 }
 
 /** Every sign-in runs it: compiled once (see src/db/prepared.ts). */

@@ -1,22 +1,27 @@
 /**
  * Which sessions and users changed, told to every instance sharing the database, so that an
- * in-process cache of them (src/sessions/cache.ts) drops what went stale. The tables' owners
- * (sessions/, accounts/) announce their writes here; this module knows nothing of what is cached,
- * and accounts/ needn't know that sessions/ caches users.
+ * in-process cache of them (src/db/invalidated-cache.ts) drops exactly the entries that went stale.
+ * The tables' owners (sessions/, accounts/, provisioning/) announce the writes that a cached session
+ * or token depends on; this module knows nothing of what is cached. No other write (a login in
+ * progress, an audit row, a lockout counter, last_login, last_seen…) invalidates anything.
  *
  * - PostgreSQL: NOTIFY on one channel, sent in the write's transaction, so it is delivered at
  *   commit, and never for a write rolled back. Each instance LISTENs on one dedicated connection
- *   (pg-listener.ts); while it is down the feed is not live and caches must not serve.
- * - SQLite: processes sharing the file see each other's commits through PRAGMA data_version, which
- *   changes when another connection commits, and this connection's own writes through total_changes();
- *   any of them but the writes declared quiet (the last_seen touch) reports that everything changed.
- *   So on SQLite even a change made by hand is seen: at once on this connection, within
- *   SQLITE_CHECK_MS from another.
+ *   (pg-listener.ts, which must answer a heartbeat every second); while it is down the feed is not
+ *   live and caches must not serve.
+ * - SQLite: a row in the change log (change-log.ts), in the write's transaction. The other
+ *   connections to the file notice a commit through PRAGMA data_version, which `poll()` reads at
+ *   most every SQLITE_CHECK_MS, and then read the rows they have not seen.
  * - Everywhere, a process hears its own announcements at once, before the write returns.
+ * - "Everything changed" is left for what can't be told apart: a hole in the log (rows pruned before
+ *   this process read them), and the listening connection coming back after a loss.
+ *
+ * A change made by hand (plain SQL, not through the owners) reaches no cache, on either database.
  */
 import { randomBytes } from 'node:crypto';
 import { PostgresAdapter, sql, type DialectAdapter, type Kysely } from 'kysely';
 import type pg from 'pg';
+import { appendChange, type ChangeLogReader } from './change-log.ts';
 import { listen, type Listener, type ListenerEvents } from './pg-listener.ts';
 import type { Database } from './schema.ts';
 
@@ -40,22 +45,24 @@ export interface ChangeSubscriber {
 }
 
 export type ChangeSource =
-  | { kind: 'sqlite'; dataVersion: () => number; totalChanges: () => number }
+  | { kind: 'sqlite'; dataVersion: () => number; inTransaction: () => boolean; log: ChangeLogReader }
   | { kind: 'postgres'; url: string; Client: typeof pg.Client };
 
 export const CHANNEL = 'oidc_connect_sessions';
-/** NOTIFY payloads are limited to 8000 bytes; a longer list is sent as "everything changed". */
+/** NOTIFY payloads are limited to 8000 bytes; a longer list is announced (on either database) as "everything changed". */
 const MAX_PAYLOAD = 7900;
-/** An announcement whose transaction rolled back is never heard back; stop waiting for it after this. */
+/**
+ * An own announcement not heard back by then makes the listening connection answer a query at once:
+ * if it doesn't, it is down; if it does, the announcement's transaction rolled back (or is still open).
+ */
 const ECHO_TIMEOUT_MS = 2000;
-/** How long an answer waits for its own announcements to come back (see `heard`). */
+/** How long an answer waits for its own announcements to come back (see `heardSince`). */
 const ANSWER_WAIT_MS = 100;
 /**
  * SQLite: the file is checked for other connections' commits at most this often. Reading
  * data_version opens a read transaction (shared-memory locks, a few µs): once per request it was a
  * tenth of an authenticated page's CPU; a bounded lag this short is well inside the cross-instance
- * contract (100 ms at p99). This connection's own writes (total_changes(), no system call) are still
- * checked at every request.
+ * contract (100 ms at p99).
  */
 const SQLITE_CHECK_MS = 10;
 
@@ -65,24 +72,31 @@ const SQLITE_CHECK_MS = 10;
  */
 const feeds = new WeakMap<DialectAdapter, ChangeFeed>();
 
+/** An own announcement on PostgreSQL not heard back yet: when it was made, and its ECHO_TIMEOUT_MS timer. */
+interface Unconfirmed {
+  readonly at: number;
+  readonly timer: NodeJS.Timeout;
+}
+
 export class ChangeFeed {
   readonly #source: ChangeSource;
   readonly #subscribers = new Set<ChangeSubscriber>();
   /** Leaves the shared listening connection (PostgreSQL), while this feed is in it. */
   #leave: (() => Promise<void>) | undefined;
+  #check: (() => Promise<boolean>) | undefined;
   #live: boolean;
   #dataVersion: number | undefined;
   /** performance.now() of the last SQLite check. */
   #checkedAt = Number.NEGATIVE_INFINITY;
-  /** total_changes() as last seen, plus the quiet writes declared since. */
-  #ownChanges: number | undefined;
+  /** SQLite: the id of the last change-log row read; undefined until the first check. */
+  #lastRow: number | undefined;
   /** Tells this instance's own NOTIFYs apart when they come back through the listener. */
   readonly #origin = randomBytes(6).toString('base64url');
   #sequence = 0;
   /** Own announcements on PostgreSQL not heard back yet: their transaction may not have committed. */
-  readonly #unconfirmed = new Map<number, NodeJS.Timeout>();
-  /** Waiting for #unconfirmed to empty (see `heard`). */
-  #waiters: (() => void)[] = [];
+  readonly #unconfirmed = new Map<number, Unconfirmed>();
+  /** Answers waiting for the announcements made since `since` (see `heardSince`). */
+  #waiters: { since: number; wake: () => void }[] = [];
 
   constructor(source: ChangeSource) {
     this.#source = source;
@@ -94,11 +108,11 @@ export class ChangeFeed {
     this.#subscribers.add(subscriber);
     const source = this.#source;
     if (source.kind === 'postgres' && this.#leave === undefined) {
-      this.#leave = joinListener(source.Client, source.url, {
+      ({ leave: this.#leave, check: this.#check } = joinListener(source.Client, source.url, {
         up: () => this.#setLive(true),
         down: (error) => this.#setLive(false, error),
         message: (payload) => this.#heard(payload),
-      });
+      }));
     }
     return async () => {
       this.#subscribers.delete(subscriber);
@@ -107,64 +121,83 @@ export class ChangeFeed {
   }
 
   /**
-   * Whether a cache may serve now: every change made elsewhere reaches this process. On SQLite this
-   * reads total_changes(), and data_version at most every SQLITE_CHECK_MS: an unannounced write by
-   * this connection, or a commit by another, is reported as "everything changed".
+   * Whether every change made elsewhere reaches this process now, so that a cache may serve. A plain
+   * answer: call `poll()` first to take in what other SQLite connections wrote.
    */
-  usable(): boolean {
-    if (this.#source.kind === 'sqlite') {
-      const own = this.#source.totalChanges();
-      let version = this.#dataVersion;
-      const now = performance.now();
-      if (now - this.#checkedAt >= SQLITE_CHECK_MS) {
-        this.#checkedAt = now;
-        version = this.#source.dataVersion();
-      }
-      if (version !== this.#dataVersion || own !== this.#ownChanges) {
-        if (this.#dataVersion !== undefined) this.#dispatch({ kind: 'all' });
-        this.#dataVersion = version;
-        this.#ownChanges = own;
-      }
-      return true;
-    }
+  get isLive(): boolean {
     return this.#live;
   }
 
   /**
-   * SQLite: the next write on this connection changes one row that no cache needs to hear of. If
-   * another write slips in first, the count still differs afterwards, and caches are emptied.
+   * Whether a cache may take in what it reads now: live, and no own announcement is unconfirmed
+   * (a read on another pooled connection may still see the rows as they were before that transaction).
    */
-  quietWrite(): void {
-    if (this.#ownChanges !== undefined) this.#ownChanges++;
+  get isSettled(): boolean {
+    return this.#live && this.#unconfirmed.size === 0;
   }
 
   /**
-   * PostgreSQL: resolves once this instance has heard its own announcements back (every instance
-   * listening gets them at the same moment), or after ANSWER_WAIT_MS; undefined when none is pending.
-   * An answer that waits for it lets the client's next request, to any instance, see the change.
+   * SQLite: takes in what other connections committed. At most every SQLITE_CHECK_MS it reads
+   * data_version, and when that moved, the change log's new rows, and tells the subscribers what they
+   * say. A log that can't be read (not migrated yet) makes the feed not live until it can.
+   * PostgreSQL: nothing to do, its changes are pushed.
    */
-  heard(): Promise<void> | undefined {
-    if (this.#unconfirmed.size === 0) return undefined;
+  poll(): void {
+    const source = this.#source;
+    if (source.kind !== 'sqlite') return;
+    const now = performance.now();
+    // Not in the middle of another request's transaction on this connection: the log rows it added
+    // are visible here but not committed, and might be rolled back and their ids used again.
+    if (now - this.#checkedAt < SQLITE_CHECK_MS || source.inTransaction()) return;
+    this.#checkedAt = now;
+    try {
+      const version = source.dataVersion();
+      if (this.#lastRow === undefined) {
+        this.#lastRow = source.log.last();
+      } else if (version !== this.#dataVersion) {
+        this.#readLog(source.log, this.#lastRow);
+      }
+      this.#dataVersion = version;
+      this.#setLive(true);
+    } catch (error) {
+      this.#lastRow = undefined;
+      this.#setLive(false, error as Error);
+    }
+  }
+
+  /** Whether an own announcement waits to be heard back (PostgreSQL): `heardSince` has anything to wait for. */
+  get echoPending(): boolean {
+    return this.#unconfirmed.size > 0;
+  }
+
+  /**
+   * PostgreSQL: resolves once this instance has heard back its own announcements made since `since`
+   * (a performance.now() time: when the request began), or after ANSWER_WAIT_MS; undefined when none
+   * is pending, at no cost. Every instance listening hears them at that moment, so an answer that waits
+   * for it lets the client's next request, to any instance, see the change.
+   */
+  heardSince(since: number): Promise<void> | undefined {
+    if (this.#unconfirmed.size === 0 || !this.#pendingSince(since)) return undefined;
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ANSWER_WAIT_MS);
-      this.#waiters.push(() => {
-        clearTimeout(timer);
+      const waiter = {
+        since,
+        wake: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
         resolve();
-      });
+      }, ANSWER_WAIT_MS);
+      this.#waiters.push(waiter);
     });
-  }
-
-  /**
-   * Whether a cache may take in what it reads now. Not while an own announcement is unconfirmed: a
-   * read on another pooled connection may still see the rows as they were before that transaction.
-   */
-  settled(): boolean {
-    return this.usable() && this.#unconfirmed.size === 0;
   }
 
   async close(): Promise<void> {
     const leave = this.#leave;
     this.#leave = undefined;
+    this.#check = undefined;
     this.#confirmAll();
     if (this.#source.kind === 'postgres') this.#live = false;
     await leave?.();
@@ -175,25 +208,54 @@ export class ChangeFeed {
     for (const change of changes) this.#dispatch(change);
     const sequence = ++this.#sequence;
     if (this.#source.kind === 'postgres' && this.#live) {
-      this.#unconfirmed.set(sequence, setTimeout(() => this.#confirm(sequence), ECHO_TIMEOUT_MS).unref());
+      this.#unconfirmed.set(sequence, { at: performance.now(), timer: setTimeout(() => this.#overdue(sequence), ECHO_TIMEOUT_MS).unref() });
     }
     return `${this.#origin}.${sequence}`;
   }
 
+  #readLog(log: ChangeLogReader, after: number): void {
+    const rows = log.after(after);
+    if (rows.length === 0) return;
+    this.#lastRow = rows.at(-1)!.id;
+    // Ids follow each other: a hole is rows pruned before this process read them.
+    if (rows[0]!.id !== after + 1) return this.#dispatch({ kind: 'all' });
+    for (const row of rows) for (const change of decodeAll(row.changes)) this.#dispatch(change);
+  }
+
   #heard(payload: string): void {
-    const [tag = '', ...items] = payload.split(' ');
-    for (const item of items) {
-      const change = decode(item);
-      if (change) this.#dispatch(change);
-    }
+    const space = payload.indexOf(' ');
+    const tag = space === -1 ? payload : payload.slice(0, space);
+    if (space !== -1) for (const change of decodeAll(payload.slice(space + 1))) this.#dispatch(change);
     const [origin, sequence] = tag.split('.');
     if (origin === this.#origin) this.#confirm(Number(sequence));
   }
 
+  /** Not heard back in time: the listening connection must answer now, or it is dropped (and the feed goes down). */
+  #overdue(sequence: number): void {
+    const check = this.#check;
+    if (check === undefined) return this.#confirm(sequence);
+    void check().then((answered) => {
+      if (answered) this.#confirm(sequence);
+    });
+  }
+
+  #pendingSince(since: number): boolean {
+    for (const { at } of this.#unconfirmed.values()) if (at >= since) return true;
+    return false;
+  }
+
   #confirm(sequence: number): void {
-    clearTimeout(this.#unconfirmed.get(sequence));
+    const unconfirmed = this.#unconfirmed.get(sequence);
+    if (unconfirmed === undefined) return;
+    clearTimeout(unconfirmed.timer);
     this.#unconfirmed.delete(sequence);
-    if (this.#unconfirmed.size === 0) for (const wake of this.#waiters.splice(0)) wake();
+    if (this.#waiters.length === 0) return;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) {
+      if (this.#pendingSince(waiter.since)) this.#waiters.push(waiter);
+      else waiter.wake();
+    }
   }
 
   #confirmAll(): void {
@@ -244,6 +306,10 @@ class SharedListener {
     if (this.#up) member.up();
   }
 
+  check(): Promise<boolean> {
+    return this.#listener.check();
+  }
+
   /** Removes a member; with the last one gone, returns the closing of the connection. */
   leave(member: ListenerEvents): Promise<void> | undefined {
     this.#members.delete(member);
@@ -253,16 +319,19 @@ class SharedListener {
 
 const listeners = new Map<string, SharedListener>();
 
-function joinListener(Client: typeof pg.Client, url: string, member: ListenerEvents): () => Promise<void> {
+function joinListener(Client: typeof pg.Client, url: string, member: ListenerEvents): { leave: () => Promise<void>; check: () => Promise<boolean> } {
   let shared = listeners.get(url);
   if (shared === undefined) listeners.set(url, (shared = new SharedListener(Client, url)));
   const joined = shared;
   joined.join(member);
-  return async () => {
-    const closing = joined.leave(member);
-    if (closing === undefined) return;
-    if (listeners.get(url) === joined) listeners.delete(url);
-    await closing;
+  return {
+    check: () => joined.check(),
+    async leave() {
+      const closing = joined.leave(member);
+      if (closing === undefined) return;
+      if (listeners.get(url) === joined) listeners.delete(url);
+      await closing;
+    },
   };
 }
 
@@ -279,27 +348,25 @@ export function changeFeedOf(db: Db): ChangeFeed | undefined {
 }
 
 /**
- * Tells every instance what a write changed. Call it with the transaction the write ran in: on
- * PostgreSQL the NOTIFY then goes out with its commit. Outside a transaction use `changing()`.
+ * Tells every instance what a write changed. Call it with the transaction the write ran in: the
+ * NOTIFY (PostgreSQL) or the change-log row (SQLite) then goes out with its commit, and never for a
+ * write rolled back. Outside a transaction use `changing()`.
  */
 export async function announce(db: Db, changes: readonly Change[]): Promise<void> {
   if (changes.length === 0) return;
   const tag = changeFeedOf(db)?.ownChanges(changes) ?? '-';
-  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
-  let payload = [tag, ...changes.map(encode)].join(' ');
-  if (payload.length > MAX_PAYLOAD) payload = `${tag} *`;
-  await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(db);
+  let items = changes.map(encode).join(' ');
+  if (items.length > MAX_PAYLOAD) items = '*';
+  if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_notify(${CHANNEL}, ${`${tag} ${items}`})`.execute(db);
+  else await appendChange(db, items);
 }
 
 /**
- * Runs `write` and announces the changes it reports. On PostgreSQL both run in one transaction: the
- * caller's when `db` is one, else a new one, so no instance hears of a write that didn't happen,
- * and none misses one that did.
+ * Runs `write` and announces the changes it reports, both in one transaction: the caller's when `db`
+ * is one, else a new one, so no instance hears of a write that didn't happen, and none misses one that did.
  */
 export async function changing<T>(db: Db, write: (db: Db) => Promise<T>, changes: (result: T) => readonly Change[]): Promise<T> {
-  if (db.getExecutor().adapter instanceof PostgresAdapter && !db.isTransaction) {
-    return db.transaction().execute((trx) => changing(trx, write, changes));
-  }
+  if (!db.isTransaction) return db.transaction().execute((trx) => changing(trx, write, changes));
   const result = await write(db);
   await announce(db, changes(result));
   return result;
@@ -323,4 +390,14 @@ function decode(item: string): Change | undefined {
     case 'e:': return Number.isSafeInteger(Number(value)) ? { kind: 'expired', before: Number(value) } : undefined;
     default: return { kind: 'all' }; // unknown: from a newer version; safest to drop everything
   }
+}
+
+/** The changes of a NOTIFY payload (after its tag) or a change-log row: items separated by spaces. */
+function decodeAll(items: string): Change[] {
+  const changes: Change[] = [];
+  for (const item of items.split(' ')) {
+    const change = item === '' ? undefined : decode(item);
+    if (change) changes.push(change);
+  }
+  return changes;
 }

@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationResult
 import type { DatabaseConfig } from '../config/index.ts';
 import { OidcConnectError } from '../errors.ts';
 import { createChangeFeed, type ChangeSource } from './change-feed.ts';
+import { changeLogReader } from './change-log.ts';
 import { connectionError, sqliteOpenError } from './errors.ts';
 import { loadPg } from './pg.ts';
 import * as m0001 from './migrations/0001_init.ts';
@@ -15,6 +16,7 @@ import * as m0006 from './migrations/0006_django_import.ts';
 import * as m0007 from './migrations/0007_flow_session.ts';
 import * as m0008 from './migrations/0008_anonymous_bounds.ts';
 import * as m0009 from './migrations/0009_session_csrf.ts';
+import * as m0010 from './migrations/0010_change_log.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -34,7 +36,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   if (config.kind === 'sqlite') {
     const database = openSqliteFile(config);
     db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database }) });
-    source = { kind: 'sqlite', dataVersion: database.dataVersion, totalChanges: database.totalChanges };
+    source = { kind: 'sqlite', dataVersion: database.dataVersion, inTransaction: database.inTransaction, log: changeLogReader(database) };
   } else {
     const pg = loadPg(`DATABASE_URL is ${config.display}`);
     const pool = new pg.Pool({
@@ -105,6 +107,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0007_flow_session': { up: (db) => m0007.up(db) },
     '0008_anonymous_bounds': { up: (db) => m0008.up(db) },
     '0009_session_csrf': { up: (db) => m0009.up(db) },
+    '0010_change_log': { up: (db) => m0010.up(db, dialect) },
   };
 }
 

@@ -132,6 +132,17 @@ export interface DjangoUsersTable {
   imported: Millis;
 }
 
+/**
+ * SQLite only (PostgreSQL announces with NOTIFY): one row per write that a cache depends on, in the
+ * write's transaction; owned by src/db/change-log.ts.
+ */
+export interface ChangeLogTable {
+  id: Generated<number>;
+  time: Millis;
+  /** The changes, encoded as in a NOTIFY payload (src/db/change-feed.ts). */
+  changes: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -143,6 +154,7 @@ export interface Database {
   groups: GroupsTable;
   user_groups: UserGroupsTable;
   django_users: DjangoUsersTable;
+  change_log: ChangeLogTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,4 +1,4 @@
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { LRUCache } from 'lru-cache';
 import {
   CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver,
@@ -12,7 +12,19 @@ const STATEMENT_CACHE_SIZE = 200;
  * expects, so no native addon is needed. Prepared statements are cached by SQL text because
  * Kysely prepares on every query and preparing dominates small reads.
  */
-export function openSqlite(file: string): SqliteDatabase & { dataVersion(): number; totalChanges(): number } {
+export interface SqliteFile extends SqliteDatabase {
+  /** Changes whenever another connection (another process, or another handle here) commits to the file. */
+  dataVersion(): number;
+  /** Whether this connection is inside a transaction now (one of Kysely's, between its statements). */
+  inTransaction(): boolean;
+  /**
+   * A read run on this connection directly, outside Kysely's queue and without a promise: for the
+   * change feed's checks, which run on every request. Prepared at its first call.
+   */
+  reader(sql: string): (...parameters: SQLInputValue[]) => Record<string, SQLOutputValue>[];
+}
+
+export function openSqlite(file: string): SqliteFile {
   const db = new DatabaseSync(file);
   // WAL lets the CLI and a running server share the file; the timeout waits out a writer's lock.
   // The timeout comes first: switching a new file to WAL needs a lock that another process opening
@@ -20,14 +32,15 @@ export function openSqlite(file: string): SqliteDatabase & { dataVersion(): numb
   db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
   const cache = new LRUCache<string, SqliteStatement>({ max: STATEMENT_CACHE_SIZE });
   const dataVersion = db.prepare('PRAGMA data_version');
-  const totalChanges = db.prepare('SELECT total_changes() AS n');
 
   return {
     close: () => db.close(),
-    /** Changes whenever another connection (another process, or another handle here) commits to the file. */
     dataVersion: () => Number(dataVersion.get()!['data_version']),
-    /** Rows this connection has inserted, updated or deleted since it opened. */
-    totalChanges: () => Number(totalChanges.get()!['n']),
+    inTransaction: () => db.isTransaction,
+    reader(sql) {
+      let statement: StatementSync | undefined;
+      return (...parameters) => (statement ??= db.prepare(sql)).all(...parameters);
+    },
     prepare(sql: string): SqliteStatement {
       let statement = cache.get(sql);
       if (statement === undefined) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { changeFeedOf, changing, type Change } from '../db/change-feed.ts';
+import { changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { prepared, preparedInsert } from '../db/prepared.ts';
 import type { SessionRow, User } from '../db/schema.ts';
@@ -112,13 +112,15 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
       let row = cached.row;
       if (now - row.last_seen > TOUCH_INTERVAL_MS) {
         await touch(db, id, now);
-        row = cache!.touched(id, cached, now);
+        // The entry served takes the new time, unless it was dropped or replaced meanwhile.
+        row = Object.freeze({ ...row, last_seen: now });
+        cache!.replace(id, cached, { ...cached, row });
       }
       return new LoadedSession(id, row, cached.user, cached.tokens);
     }
   }
 
-  const fill = cache?.beforeRead();
+  const fill = cache?.beforeFill();
   const [found] = await sessionWithUser(db, { id });
   if (!found) return undefined;
   const idle = now - found.s_last_seen > policy.idleTimeoutSeconds * 1000;
@@ -143,13 +145,17 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
     data: found.s_data, refresh_lock: found.s_refresh_lock, csrf: found.s_csrf,
   };
   const entry: CachedSession = { row, user, tokens: parsedOnDemand(found.s_data) };
-  fill?.(id, entry);
+  if (fill) {
+    // Shared by every request of the session once cached.
+    Object.freeze(row);
+    Object.freeze(user);
+    fill(id, entry);
+  }
   return new LoadedSession(id, row, user, entry.tokens);
 }
 
 /** The throttled last_seen write. Not announced: it ends nothing and changes no user, so caches keep the session. */
 async function touch(db: Db, id: string, now: number): Promise<void> {
-  changeFeedOf(db)?.quietWrite();
   await db.updateTable('sessions').set({ last_seen: now }).where('id', '=', id).execute();
 }
 

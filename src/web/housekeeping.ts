@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { pruneLoginFailures, type LockoutPolicy } from '../accounts/lockout.ts';
 import { pruneAuditLog } from '../audit/index.ts';
+import { pruneChangeLog } from '../db/change-log.ts';
 import type { Db } from '../db/index.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
@@ -31,6 +32,7 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
     ['logout_tokens', () => pruneLogoutTokens(db, now)],
     ['audit_log', () => pruneAuditLog(db, options.auditRetentionDays, now)],
     ['login_failures', () => pruneLoginFailures(db, options.lockout, now)],
+    ['change_log', () => pruneChangeLog(db, now)],
   ];
   const pruned: Record<string, number> = {};
   for (const [table, run] of tasks) {

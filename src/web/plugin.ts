@@ -137,11 +137,13 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
       if (await renewSession(ctx, request, reply)) return reply;
     }
   });
-  // An answer after a write that ended a session or changed a user waits (100 ms at most) until this
-  // instance hears its own NOTIFY back: every instance listening gets it at that moment, so the
-  // client's next request sees the change wherever it lands (src/db/change-feed.ts).
-  app.addHook('onSend', (_request, _reply, payload, done) => {
-    const heard = changeFeedOf(ctx.db)?.heard();
+  // An answer to a request that ended a session or changed a user waits (100 ms at most) until this
+  // instance hears back the NOTIFYs sent since the request began: every instance listening gets them
+  // at that moment, so the client's next request sees the change wherever it lands
+  // (src/db/change-feed.ts). Other answers don't wait.
+  const feed = changeFeedOf(ctx.db);
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    const heard = feed?.echoPending ? feed.heardSince(performance.now() - reply.elapsedTime) : undefined;
     if (heard === undefined) return done(null, payload);
     void heard.then(() => done(null, payload));
   });

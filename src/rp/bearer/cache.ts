@@ -3,18 +3,17 @@
  * looked up, once rather than at every request: the SHA-256 of the token maps to its verified claims
  * and its active local user, until the token expires and for at most MAX_AGE_MS.
  *
- * It stays right the way the session cache does (src/sessions/cache.ts), through the database's
- * change feed (src/db/change-feed.ts): a change to a user (deactivation, staff, password, an
- * unlinked identity…) drops that user's tokens on every instance, and while the feed can't promise
- * that (PostgreSQL's listening connection is down) nothing is served or kept. A token verified
- * against an older key set of its provider is verified again: the JWKS changed, and the key that
- * signed it may have been withdrawn.
+ * One configuration of src/db/invalidated-cache.ts, as the session cache is: a change to a user
+ * (deactivation, staff, password, an unlinked identity…) drops that user's tokens on every instance,
+ * and while the change feed can't promise that, nothing is served or kept. A token verified against
+ * an older key set of its provider is verified again: the JWKS changed, and the key that signed it
+ * may have been withdrawn.
  *
  * Only tokens of an active local user are kept: a token refused for its user, or let through with
  * none (`user: 'optional'`), is looked up again next time, so an account made meanwhile counts.
  */
-import { LRUCache } from 'lru-cache';
 import type { ChangeFeed } from '../../db/change-feed.ts';
+import { InvalidatedCache } from '../../db/invalidated-cache.ts';
 import type { User } from '../../db/schema.ts';
 import { sha256Base64url } from '../../digest.ts';
 import type { JwksCache } from '../jwks.ts';
@@ -33,81 +32,41 @@ export interface VerifiedToken {
   readonly keysVersion: number;
 }
 
-export class VerifiedTokenCache {
-  readonly #entries: LRUCache<string, VerifiedToken>;
-  /** user id -> the keys of their cached tokens, so a change to a user drops them all. */
-  readonly #byUser = new Map<number, Set<string>>();
-  readonly #feed: ChangeFeed;
-  readonly #unsubscribe: () => Promise<void>;
-  /** Bumped by every invalidation: a verification that started before one must not be kept. */
-  #generation = 0;
+export type VerifiedTokenCache = InvalidatedCache<VerifiedToken>;
 
-  constructor(feed: ChangeFeed) {
-    this.#feed = feed;
-    this.#entries = new LRUCache<string, VerifiedToken>({
-      max: MAX_ENTRIES,
-      dispose: (entry, key) => this.#unindex(entry.user.id, key),
-    });
-    this.#unsubscribe = feed.subscribe({
-      change: (change) => {
-        this.#generation++;
-        if (change.kind === 'user') for (const key of [...(this.#byUser.get(change.id) ?? [])]) this.#entries.delete(key);
-        else if (change.kind === 'all') this.clear();
-      },
-      live: () => this.clear(),
-    });
-  }
+/**
+ * The cache for one app, on its database's change feed:
+ *
+ * ```ts
+ * const cache = verifiedTokenCache(feed);
+ * const hit = cachedToken(cache, raw);
+ * if (!hit) { const keep = beforeVerify(cache); … keep(raw, { token, user, keys, keysVersion }); }
+ * ```
+ */
+export function verifiedTokenCache(feed: ChangeFeed): VerifiedTokenCache {
+  return new InvalidatedCache<VerifiedToken>(feed, { name: 'verified token cache', max: MAX_ENTRIES, userOf: (entry) => entry.user.id });
+}
 
-  get size(): number {
-    return this.#entries.size;
+/** The token's entry, when it may be served now: not expired, and verified against the current keys. */
+export function cachedToken(cache: VerifiedTokenCache, token: string, now = Date.now()): VerifiedToken | undefined {
+  const key = sha256Base64url(token);
+  const entry = cache.get(key);
+  if (entry === undefined) return undefined;
+  if (entry.keys.version !== entry.keysVersion || entry.token.expiresAt === undefined || entry.token.expiresAt <= now) {
+    cache.delete(key);
+    return undefined;
   }
+  return entry;
+}
 
-  /** The token's entry, when it may be served now: not expired, and verified against the current keys. */
-  get(token: string, now = Date.now()): VerifiedToken | undefined {
-    if (!this.#feed.usable()) return undefined;
-    const key = sha256Base64url(token);
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.keys.version !== entry.keysVersion || entry.token.expiresAt === undefined || entry.token.expiresAt <= now) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
-
-  /**
-   * Call before verifying a token (and reading its user); the function it returns keeps the result,
-   * unless something was invalidated in between (the read may predate it) or the cache may not fill now.
-   */
-  beforeVerify(now = Date.now()): (token: string, entry: VerifiedToken) => void {
-    const generation = this.#generation;
-    return (token, entry) => {
-      const ttl = Math.min((entry.token.expiresAt ?? now) - now, MAX_AGE_MS);
-      if (ttl <= 0 || generation !== this.#generation || !this.#feed.settled()) return;
-      const key = sha256Base64url(token);
-      this.#entries.set(key, Object.freeze(entry), { ttl });
-      let keys = this.#byUser.get(entry.user.id);
-      if (keys === undefined) this.#byUser.set(entry.user.id, (keys = new Set()));
-      keys.add(key);
-    };
-  }
-
-  clear(): void {
-    this.#generation++;
-    this.#entries.clear();
-    this.#byUser.clear();
-  }
-
-  /** Stops listening for changes; the cache serves nothing from then on. */
-  async close(): Promise<void> {
-    this.clear();
-    await this.#unsubscribe();
-  }
-
-  #unindex(userId: number, key: string): void {
-    const keys = this.#byUser.get(userId);
-    if (keys === undefined) return;
-    keys.delete(key);
-    if (keys.size === 0) this.#byUser.delete(userId);
-  }
+/**
+ * Call before verifying a token (and reading its user); the function it returns keeps the result
+ * until the token expires, for MAX_AGE_MS at most, unless something was invalidated in between.
+ */
+export function beforeVerify(cache: VerifiedTokenCache, now = Date.now()): (token: string, entry: VerifiedToken) => void {
+  const fill = cache.beforeFill();
+  return (token, entry) => {
+    const ttl = Math.min((entry.token.expiresAt ?? now) - now, MAX_AGE_MS);
+    if (ttl > 0) fill(sha256Base64url(token), entry, ttl);
+  };
 }

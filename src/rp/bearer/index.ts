@@ -15,13 +15,14 @@
 import type { Config } from '../../config/index.ts';
 import { changeFeedOf } from '../../db/change-feed.ts';
 import type { Db } from '../../db/index.ts';
+import type { CacheStats } from '../../db/invalidated-cache.ts';
 import type { User } from '../../db/schema.ts';
 import { findActiveUserByIdentity } from '../../provisioning/identities.ts';
 import type { RelyingParty } from '../index.ts';
 import type { JwksCache } from '../jwks.ts';
 import type { ProviderClient } from '../provider.ts';
 import type { TokenCache } from '../token-cache.ts';
-import { VerifiedTokenCache } from './cache.ts';
+import { beforeVerify, cachedToken, verifiedTokenCache, type VerifiedTokenCache } from './cache.ts';
 import { isJwt, verifyJwtAccessToken } from './jwt.ts';
 import { OpaqueTokenChecker, type OpaqueTokenOptions } from './opaque.ts';
 import { BearerError, parseAuthorization } from './parse.ts';
@@ -105,9 +106,9 @@ export class BearerAuthenticator {
     const raw = parseAuthorization(authorization);
     if (raw === null) return null;
     const cache = raw.length <= MAX_TOKEN_LENGTH && isJwt(raw) ? this.#verifiedTokens() : null;
-    const cached = cache?.get(raw);
+    const cached = cache ? cachedToken(cache, raw) : undefined;
     if (cached) return this.#admit(cached.token, cached.user, options);
-    const keep = cache?.beforeVerify();
+    const keep = cache ? beforeVerify(cache) : undefined;
     const token = await this.verifyToken(raw, caller);
     const keys = keep ? await this.#keysOf(token) : undefined;
     // Read at every request unless cached, and a cached user is dropped when it changes, so deactivation is immediate.
@@ -121,11 +122,16 @@ export class BearerAuthenticator {
     return this.#verified?.size ?? 0;
   }
 
+  /** The verified-token cache's hits and misses (./cache.ts); null while it is not started. */
+  verifiedTokenStats(): CacheStats | null {
+    return this.#verified?.stats() ?? null;
+  }
+
   /** Stops keeping verified tokens (the app is closing). */
   async close(): Promise<void> {
     const cache = this.#verified;
     this.#verified = null;
-    await cache?.close();
+    await cache?.release();
   }
 
   /** The user and scope checks, on a verified token. */
@@ -144,7 +150,7 @@ export class BearerAuthenticator {
   #verifiedTokens(): VerifiedTokenCache | null {
     if (this.#verified === undefined) {
       const feed = this.#config.session?.cache ? changeFeedOf(this.#db) : undefined;
-      this.#verified = feed ? new VerifiedTokenCache(feed) : null;
+      this.#verified = feed ? verifiedTokenCache(feed) : null;
     }
     return this.#verified;
   }
