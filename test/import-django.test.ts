@@ -201,6 +201,59 @@ for (const target of databaseTargets) {
       assert.equal((await providerLogin(bob, s.app.url, { email: 'bob@example.com', password: 'builder' }, '/api/me')).status, 302);
       assert.equal(JSON.parse((await bob.get(`${s.app.url}/api/me`)).body).username, BOB_MDO_USERNAME);
     });
+
+    test('an account here with an unverified email or a provider identity is never merged into without --merge-into', async () => {
+      // Issue 17, finding 1: someone signs in through the provider with an unverified admin@example.com
+      // (Django's superuser's email) before the operator imports the Django users.
+      const theirs = await target.create();
+      const stack = await startDevStack({ DATABASE_URL: theirs.url }, [
+        { email: 'admin@example.com', email_verified: false, password: 'mallory password', preferred_username: 'mallory' },
+        { email: 'pbkdf2@example.com', password: 'pat password', preferred_username: 'pat' },
+      ]);
+      try {
+        const stackEnv = { ...env, DATABASE_URL: theirs.url };
+        const mallory = { email: 'admin@example.com', password: 'mallory password' };
+        assert.equal((await providerLogin(new HttpClient(), stack.app.url, mallory)).status, 302);
+        assert.equal((await providerLogin(new HttpClient(), stack.app.url, { email: 'pbkdf2@example.com', password: 'pat password' })).status, 302);
+        const dry = await cli(dir, ['import-django', djangoUrl, '--dry-run'], stackEnv);
+        const run = await cli(dir, ['import-django', djangoUrl], stackEnv);
+        assert.equal(run.code, 0, run.stderr);
+
+        // The attacker's next "Log In with …" still lands on their own account, with none of Django's rights.
+        const attacker = new HttpClient();
+        assert.equal((await providerLogin(attacker, stack.app.url, mallory, '/api/me')).status, 302);
+        const me = JSON.parse((await attacker.get(`${stack.app.url}/api/me`)).body);
+        assert.deepEqual([me.username, me.is_staff, me.is_superuser], ['mallory', false, false]);
+        assert.equal((await attacker.get(`${stack.app.url}/admin/`)).status, 403);
+
+        const byName = new Map((await stack.app.database.db.selectFrom('users').selectAll().execute()).map((u) => [u.username, u]));
+        assert.deepEqual(['mallory', 'pat'].map((name) => [byName.get(name)?.password, byName.get(name)?.is_superuser]), [[null, 0], [null, 0]]);
+        assert.ok(!byName.has('admin') && !byName.has('pbkdf2'), 'neither Django user was created beside them either');
+        const [malloryId, patId] = [byName.get('mallory')!.id, byName.get('pat')!.id];
+        const conflicts = [
+          `admin (Django #1): matches user #${malloryId} "mallory" here, but its email admin@example.com is not verified and it signs in through a provider: merged only with --merge-into=mallory, once you know they are the same person`,
+          `pbkdf2 (Django #2): matches user #${patId} "pat" here, but it signs in through a provider: merged only with --merge-into=pat, once you know they are the same person`,
+        ];
+        for (const report of [dry.stdout, run.stdout]) {
+          const skipped = section(report, 'Skipped, never merged');
+          assert.deepEqual(skipped.filter((line) => !line.startsWith('dupsecond')), conflicts);
+          assert.match(report, /To merge them anyway, once you know each is the same person, run again with --merge-into=mallory,pat/);
+          assert.match(report, /0 updated, 0 unchanged, 3 skipped/);
+        }
+
+        // The operator confirms one of them by its username here: that one is merged, the other still not.
+        const confirmed = await cli(dir, ['import-django', djangoUrl, '--merge-into=pat'], stackEnv);
+        assert.equal(confirmed.code, 0, confirmed.stderr);
+        assert.deepEqual(section(confirmed.stdout, 'Updated'), [`pbkdf2 (Django #2), was "pat" here: username, first_name, last_name, password, date_joined`]);
+        assert.deepEqual(section(confirmed.stdout, 'Skipped, never merged').filter((line) => !line.startsWith('dupsecond')), [conflicts[0]]);
+        const pat = await stack.app.database.db.selectFrom('users').selectAll().where('id', '=', patId).executeTakeFirstOrThrow();
+        assert.deepEqual([pat.username, pat.email_verified], ['pbkdf2', 1]);
+        assert.match(pat.password!, /^django\$pbkdf2_sha256\$/);
+      } finally {
+        await stack.close();
+        await theirs.drop();
+      }
+    });
   });
 }
 

@@ -5,6 +5,7 @@ import { normalizeEmail } from '../accounts/email.ts';
 import type { Config, UsernameAlgo } from '../config/index.ts';
 import { migrate, openDatabase, pendingMigrations, type DatabaseHandle } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
+import { usersWithIdentities } from '../provisioning/identities.ts';
 import { baseUsername } from '../provisioning/username.ts';
 import { openDjangoSource } from './django-source.ts';
 
@@ -13,6 +14,8 @@ export interface ImportDjangoOptions {
   onlyActive: boolean;
   strict: boolean;
   emailsUnverified: boolean;
+  /** Usernames here that Django users may be merged into despite an unverified email or a provider identity. */
+  mergeInto: readonly string[];
   /** Report lines (stdout). */
   out: (line: string) => void;
   /** Progress: a bar on a terminal, plain lines otherwise (stderr). */
@@ -32,7 +35,7 @@ const PROVIDER_ALGOS: UsernameAlgo[] = ['mozilla-django-oidc', 'sha224'];
 export async function importDjango(config: Config, url: string, options: ImportDjangoOptions): Promise<number> {
   const source = await openDjangoSource(url);
   const target = await openTarget(config, options.dryRun);
-  const planner = new ImportPlanner({ emailsVerified: !options.emailsUnverified });
+  const planner = new ImportPlanner({ emailsVerified: !options.emailsUnverified, mergeInto: new Set(options.mergeInto) });
   const report = new Report();
   try {
     const total = await source.count(options.onlyActive);
@@ -41,7 +44,7 @@ export async function importDjango(config: Config, url: string, options: ImportD
     for await (const batch of source.batches(options.onlyActive, BATCH)) {
       const users = batch.map(withProviderUsername);
       const plan = async (db: DatabaseHandle['db'] | null) => {
-        const targets = db ? await findImportTargets(db, keysOf(users)) : EMPTY_TARGETS;
+        const targets = db ? await findImportTargets(db, keysOf(users), usersWithIdentities) : EMPTY_TARGETS;
         return users.map((user) => planner.plan(user, targets));
       };
       const plans = target === null
@@ -61,7 +64,10 @@ export async function importDjango(config: Config, url: string, options: ImportD
     await source.close();
     await target?.close();
   }
-  report.print(options.out, { dryRun: options.dryRun, emailsUnverified: options.emailsUnverified, usernameAlgos: config.providers.map((p) => p.usernameAlgo) });
+  report.print(options.out, {
+    dryRun: options.dryRun, emailsUnverified: options.emailsUnverified, usernameAlgos: config.providers.map((p) => p.usernameAlgo),
+    unusedMergeInto: planner.unusedMergeInto(),
+  });
   return options.strict && report.skipped.length > 0 ? 1 : 0;
 }
 
@@ -110,6 +116,8 @@ class Report {
   readonly created: string[] = [];
   readonly updated: string[] = [];
   readonly skipped: string[] = [];
+  /** Accounts here that a Django user would merge into with the operator's word (--merge-into). */
+  readonly toConfirm: string[] = [];
   readonly mustReset: string[] = [];
   readonly noPassword: string[] = [];
   readonly providerAlgos = new Set<string>();
@@ -119,6 +127,7 @@ class Report {
     const who = `${plan.django.username} (Django #${plan.django.id})`;
     if (plan.action === 'skip') {
       this.skipped.push(`${who}: ${plan.reason}`);
+      if (plan.confirm !== undefined) this.toConfirm.push(plan.confirm);
       return;
     }
     if (plan.action === 'create') this.created.push(who);
@@ -137,7 +146,7 @@ class Report {
     }
   }
 
-  print(out: (line: string) => void, context: { dryRun: boolean; emailsUnverified: boolean; usernameAlgos: UsernameAlgo[] }): void {
+  print(out: (line: string) => void, context: { dryRun: boolean; emailsUnverified: boolean; usernameAlgos: UsernameAlgo[]; unusedMergeInto: string[] }): void {
     const section = (title: string, lines: string[]) => {
       if (lines.length === 0) return;
       out(`\n${title} (${lines.length}):`);
@@ -146,9 +155,15 @@ class Report {
     section(context.dryRun ? 'Would create' : 'Created', this.created);
     section(context.dryRun ? 'Would update' : 'Updated', this.updated);
     section('Skipped, never merged', this.skipped);
+    if (this.toConfirm.length > 0) {
+      out(`To merge them anyway, once you know each is the same person, run again with --merge-into=${this.toConfirm.join(',')}`);
+    }
     section('Must reset their password (imported without one)', this.mustReset);
     section('No local password: they sign in through the provider', this.noPassword);
     out('');
+    for (const name of context.unusedMergeInto) {
+      out(`--merge-into=${name}: no Django user needed it (there is no such account here, or it was merged before).`);
+    }
     out(context.emailsUnverified
       ? 'Emails were imported as unverified (--emails-unverified), except those of accounts mozilla-django-oidc created, which came from the provider: only those link to a provider login by email.'
       : 'Emails were imported as verified, since they come from your own database: a provider login with the same verified email lands on the imported account.');

@@ -19,8 +19,11 @@ Commands:
   dev-idp                       run the development OpenID provider alone
   check                         validate the configuration and the provider's discovery
   import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
+                [--merge-into=USERNAME,…]
                                 import a Django app's users, groups and password hashes
-                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
+                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md.
+                                --merge-into names accounts here that Django users may be merged into
+                                although their email is unverified or they sign in through a provider`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -34,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       'only-active': { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
       'emails-unverified': { type: 'boolean', default: false },
+      'merge-into': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -84,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
         onlyActive: values['only-active'] === true,
         strict: values.strict === true,
         emailsUnverified: values['emails-unverified'] === true,
+        mergeInto: (values['merge-into'] ?? []).flatMap((list) => list.split(',')).map((name) => name.trim()).filter(Boolean),
         out: (line) => console.log(line),
         progress: process.stderr,
       });
