@@ -111,12 +111,17 @@ for (const target of databaseTargets) {
       assert.deepEqual(section(run.stdout, 'Skipped, never merged'), [
         'dupsecond (Django #12): the email DUP@example.com is also on Django user #11, imported first',
       ]);
-      const mustReset = section(run.stdout, 'Must reset their password \\(imported without one\\)');
-      assert.equal(mustReset.length, 2);
-      assert.match(mustReset[0]!, /^md5user \(Django #8\): md5 hash, too weak to keep$/);
-      assert.match(mustReset[1]!, /^corrupt \(Django #10\): unreadable hash \(malformed pbkdf2_sha256 hash\)$/);
+      assert.deepEqual(section(run.stdout, 'Must reset their password \\(imported without one\\)'), [
+        'md5user (Django #8): md5 hash, too weak to keep',
+        'corrupt (Django #10): unreadable hash (malformed pbkdf2_sha256 hash)',
+        // Issue 17, finding 2: imported as usable before, so every sign-in attempt cost minutes.
+        'costlypbkdf2 (Django #13): pbkdf2_sha256 hash asking for more work than this app checks (100000000 iterations; at most 4000000)',
+        'costlybcrypt (Django #14): bcrypt_sha256 hash asking for more work than this app checks (cost 31; at most 13)',
+        'costlyargon2 (Django #15): argon2 hash asking for more work than this app checks (m=102400, t=100000, p=8; at most m=262144 KiB, t × m = 409600, p=16)',
+        'costlyscrypt (Django #16): scrypt hash asking for more work than this app checks (N=16384, r=8, p=1000; at most N × r × p = 524288 and 128 × N × r = 134217728 bytes)',
+      ]);
       assert.deepEqual(section(run.stdout, 'No local password: they sign in through the provider'), [
-        `${MDO_USERNAME} (Django #13): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
+        `${MDO_USERNAME} (Django #17): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
       ]);
       assert.match(run.stdout, /Emails were imported as verified/);
       assert.match(run.stdout, /set OIDC_USERNAME_ALGO=mozilla-django-oidc so that new provider users get usernames of the same form/);
@@ -132,6 +137,7 @@ for (const target of databaseTargets) {
       assert.equal(byName.get('inactive')?.is_active, 0);
       assert.equal(byName.get('md5user')?.password, null);
       assert.equal(byName.get('corrupt')?.password, null);
+      for (const costly of ['costlypbkdf2', 'costlybcrypt', 'costlyargon2', 'costlyscrypt']) assert.equal(byName.get(costly)?.password, null, costly);
       assert.equal(byName.get(MDO_USERNAME)?.password, null);
       assert.equal(byName.has('dupsecond'), false);
       assert.ok(rows.every((r) => r.email_verified === 1), 'imported emails count as verified');

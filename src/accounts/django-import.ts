@@ -55,6 +55,8 @@ export type PasswordNote =
   | { kind: 'kept' }
   | { kind: 'unusable' }
   | { kind: 'must-reset'; algorithm: string }
+  /** Above HASH_LIMITS (django-hashers.ts): never stored, so never checked at sign-in. */
+  | { kind: 'too-costly'; algorithm: string; reason: string }
   | { kind: 'corrupt'; reason: string };
 
 export type ImportPlan =
@@ -187,6 +189,8 @@ export class ImportPlanner {
         return { value: null, note: { kind: 'unusable' } };
       case 'weak':
         return { value: null, note: { kind: 'must-reset', algorithm: parsed.algorithm } };
+      case 'too-costly':
+        return { value: null, note: { kind: 'too-costly', algorithm: parsed.algorithm, reason: parsed.reason } };
       case 'corrupt':
         return { value: null, note: { kind: 'corrupt', reason: parsed.reason } };
     }

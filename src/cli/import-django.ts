@@ -138,6 +138,7 @@ class Report {
 
     const note = plan.password;
     if (note.kind === 'must-reset') this.mustReset.push(`${who}: ${note.algorithm} hash, too weak to keep`);
+    else if (note.kind === 'too-costly') this.mustReset.push(`${who}: ${note.algorithm} hash asking for more work than this app checks (${note.reason})`);
     else if (note.kind === 'corrupt') this.mustReset.push(`${who}: unreadable hash (${note.reason})`);
     else if (note.kind === 'unusable') {
       const provider = plan.django.providerUsername;

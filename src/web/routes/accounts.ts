@@ -79,17 +79,25 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const user = await findUserByUsername(db, username);
     let ok: boolean;
+    // An imported hash that asks for too much work is answered as a wrong password; only the operator is told.
+    let refusedHash = false;
     try {
       ok = await hashing.run(() => (user?.password ? verifyPassword(password, user.password) : verifyAgainstDummy(password)));
     } catch (error) {
-      if (isOidcConnectError(error)) await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: error.code, username });
-      throw error;
+      if (isOidcConnectError(error) && error.code === 'PASSWORD_HASH_REFUSED') {
+        request.log.warn({ code: error.code, userId: user?.id }, error.message);
+        ok = false;
+        refusedHash = true;
+      } else {
+        if (isOidcConnectError(error)) await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: error.code, username });
+        throw error;
+      }
     }
     if (!user || !ok || !user.is_active) {
-      request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
+      if (!refusedHash) request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
       await audit(ctx, request, {
         type: 'login_failure', method: 'local', username, userId: user?.id ?? null,
-        errorCode: user && ok && !user.is_active ? 'USER_INACTIVE' : 'INVALID_CREDENTIALS',
+        errorCode: refusedHash ? 'PASSWORD_HASH_REFUSED' : user && ok && !user.is_active ? 'USER_INACTIVE' : 'INVALID_CREDENTIALS',
       });
       return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
     }
