@@ -228,8 +228,10 @@ for (const target of databaseTargets) {
         await createUser(t.database.db, { username: 'dave', email: 'dave@example.com', password: 'dave password' });
         const client = new HttpClient();
         for (let i = 0; i < 10; i++) assert.equal((await login(client, 'dave', `wrong ${i}`)).status, 401);
-        const locked = await login(client, 'Dave', 'dave password');
+        const locked = await login(client, 'dave', 'dave password');
         assert.equal(locked.status, 429);
+        // Usernames are case-sensitive: Dave is another (here unknown) username, with a count of its own.
+        assert.equal((await login(client, 'Dave', 'dave password')).status, 401);
         assert.equal(locked.headers.get('retry-after'), String(t.config.lockout.windowSeconds));
         assert.match(locked.body, /Too many failed sign-in attempts for this account\. Wait 15 minutes/);
         assert.equal(sessionCookie(client), undefined);

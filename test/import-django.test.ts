@@ -121,7 +121,11 @@ for (const target of databaseTargets) {
         'costlyscrypt (Django #16): scrypt hash asking for more work than this app checks (N=16384, r=8, p=1000; at most N × r × p = 524288 and 128 × N × r = 134217728 bytes)',
       ]);
       assert.deepEqual(section(run.stdout, 'No local password: they sign in through the provider'), [
-        `${MDO_USERNAME} (Django #17): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
+        `${MDO_USERNAME} (Django #18): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
+      ]);
+      // Issue 17, finding 5: imported, and reported, since no one can type it into the login form.
+      assert.deepEqual(section(run.stdout, 'The login form cannot reach these usernames \\(rename them in Django, then import again\\)'), [
+        '" spaced " (Django #17): spaces around it, which the login form trims',
       ]);
       assert.match(run.stdout, /Emails were imported as verified/);
       assert.match(run.stdout, /set OIDC_USERNAME_ALGO=mozilla-django-oidc so that new provider users get usernames of the same form/);
@@ -163,7 +167,8 @@ for (const target of databaseTargets) {
     });
 
     test('every user signs in with their Django password through the login form; the hash is rehashed', async () => {
-      const withPassword = users.filter((u) => u.password !== null && u.is_active !== false && !['md5', 'corrupt'].includes(u.hasher) && u.username !== 'dupsecond');
+      const withPassword = users.filter((u) => u.password !== null && u.is_active !== false && !['md5', 'corrupt'].includes(u.hasher)
+        && !['dupsecond', ' spaced '].includes(u.username));
       assert.equal(withPassword.length, 8);
       for (const user of withPassword) {
         const client = new HttpClient();
@@ -181,7 +186,7 @@ for (const target of databaseTargets) {
       // The rehashed password keeps working.
       const again = await login(new HttpClient(), 'argon', 'argon2 password');
       assert.equal(again.status, 302);
-      for (const [username, password] of [['inactive', 'inactive password'], ['md5user', 'md5 password']] as const) {
+      for (const [username, password] of [['inactive', 'inactive password'], ['md5user', 'md5 password'], [' spaced ', 'spaced password']] as const) {
         assert.equal((await login(new HttpClient(), username, password)).status, 401, `${username} is refused`);
       }
     });

@@ -65,6 +65,16 @@ for (const target of databaseTargets) {
       assert.equal((await (await loginForm(a, '203.0.113.1'))('victim', 'victim password')).status, 429);
       assert.equal((await (await loginForm(b, '203.0.113.2'))('victim', 'victim password')).status, 429);
     });
+
+    test('usernames are case-sensitive, and so is the lockout: 10 wrong passwords for Alice leave alice alone', async () => {
+      // Issue 17, finding 5: both can come from a Django import, where usernames are case-sensitive too.
+      await createUser(a.database.db, { username: 'Alice', email: 'alice.upper@example.com', password: 'upper password' });
+      await createUser(a.database.db, { username: 'alice', email: 'alice.lower@example.com', password: 'lower password' });
+      const forms = await Promise.all(Array.from({ length: 10 }, (_, i) => loginForm(i % 2 ? a : b, `198.51.100.${60 + i}`)));
+      assert.deepEqual(statuses(await Promise.all(forms.map((send, i) => send('Alice', `guess ${i}`)))), { 401: 10 });
+      assert.equal((await (await loginForm(a, '203.0.113.3'))('Alice', 'upper password')).status, 429);
+      assert.equal((await (await loginForm(b, '203.0.113.4'))('alice', 'lower password')).status, 302, 'alice is not locked by Alice');
+    });
   });
 }
 

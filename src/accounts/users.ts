@@ -28,6 +28,26 @@ export function checkUsername(username: string): void {
   }
 }
 
+/** Longest username the login form looks up (Django's max_length). */
+const MAX_LOGIN_USERNAME = 150;
+
+/**
+ * The username the login form looks up for what was typed: without the spaces around it, as Django's
+ * form strips them; '' when no account can have it (empty, or longer than 150).
+ *
+ * @example
+ *   typedUsername(' alice ') // 'alice'
+ */
+export function typedUsername(typed: string): string {
+  const username = typed.trim();
+  return username.length > MAX_LOGIN_USERNAME ? '' : username;
+}
+
+/** Whether anyone can sign in to this username through the login form (see typedUsername). */
+export function loginFormReaches(username: string): boolean {
+  return username !== '' && typedUsername(username) === username;
+}
+
 export async function findUserByUsername(db: Db, username: string): Promise<User | undefined> {
   return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
 }

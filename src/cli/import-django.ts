@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { ImportPlanner, type DjangoUser, type ImportPlan, type ImportTargets } from '../accounts/django-import.ts';
 import { applyImportPlans, findImportTargets } from '../accounts/django-import-store.ts';
 import { normalizeEmail } from '../accounts/email.ts';
+import { loginFormReaches } from '../accounts/users.ts';
 import type { Config, UsernameAlgo } from '../config/index.ts';
 import { migrate, openDatabase, pendingMigrations, type DatabaseHandle } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
@@ -120,6 +121,8 @@ class Report {
   readonly toConfirm: string[] = [];
   readonly mustReset: string[] = [];
   readonly noPassword: string[] = [];
+  /** Imported usernames that no one can type into the login form. */
+  readonly unreachable: string[] = [];
   readonly providerAlgos = new Set<string>();
   unchanged = 0;
 
@@ -135,6 +138,8 @@ class Report {
       const here = plan.username === plan.django.username ? '' : `, was "${plan.username}" here`;
       this.updated.push(`${who}${here}: ${plan.changes.length > 0 ? plan.changes.join(', ') : 'linked to its Django user'}`);
     } else this.unchanged++;
+    const unreachable = unreachableReason(plan.django.username);
+    if (unreachable) this.unreachable.push(`${JSON.stringify(plan.django.username)} (Django #${plan.django.id}): ${unreachable}`);
 
     const note = plan.password;
     if (note.kind === 'must-reset') this.mustReset.push(`${who}: ${note.algorithm} hash, too weak to keep`);
@@ -161,6 +166,7 @@ class Report {
     }
     section('Must reset their password (imported without one)', this.mustReset);
     section('No local password: they sign in through the provider', this.noPassword);
+    section('The login form cannot reach these usernames (rename them in Django, then import again)', this.unreachable);
     out('');
     for (const name of context.unusedMergeInto) {
       out(`--merge-into=${name}: no Django user needed it (there is no such account here, or it was merged before).`);
@@ -175,6 +181,14 @@ class Report {
     }
     out(`${context.dryRun ? 'Dry run, nothing written: ' : ''}${this.created.length} created, ${this.updated.length} updated, ${this.unchanged} unchanged, ${this.skipped.length} skipped; ${this.mustReset.length} must reset their password.`);
   }
+}
+
+/** Why the login form cannot reach an imported username, if it cannot (Django's own form strips spaces too). */
+function unreachableReason(username: string): string | undefined {
+  if (loginFormReaches(username)) return undefined;
+  if (username.trim() === '') return 'empty, or only spaces';
+  if (username.trim() !== username) return 'spaces around it, which the login form trims';
+  return 'longer than the 150 characters the login form takes';
 }
 
 /** A bar redrawn in place on a terminal; elsewhere a line at every tenth of the way. */

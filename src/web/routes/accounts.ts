@@ -3,7 +3,7 @@ import { mayUseLocalLogin } from '../../accounts/groups.ts';
 import { clearFailures, reserveAttempt } from '../../accounts/lockout.ts';
 import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
-import { findUserByUsername, setPassword } from '../../accounts/users.ts';
+import { findUserByUsername, setPassword, typedUsername } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
@@ -65,13 +65,14 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.post('/accounts/login/', { config: limitedLogin, preHandler: checkLoginToken }, async (request, reply) => {
-    const username = field(request.body, 'username').trim();
+    const typed = field(request.body, 'username');
+    const username = typedUsername(typed);
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
-    if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
+    if (username === '' || password === '' || password.length > 4096) {
       // No account named: counted per address and minute, as anyone can send these at any rate.
       await auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS' });
-      return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
+      return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, typed.trim().slice(0, 150));
     }
     if (!(await reserveAttempt(db, config.lockout, username))) {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'TOO_MANY_ATTEMPTS', username });
