@@ -82,12 +82,19 @@ for (const target of databaseTargets) {
       return client.post(`${s.app.url}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), next: '/api/me', username, password });
     };
 
-    test('--dry-run prints the report and writes nothing, here or in Django', async () => {
+    test('--dry-run prints the report and writes nothing, here or in Django; the counts and conflicts, or everyone with --verbose', async () => {
       const before = djangoFingerprint();
       const run = await cli(dir, ['import-django', djangoUrl, '--dry-run'], env);
       assert.equal(run.code, 0, run.stderr);
-      assert.equal(section(run.stdout, 'Would create').length, users.length - 1);
-      assert.match(run.stdout, new RegExp(`Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
+      // Issue 22: one line per user hid the summary; by default only conflicts are listed.
+      assert.deepEqual(section(run.stdout, 'Would create'), []);
+      assert.equal(section(run.stdout, 'Skipped, never merged').length, 1);
+      assert.match(run.stdout, /^--verbose lists every user created, updated, or without a local password\.$/m);
+      assert.match(run.stdout.trimEnd().split('\n').at(-1)!, new RegExp(`^Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
+      const verbose = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--verbose'], env);
+      assert.equal(section(verbose.stdout, 'Would create').length, users.length - 1);
+      assert.doesNotMatch(verbose.stdout, /--verbose lists/);
+      assert.match(verbose.stdout, new RegExp(`Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
       const counts = await Promise.all(['users', 'groups', 'django_users'].map((t) =>
         db().selectFrom(t as 'users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()));
       assert.deepEqual(counts.map((c) => Number(c.n)), [0, 0, 0]);
@@ -96,7 +103,7 @@ for (const target of databaseTargets) {
 
     test('--dry-run --only-active against a database that does not exist yet leaves it uncreated', async () => {
       const file = join(dir, 'not-yet.sqlite');
-      const run = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--only-active'], { ...env, DATABASE_URL: `sqlite:${file}` });
+      const run = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--only-active', '--verbose'], { ...env, DATABASE_URL: `sqlite:${file}` });
       assert.equal(run.code, 0, run.stderr);
       assert.equal(section(run.stdout, 'Would create').length, users.filter((u) => u.is_active !== false).length - 1);
       assert.doesNotMatch(run.stdout, /inactive \(Django/);
@@ -105,7 +112,7 @@ for (const target of databaseTargets) {
 
     test('the import creates every user with their profile, flags, groups and hash, and reports the rest', async () => {
       const before = djangoFingerprint();
-      const run = await cli(dir, ['import-django', djangoUrl], env);
+      const run = await cli(dir, ['import-django', djangoUrl, '--verbose'], env);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(section(run.stdout, 'Created').length, users.length - 1);
       assert.deepEqual(section(run.stdout, 'Skipped, never merged'), [
@@ -253,7 +260,7 @@ for (const target of databaseTargets) {
         }
 
         // The operator confirms one of them by its username here: that one is merged, the other still not.
-        const confirmed = await cli(dir, ['import-django', djangoUrl, '--merge-into=pat'], stackEnv);
+        const confirmed = await cli(dir, ['import-django', djangoUrl, '--merge-into=pat', '--verbose'], stackEnv);
         assert.equal(confirmed.code, 0, confirmed.stderr);
         assert.deepEqual(section(confirmed.stdout, 'Updated'), [`pbkdf2 (Django #2), was "pat" here: username, first_name, last_name, password, date_joined`]);
         assert.deepEqual(section(confirmed.stdout, 'Skipped, never merged').filter((line) => !line.startsWith('dupsecond')), [conflicts[0]]);
@@ -288,6 +295,17 @@ describe('import-django refuses bad input with one clear line and exit code 1', 
     assert.match(error.message, message);
     assert.doesNotMatch(error.message, /\n/);
     return true;
+  });
+
+  test('import-django --help explains every option', async () => {
+    for (const args of [['import-django', '--help'], ['help', 'import-django']]) {
+      const help = await cli(dir, args);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /^Usage: oidc-connect import-django <django-database-url> \[options\]/);
+      for (const option of ['--dry-run', '--only-active', '--strict', '--emails-unverified', '--merge-into=U1,U2', '--verbose', '-h, --help']) {
+        assert.match(help.stdout, new RegExp(`^  ${option} +\\S`, 'm'), `${option} is explained`);
+      }
+    }
   });
 
   test('from the command line: a missing file, and no URL at all', async () => {
