@@ -1,11 +1,10 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { OidcConnectError, isOidcConnectError } from '../errors.ts';
+import { isOidcConnectError } from '../errors.ts';
 import { isDjangoHash, verifyDjangoPassword } from './django-hashers.ts';
 
 /** OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. */
 const PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
-export const MIN_PASSWORD_LENGTH = 8;
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
   const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
@@ -52,11 +51,4 @@ export async function verifyAgainstDummy(password: string): Promise<false> {
   dummyHash ??= hashPassword('dummy password for timing');
   await verifyPassword(password, await dummyHash);
   return false;
-}
-
-export function checkNewPassword(password: string): void {
-  if (password.length === 0) throw new OidcConnectError('PASSWORD_INVALID', 'The password must not be empty.');
-  if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new OidcConnectError('PASSWORD_INVALID', `The password is too short: it must contain at least ${MIN_PASSWORD_LENGTH} characters.`);
-  }
 }

@@ -6,7 +6,8 @@ import { prepared } from '../db/prepared.ts';
 import type { NewUser, User, UsersTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
 import { normalizeEmail } from './email.ts';
-import { checkNewPassword, hashPassword } from './passwords.ts';
+import { checkNewPassword, refuseBlankPassword } from './password-validation.ts';
+import { hashPassword } from './passwords.ts';
 
 /** An account an operator creates (createsuperuser, the admin, the library): its email counts as verified. */
 export interface NewAccount {
@@ -17,6 +18,12 @@ export interface NewAccount {
   lastName?: string;
   isStaff?: boolean;
   isSuperuser?: boolean;
+  /**
+   * Skip Django's password validators (src/accounts/password-validation.ts), as Django's createsuperuser
+   * does when its operator answers "Bypass password validation and create user anyway?" with y. A blank
+   * password is refused all the same.
+   */
+  bypassPasswordValidation?: boolean;
 }
 
 const USERNAME = /^[\w.@+-]{1,150}$/;
@@ -62,7 +69,10 @@ const userById = prepared('users.byId', ['id'], (db, p) => db.selectFrom('users'
 
 export async function createUser(db: Db, account: NewAccount, now = Date.now()): Promise<User> {
   checkUsername(account.username);
-  if (account.password != null) checkNewPassword(account.password);
+  if (account.password != null && account.bypassPasswordValidation) refuseBlankPassword(account.password);
+  else if (account.password != null) {
+    checkNewPassword(account.password, { username: account.username, email: account.email, first_name: account.firstName, last_name: account.lastName });
+  }
   const row: NewUser = {
     username: account.username,
     email: account.email ?? '',
@@ -93,8 +103,17 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
  */
 export const userChanged = (userId: number) => (): Change[] => [{ kind: 'user', id: userId }];
 
+/**
+ * Sets a new local password after Django's validators accept it for this user (PASSWORD_INVALID
+ * otherwise), and announces the change.
+ *
+ * @example
+ *   await setPassword(db, user.id, 'a long and unusual phrase');
+ */
 export async function setPassword(db: Db, userId: number, password: string): Promise<void> {
-  checkNewPassword(password);
+  const user = await findUserById(db, userId);
+  if (!user) throw new OidcConnectError('USER_NOT_FOUND', `No user has the id ${userId}.`);
+  checkNewPassword(password, user);
   const hash = await hashPassword(password);
   await changing(db, (db) => db.updateTable('users').set({ password: hash }).where('id', '=', userId).execute(), userChanged(userId));
 }

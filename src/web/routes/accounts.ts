@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mayUseLocalLogin } from '../../accounts/groups.ts';
 import { clearFailures, reserveAttempt } from '../../accounts/lockout.ts';
-import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
+import { checkNewPassword } from '../../accounts/password-validation.ts';
+import { verifyAgainstDummy, verifyPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword, typedUsername } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
@@ -158,7 +159,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     await clearFailures(db, user.username);
     if (new1 !== new2) return again(400, 'The two password fields didn’t match.');
     try {
-      checkNewPassword(new1);
+      checkNewPassword(new1, user);
     } catch (error) {
       if (isOidcConnectError(error)) return again(400, error.message);
       throw error;
