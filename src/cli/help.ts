@@ -16,6 +16,21 @@ Commands:
 
 /** `oidc-connect <command> --help`, for the commands that take options: what each one does. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  createsuperuser: `Usage: oidc-connect createsuperuser [--username U] [--email E] [--no-input]
+
+Creates a staff superuser with a local password, as Django's createsuperuser does, in the database of
+DATABASE_URL (migrated first). In a terminal it asks for what the options do not give, and for the
+password twice, hidden. The password must pass Django's default validators: at least 8 characters, not
+a common password, not entirely numeric, not too similar to the username or email. A refused password
+is asked for again (or kept, if you answer y to "Bypass password validation and create user anyway?").
+
+Options:
+  --username U    the username (letters, digits and @ . + - _; at most 150)
+  --email E       the email address (counts as verified); may be empty
+  --no-input      ask nothing, for scripts: --username is required, and the password comes from
+                  OIDC_CONNECT_SUPERUSER_PASSWORD; a refused password ends the run with one line
+  -h, --help      this help`,
+
   'import-django': `Usage: oidc-connect import-django <django-database-url> [options]
 
 Moves a Django app's users (auth_user), their groups and their password hashes into the database of

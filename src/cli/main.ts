@@ -5,7 +5,7 @@ import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startServer } from '../server.ts';
 import { startConfiguredDevIdp } from '../web/runtime.ts';
 import { checkSetup } from './check.ts';
-import { createSuperuser } from './createsuperuser.ts';
+import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
 import { importDjango } from './import-django.ts';
 
@@ -52,9 +52,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'createsuperuser': {
+      const noInput = values['no-input'] === true;
+      // As Django's: no questions to a pipe or a file, which would end in the middle of them.
+      if (!noInput && !process.stdin.isTTY) {
+        console.error(NOT_A_TERMINAL);
+        return 1;
+      }
       const username = await createSuperuser(config, {
-        noInput: values['no-input'] === true,
+        noInput,
         env: process.env,
+        warn: (line) => console.error(line),
         ...(values.username !== undefined ? { username: values.username } : {}),
         ...(values.email !== undefined ? { email: values.email } : {}),
       });
