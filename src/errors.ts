@@ -13,7 +13,9 @@ export const ERROR_CODES = {
   TOO_MANY_ATTEMPTS: { status: 429, title: 'Too many attempts', meaning: 'locked out after repeated failures' },
   RATE_LIMITED: { status: 429, title: 'Too many requests', meaning: 'this address sent more sign-in forms in a minute than LOGIN_RATE_LIMIT_PER_MINUTE' },
   SERVER_BUSY: { status: 503, title: 'Temporarily busy', meaning: 'every password-checking slot is taken (PASSWORD_HASH_CONCURRENCY) and its short queue is full' },
-  PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is empty, too short, or typed differently twice' },
+  PASSWORD_HASH_REFUSED: { status: 400, title: 'Password must be reset', meaning: 'an imported password hash asks for more work than any Django release used; it is never checked' },
+  PASSWORD_HASH_TIMEOUT: { status: 503, title: 'Temporarily busy', meaning: 'checking an imported argon2 or bcrypt hash outlived its deadline; its worker thread was stopped' },
+  PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is blank, typed differently twice, or refused by Django\'s password validators' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
   // sessions, requests

@@ -5,6 +5,7 @@ export { migrate, openDatabase, type DatabaseHandle, type Db } from './db/index.
 export type { Database, Identity, SessionRow, User } from './db/schema.ts';
 export { createUser, findUserById, findUserByUsername, setPassword, type NewAccount } from './accounts/users.ts';
 export { hashPassword, verifyPassword } from './accounts/passwords.ts';
+export { validatePassword, type PasswordOwner } from './accounts/password-validation.ts';
 export { createSession, deleteSession, deleteUserSessions, loadSession, type ActiveSession, type ProviderTokens } from './sessions/index.ts';
 export { createRelyingParty, ReauthenticationRequired, type RelyingParty } from './rp/index.ts';
 export { BearerAuthenticator, BearerError, parseAuthorization, scopesOf, type BearerAuthentication, type BearerToken } from './rp/bearer/index.ts';

@@ -228,8 +228,10 @@ for (const target of databaseTargets) {
         await createUser(t.database.db, { username: 'dave', email: 'dave@example.com', password: 'dave password' });
         const client = new HttpClient();
         for (let i = 0; i < 10; i++) assert.equal((await login(client, 'dave', `wrong ${i}`)).status, 401);
-        const locked = await login(client, 'Dave', 'dave password');
+        const locked = await login(client, 'dave', 'dave password');
         assert.equal(locked.status, 429);
+        // Usernames are case-sensitive: Dave is another (here unknown) username, with a count of its own.
+        assert.equal((await login(client, 'Dave', 'dave password')).status, 401);
         assert.equal(locked.headers.get('retry-after'), String(t.config.lockout.windowSeconds));
         assert.match(locked.body, /Too many failed sign-in attempts for this account\. Wait 15 minutes/);
         assert.equal(sessionCookie(client), undefined);
@@ -269,7 +271,13 @@ for (const target of databaseTargets) {
         assert.equal(mismatch.status, 400);
         const short = await laptop.post(`${t.url}/accounts/password_change/`, { _csrf: csrf, old_password: 'frank password', new_password1: 'short', new_password2: 'short' });
         assert.equal(short.status, 400);
-        assert.match(short.body, /at least 8 characters/);
+        assert.match(short.body, /This password is too short\. It must contain at least 8 characters\./);
+        // Django's validators (issue 17, finding 7), with Django's messages.
+        for (const [weak, message] of [['password', /This password is too common\./], ['Frank2024', /The password is too similar to the username\./]] as const) {
+          const refused = await laptop.post(`${t.url}/accounts/password_change/`, { _csrf: csrf, old_password: 'frank password', new_password1: weak, new_password2: weak });
+          assert.equal(refused.status, 400, weak);
+          assert.match(refused.body, message);
+        }
 
         const done = await laptop.post(`${t.url}/accounts/password_change/`, { _csrf: csrf, old_password: 'frank password', new_password1: 'new password 1', new_password2: 'new password 1' });
         assert.equal(done.status, 302);

@@ -330,10 +330,15 @@ describe('admin pages', () => {
       assert.equal(event.detail, `${issuer}; 1 session ended`);
     });
 
-    test('set a password for local login: at least 8 characters, confirmed, then it works', async () => {
+    test("set a password for local login: Django's validators, confirmed, then it works", async () => {
       const short = await adminPost(staffer, 'frank', 'password', { password1: 'short', password2: 'short' });
       assert.equal(short.status, 400);
-      assert.match(short.body, /at least 8 characters/);
+      assert.match(short.body, /This password is too short\. It must contain at least 8 characters\./);
+      for (const [weak, message] of [['password', /This password is too common\./], ['Frank2024', /The password is too similar to the username\./]] as const) {
+        const refused = await adminPost(staffer, 'frank', 'password', { password1: weak, password2: weak });
+        assert.equal(refused.status, 400, weak);
+        assert.match(refused.body, message);
+      }
       const mismatch = await adminPost(staffer, 'frank', 'password', { password1: 'long-enough-1', password2: 'long-enough-2' });
       assert.equal(mismatch.status, 400);
       assert.match(mismatch.body, /didn’t match/);

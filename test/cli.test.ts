@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
-import { BIN, cli, type CliRun } from './support/cli.ts';
+import { BIN, cli, cliInTerminal, type CliRun } from './support/cli.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
@@ -47,14 +47,60 @@ describe('migrate and createsuperuser', () => {
     assert.doesNotMatch(short.stderr, /at .*\.ts:\d+/, 'no stack trace');
   });
 
-  test('interactive: prompts for username, email and the password twice', async () => {
-    const ok = await cli(dir, ['createsuperuser'], {}, 'root2\nroot2@example.com\nsecret password\nsecret password\n');
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /Username.*Email address: Password: \nPassword \(again\): \n/s);
-    assert.doesNotMatch(ok.stdout, /secret password/, 'the password is never echoed');
-    const mismatch = await cli(dir, ['createsuperuser'], {}, 'root3\n\nsecret password\nother password\n');
-    assert.equal(mismatch.code, 1);
-    assert.match(mismatch.stderr, /didn't match/);
+  test("--no-input refuses a password Django's validators refuse, in one line (issue 17: OIDC_CONNECT_SUPERUSER_PASSWORD=password was accepted)", async () => {
+    const common = await cli(dir, ['createsuperuser', '--no-input', '--username', 'weak'], { OIDC_CONNECT_SUPERUSER_PASSWORD: 'password' });
+    assert.equal(common.code, 1, common.stdout);
+    assert.equal(common.stderr, 'Error: OIDC_CONNECT_SUPERUSER_PASSWORD was refused: This password is too common.\n');
+    const similar = await cli(dir, ['createsuperuser', '--no-input', '--username', 'admin2', '--email', 'admin2@example.com'], { OIDC_CONNECT_SUPERUSER_PASSWORD: '20240815' });
+    assert.equal(similar.stderr, 'Error: OIDC_CONNECT_SUPERUSER_PASSWORD was refused: This password is entirely numeric.\n');
+    const named = await cli(dir, ['createsuperuser', '--no-input', '--username', 'margaret', '--email', 'mh@example.com'], { OIDC_CONNECT_SUPERUSER_PASSWORD: 'Margaret!' });
+    assert.equal(named.stderr, 'Error: OIDC_CONNECT_SUPERUSER_PASSWORD was refused: The password is too similar to the username.\n');
+  });
+
+  test('without a terminal and without --no-input: one line, exit 1, no prompts and no stack trace (issue 22)', () => {
+    // stdin from /dev/null, as `createsuperuser </dev/null`.
+    const run = spawnSync(process.execPath, [BIN, 'createsuperuser'], {
+      cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 20_000,
+    });
+    assert.equal(run.status, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, 'Superuser creation skipped: not running in a terminal; use --no-input\n');
+  });
+
+  test('in a terminal: a refused, mismatched or blank password is asked for again, as Django does, never echoed', async () => {
+    const ok = await cliInTerminal(dir, ['createsuperuser'], {}, [
+      [/Username \(leave blank to use '[^']*'\): $/, 'root2'],
+      [/Email address: $/, 'root2@example.com'],
+      [/Password: $/, 'password'],
+      [/Password \(again\): $/, 'password'],
+      [/Bypass password validation and create user anyway\? \[y\/N\]: $/, ''],
+      [/Password: $/, 'secret password'],
+      [/Password \(again\): $/, 'other password'],
+      [/Password: $/, '   '],
+      [/Password \(again\): $/, '   '],
+      [/Password: $/, 'a long and unusual phrase'],
+      [/Password \(again\): $/, 'a long and unusual phrase'],
+    ]);
+    assert.equal(ok.code, 0, ok.transcript);
+    const told = ok.transcript.slice(ok.transcript.indexOf('Email address:'));
+    assert.match(told, /^Email address: root2@example\.com\nPassword: \nPassword \(again\): \nThis password is too common\.\nBypass password validation and create user anyway\? \[y\/N\]: \nPassword: \nPassword \(again\): \nError: Your passwords didn't match\.\nPassword: \nPassword \(again\): \nError: Blank passwords aren't allowed\.\nPassword: \nPassword \(again\): \nSuperuser "root2" created successfully\.\n$/);
+    for (const typed of ['password\n', 'secret password', 'other password', 'unusual phrase']) assert.ok(!told.includes(typed), `${typed} is never echoed`);
+
+    // Answering y keeps the refused password, as Django's createsuperuser does.
+    const bypass = await cliInTerminal(dir, ['createsuperuser', '--username', 'root3', '--email', ''], {}, [
+      [/Password: $/, '12345678'],
+      [/Password \(again\): $/, '12345678'],
+      [/anyway\? \[y\/N\]: $/, 'y'],
+    ]);
+    assert.equal(bypass.code, 0, bypass.transcript);
+    assert.match(bypass.transcript, /This password is too common\.\nThis password is entirely numeric\.\nBypass password validation/);
+    assert.match(bypass.transcript, /Superuser "root3" created successfully\./);
+  });
+
+  test('createsuperuser --help explains every option', async () => {
+    const help = await cli(dir, ['createsuperuser', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    for (const option of ['--username U', '--email E', '--no-input', '-h, --help']) assert.match(help.stdout, new RegExp(`^  ${option} +\\S`, 'm'), option);
   });
 
   test('unknown commands and options print the usage and exit 1', async () => {

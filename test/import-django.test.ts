@@ -82,12 +82,19 @@ for (const target of databaseTargets) {
       return client.post(`${s.app.url}/accounts/login/`, { _csrf: hiddenField(page.body, '_csrf'), next: '/api/me', username, password });
     };
 
-    test('--dry-run prints the report and writes nothing, here or in Django', async () => {
+    test('--dry-run prints the report and writes nothing, here or in Django; the counts and conflicts, or everyone with --verbose', async () => {
       const before = djangoFingerprint();
       const run = await cli(dir, ['import-django', djangoUrl, '--dry-run'], env);
       assert.equal(run.code, 0, run.stderr);
-      assert.equal(section(run.stdout, 'Would create').length, users.length - 1);
-      assert.match(run.stdout, new RegExp(`Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
+      // Issue 22: one line per user hid the summary; by default only conflicts are listed.
+      assert.deepEqual(section(run.stdout, 'Would create'), []);
+      assert.equal(section(run.stdout, 'Skipped, never merged').length, 1);
+      assert.match(run.stdout, /^--verbose lists every user created, updated, or without a local password\.$/m);
+      assert.match(run.stdout.trimEnd().split('\n').at(-1)!, new RegExp(`^Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
+      const verbose = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--verbose'], env);
+      assert.equal(section(verbose.stdout, 'Would create').length, users.length - 1);
+      assert.doesNotMatch(verbose.stdout, /--verbose lists/);
+      assert.match(verbose.stdout, new RegExp(`Dry run, nothing written: ${users.length - 1} created, 0 updated, 0 unchanged, 1 skipped`));
       const counts = await Promise.all(['users', 'groups', 'django_users'].map((t) =>
         db().selectFrom(t as 'users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()));
       assert.deepEqual(counts.map((c) => Number(c.n)), [0, 0, 0]);
@@ -96,7 +103,7 @@ for (const target of databaseTargets) {
 
     test('--dry-run --only-active against a database that does not exist yet leaves it uncreated', async () => {
       const file = join(dir, 'not-yet.sqlite');
-      const run = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--only-active'], { ...env, DATABASE_URL: `sqlite:${file}` });
+      const run = await cli(dir, ['import-django', djangoUrl, '--dry-run', '--only-active', '--verbose'], { ...env, DATABASE_URL: `sqlite:${file}` });
       assert.equal(run.code, 0, run.stderr);
       assert.equal(section(run.stdout, 'Would create').length, users.filter((u) => u.is_active !== false).length - 1);
       assert.doesNotMatch(run.stdout, /inactive \(Django/);
@@ -105,18 +112,27 @@ for (const target of databaseTargets) {
 
     test('the import creates every user with their profile, flags, groups and hash, and reports the rest', async () => {
       const before = djangoFingerprint();
-      const run = await cli(dir, ['import-django', djangoUrl], env);
+      const run = await cli(dir, ['import-django', djangoUrl, '--verbose'], env);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(section(run.stdout, 'Created').length, users.length - 1);
       assert.deepEqual(section(run.stdout, 'Skipped, never merged'), [
         'dupsecond (Django #12): the email DUP@example.com is also on Django user #11, imported first',
       ]);
-      const mustReset = section(run.stdout, 'Must reset their password \\(imported without one\\)');
-      assert.equal(mustReset.length, 2);
-      assert.match(mustReset[0]!, /^md5user \(Django #8\): md5 hash, too weak to keep$/);
-      assert.match(mustReset[1]!, /^corrupt \(Django #10\): unreadable hash \(malformed pbkdf2_sha256 hash\)$/);
+      assert.deepEqual(section(run.stdout, 'Must reset their password \\(imported without one\\)'), [
+        'md5user (Django #8): md5 hash, too weak to keep',
+        'corrupt (Django #10): unreadable hash (malformed pbkdf2_sha256 hash)',
+        // Issue 17, finding 2: imported as usable before, so every sign-in attempt cost minutes.
+        'costlypbkdf2 (Django #13): pbkdf2_sha256 hash asking for more work than this app checks (100000000 iterations; at most 4000000)',
+        'costlybcrypt (Django #14): bcrypt_sha256 hash asking for more work than this app checks (cost 31; at most 13)',
+        'costlyargon2 (Django #15): argon2 hash asking for more work than this app checks (m=102400, t=100000, p=8; at most m=262144 KiB, t × m = 409600, p=16)',
+        'costlyscrypt (Django #16): scrypt hash asking for more work than this app checks (N=16384, r=8, p=1000; at most N × r × p = 524288 and 128 × N × r = 134217728 bytes)',
+      ]);
       assert.deepEqual(section(run.stdout, 'No local password: they sign in through the provider'), [
-        `${MDO_USERNAME} (Django #13): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
+        `${MDO_USERNAME} (Django #18): created by mozilla-django-oidc (mozilla-django-oidc username of alice@example.com)`,
+      ]);
+      // Issue 17, finding 5: imported, and reported, since no one can type it into the login form.
+      assert.deepEqual(section(run.stdout, 'The login form cannot reach these usernames \\(rename them in Django, then import again\\)'), [
+        '" spaced " (Django #17): spaces around it, which the login form trims',
       ]);
       assert.match(run.stdout, /Emails were imported as verified/);
       assert.match(run.stdout, /set OIDC_USERNAME_ALGO=mozilla-django-oidc so that new provider users get usernames of the same form/);
@@ -132,6 +148,7 @@ for (const target of databaseTargets) {
       assert.equal(byName.get('inactive')?.is_active, 0);
       assert.equal(byName.get('md5user')?.password, null);
       assert.equal(byName.get('corrupt')?.password, null);
+      for (const costly of ['costlypbkdf2', 'costlybcrypt', 'costlyargon2', 'costlyscrypt']) assert.equal(byName.get(costly)?.password, null, costly);
       assert.equal(byName.get(MDO_USERNAME)?.password, null);
       assert.equal(byName.has('dupsecond'), false);
       assert.ok(rows.every((r) => r.email_verified === 1), 'imported emails count as verified');
@@ -157,7 +174,8 @@ for (const target of databaseTargets) {
     });
 
     test('every user signs in with their Django password through the login form; the hash is rehashed', async () => {
-      const withPassword = users.filter((u) => u.password !== null && u.is_active !== false && !['md5', 'corrupt'].includes(u.hasher) && u.username !== 'dupsecond');
+      const withPassword = users.filter((u) => u.password !== null && u.is_active !== false && !['md5', 'corrupt'].includes(u.hasher)
+        && !['dupsecond', ' spaced '].includes(u.username));
       assert.equal(withPassword.length, 8);
       for (const user of withPassword) {
         const client = new HttpClient();
@@ -175,7 +193,7 @@ for (const target of databaseTargets) {
       // The rehashed password keeps working.
       const again = await login(new HttpClient(), 'argon', 'argon2 password');
       assert.equal(again.status, 302);
-      for (const [username, password] of [['inactive', 'inactive password'], ['md5user', 'md5 password']] as const) {
+      for (const [username, password] of [['inactive', 'inactive password'], ['md5user', 'md5 password'], [' spaced ', 'spaced password']] as const) {
         assert.equal((await login(new HttpClient(), username, password)).status, 401, `${username} is refused`);
       }
     });
@@ -201,6 +219,59 @@ for (const target of databaseTargets) {
       assert.equal((await providerLogin(bob, s.app.url, { email: 'bob@example.com', password: 'builder' }, '/api/me')).status, 302);
       assert.equal(JSON.parse((await bob.get(`${s.app.url}/api/me`)).body).username, BOB_MDO_USERNAME);
     });
+
+    test('an account here with an unverified email or a provider identity is never merged into without --merge-into', async () => {
+      // Issue 17, finding 1: someone signs in through the provider with an unverified admin@example.com
+      // (Django's superuser's email) before the operator imports the Django users.
+      const theirs = await target.create();
+      const stack = await startDevStack({ DATABASE_URL: theirs.url }, [
+        { email: 'admin@example.com', email_verified: false, password: 'mallory password', preferred_username: 'mallory' },
+        { email: 'pbkdf2@example.com', password: 'pat password', preferred_username: 'pat' },
+      ]);
+      try {
+        const stackEnv = { ...env, DATABASE_URL: theirs.url };
+        const mallory = { email: 'admin@example.com', password: 'mallory password' };
+        assert.equal((await providerLogin(new HttpClient(), stack.app.url, mallory)).status, 302);
+        assert.equal((await providerLogin(new HttpClient(), stack.app.url, { email: 'pbkdf2@example.com', password: 'pat password' })).status, 302);
+        const dry = await cli(dir, ['import-django', djangoUrl, '--dry-run'], stackEnv);
+        const run = await cli(dir, ['import-django', djangoUrl], stackEnv);
+        assert.equal(run.code, 0, run.stderr);
+
+        // The attacker's next "Log In with …" still lands on their own account, with none of Django's rights.
+        const attacker = new HttpClient();
+        assert.equal((await providerLogin(attacker, stack.app.url, mallory, '/api/me')).status, 302);
+        const me = JSON.parse((await attacker.get(`${stack.app.url}/api/me`)).body);
+        assert.deepEqual([me.username, me.is_staff, me.is_superuser], ['mallory', false, false]);
+        assert.equal((await attacker.get(`${stack.app.url}/admin/`)).status, 403);
+
+        const byName = new Map((await stack.app.database.db.selectFrom('users').selectAll().execute()).map((u) => [u.username, u]));
+        assert.deepEqual(['mallory', 'pat'].map((name) => [byName.get(name)?.password, byName.get(name)?.is_superuser]), [[null, 0], [null, 0]]);
+        assert.ok(!byName.has('admin') && !byName.has('pbkdf2'), 'neither Django user was created beside them either');
+        const [malloryId, patId] = [byName.get('mallory')!.id, byName.get('pat')!.id];
+        const conflicts = [
+          `admin (Django #1): matches user #${malloryId} "mallory" here, but its email admin@example.com is not verified and it signs in through a provider: merged only with --merge-into=mallory, once you know they are the same person`,
+          `pbkdf2 (Django #2): matches user #${patId} "pat" here, but it signs in through a provider: merged only with --merge-into=pat, once you know they are the same person`,
+        ];
+        for (const report of [dry.stdout, run.stdout]) {
+          const skipped = section(report, 'Skipped, never merged');
+          assert.deepEqual(skipped.filter((line) => !line.startsWith('dupsecond')), conflicts);
+          assert.match(report, /To merge them anyway, once you know each is the same person, run again with --merge-into=mallory,pat/);
+          assert.match(report, /0 updated, 0 unchanged, 3 skipped/);
+        }
+
+        // The operator confirms one of them by its username here: that one is merged, the other still not.
+        const confirmed = await cli(dir, ['import-django', djangoUrl, '--merge-into=pat', '--verbose'], stackEnv);
+        assert.equal(confirmed.code, 0, confirmed.stderr);
+        assert.deepEqual(section(confirmed.stdout, 'Updated'), [`pbkdf2 (Django #2), was "pat" here: username, first_name, last_name, password, date_joined`]);
+        assert.deepEqual(section(confirmed.stdout, 'Skipped, never merged').filter((line) => !line.startsWith('dupsecond')), [conflicts[0]]);
+        const pat = await stack.app.database.db.selectFrom('users').selectAll().where('id', '=', patId).executeTakeFirstOrThrow();
+        assert.deepEqual([pat.username, pat.email_verified], ['pbkdf2', 1]);
+        assert.match(pat.password!, /^django\$pbkdf2_sha256\$/);
+      } finally {
+        await stack.close();
+        await theirs.drop();
+      }
+    });
   });
 }
 
@@ -224,6 +295,17 @@ describe('import-django refuses bad input with one clear line and exit code 1', 
     assert.match(error.message, message);
     assert.doesNotMatch(error.message, /\n/);
     return true;
+  });
+
+  test('import-django --help explains every option', async () => {
+    for (const args of [['import-django', '--help'], ['help', 'import-django']]) {
+      const help = await cli(dir, args);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /^Usage: oidc-connect import-django <django-database-url> \[options\]/);
+      for (const option of ['--dry-run', '--only-active', '--strict', '--emails-unverified', '--merge-into=U1,U2', '--verbose', '-h, --help']) {
+        assert.match(help.stdout, new RegExp(`^  ${option} +\\S`, 'm'), `${option} is explained`);
+      }
+    }
   });
 
   test('from the command line: a missing file, and no URL at all', async () => {

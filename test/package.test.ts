@@ -42,6 +42,8 @@ test('the packed package holds the compiled code, types and assets, not the sour
   assert.match(files, /package\/dist\/web\/pages\/views\/home\.eta/);
   assert.match(files, /package\/dist\/web\/pages\/static\/app\.css/);
   assert.match(files, /package\/dist\/web\/pages\/static\/favicon\.svg/);
+  assert.match(files, /package\/dist\/accounts\/common-passwords\/common-passwords\.txt\.gz/);
+  assert.match(files, /package\/dist\/accounts\/common-passwords\/LICENSE/);
   assert.match(files, /package\/bin\/oidc-connect\.js/);
   assert.doesNotMatch(files, /package\/src\//);
   assert.doesNotMatch(files, /\.test\.js/);
@@ -49,19 +51,21 @@ test('the packed package holds the compiled code, types and assets, not the sour
 
 test('imported by name, it serves the tutorial app', async () => {
   const script = `
-    import { buildApp, createRelyingParty, loadConfig, migrate, oidcConnect, openDatabase } from 'oidc-connect';
+    import { buildApp, createRelyingParty, loadConfig, migrate, oidcConnect, openDatabase, validatePassword } from 'oidc-connect';
     const config = loadConfig({ cwd: process.cwd(), env: { DATABASE_URL: 'sqlite::memory:', SESSION_SECRET: 'x'.repeat(32) } });
     const database = openDatabase(config.database);
     await migrate(database);
     const app = await buildApp({ config, db: database.db, rp: createRelyingParty(config, database.db) });
     const home = await app.inject('/');
     const css = await app.inject('/oidc-connect/static/app.css');
-    console.log(JSON.stringify({ plugin: typeof oidcConnect, status: home.statusCode, text: home.body.includes('You are not logged in'), css: css.statusCode }));
+    // Django's common-password list is read from beside the compiled code.
+    const refused = validatePassword('iloveyou', { username: 'someone' });
+    console.log(JSON.stringify({ plugin: typeof oidcConnect, status: home.statusCode, text: home.body.includes('You are not logged in'), css: css.statusCode, refused }));
     await app.close();
     await database.close();`;
   writeFileSync(join(project, 'consumer.mjs'), script);
   const out = execFileSync(process.execPath, ['consumer.mjs'], { cwd: project, encoding: 'utf8' });
-  assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { plugin: 'function', status: 200, text: true, css: 200 });
+  assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { plugin: 'function', status: 200, text: true, css: 200, refused: ['This password is too common.'] });
 });
 
 test('its types check in a consumer project', () => {

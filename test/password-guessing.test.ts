@@ -5,7 +5,10 @@
  * X-Forwarded-For (TRUST_PROXY=true), so one test can be many clients.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, test } from 'node:test';
+import type { FastifyRequest } from 'fastify';
 import { createUser } from '../src/accounts/users.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
@@ -61,6 +64,16 @@ for (const target of databaseTargets) {
       // Locked now, even for the right password, on either instance.
       assert.equal((await (await loginForm(a, '203.0.113.1'))('victim', 'victim password')).status, 429);
       assert.equal((await (await loginForm(b, '203.0.113.2'))('victim', 'victim password')).status, 429);
+    });
+
+    test('usernames are case-sensitive, and so is the lockout: 10 wrong passwords for Alice leave alice alone', async () => {
+      // Issue 17, finding 5: both can come from a Django import, where usernames are case-sensitive too.
+      await createUser(a.database.db, { username: 'Alice', email: 'alice.upper@example.com', password: 'upper password' });
+      await createUser(a.database.db, { username: 'alice', email: 'alice.lower@example.com', password: 'lower password' });
+      const forms = await Promise.all(Array.from({ length: 10 }, (_, i) => loginForm(i % 2 ? a : b, `198.51.100.${60 + i}`)));
+      assert.deepEqual(statuses(await Promise.all(forms.map((send, i) => send('Alice', `guess ${i}`)))), { 401: 10 });
+      assert.equal((await (await loginForm(a, '203.0.113.3'))('Alice', 'upper password')).status, 429);
+      assert.equal((await (await loginForm(b, '203.0.113.4'))('alice', 'lower password')).status, 302, 'alice is not locked by Alice');
     });
   });
 }
@@ -146,5 +159,60 @@ describe('hashing capacity', () => {
       assert.match(busy.body, /SERVER_BUSY/);
       assert.ok(Number(busy.headers.get('retry-after')) > 0);
     }
+  });
+});
+
+/** Resolves once `count` requests to `path` have reached their route handler (Fastify's diagnostics channel). */
+function handlersStarted(path: string, count: number): Promise<void> {
+  const name = 'tracing:fastify.request.handler:start';
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onStart = (message: unknown) => {
+      if ((message as { request: FastifyRequest }).request.url !== path || ++seen < count) return;
+      unsubscribe(name, onStart);
+      resolve();
+    };
+    subscribe(name, onStart);
+  });
+}
+
+describe('imported Django hashes that ask for minutes of work', () => {
+  let t: TestApp;
+  // Well-formed hashes, as a hostile or broken Django row holds them, that an import before issue 17 stored.
+  const b64 = (bytes: number) => randomBytes(bytes).toString('base64');
+  const nopad = (bytes: number) => b64(bytes).replace(/=+$/, '');
+  const COSTLY = {
+    'costly-pbkdf2': `pbkdf2_sha256$100000000$salt$${b64(32)}`,
+    'costly-bcrypt': `bcrypt_sha256$$2b$31$${'a'.repeat(22)}${'b'.repeat(31)}`,
+    'costly-argon2': `argon2$argon2id$v=19$m=102400,t=100000,p=8$${nopad(16)}$${nopad(32)}`,
+    'costly-scrypt': `scrypt$16384$salt$8$1000$${b64(64)}`,
+  };
+  before(async () => {
+    t = await startTestApp({ TRUST_PROXY: 'true', PASSWORD_HASH_CONCURRENCY: '2' });
+    await createUser(t.database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
+    for (const [username, hash] of Object.entries(COSTLY)) {
+      const { id } = await createUser(t.database.db, { username, email: `${username}@example.com` });
+      await t.database.db.updateTable('users').set({ password: `django$${hash}` }).where('id', '=', id).execute();
+    }
+  });
+  after(() => t?.close());
+
+  test('are refused unchecked, like a wrong password, audited PASSWORD_HASH_REFUSED, while another user signs in', { timeout: 120_000 }, async () => {
+    // Two wrong passwords for each, each from its own address: eight, within the two hashing slots and their queue.
+    const forms = await Promise.all(Array.from({ length: 8 }, (_, i) => loginForm(t, `198.51.100.${200 + i}`)));
+    const usernames = Object.keys(COSTLY);
+    const inHandlers = handlersStarted('/accounts/login/', 8);
+    const costly = Promise.all(forms.map((send, i) => send(usernames[i % 4]!, `guess ${i}`)));
+    await inHandlers;
+    // Before the fix the first two took both slots for minutes (bcrypt cost 31: years), and this waited behind them.
+    const carol = await (await loginForm(t, '203.0.113.70'))('carol', 'carol password');
+    assert.equal(carol.status, 302);
+
+    const answers = await costly;
+    assert.deepEqual(statuses(answers), { 401: 8 });
+    for (const answer of answers) assert.match(answer.body, /Please enter a correct username and password/);
+    const audited = await t.database.db.selectFrom('audit_log').select(['username', 'error_code'])
+      .where('type', '=', 'login_failure').where('username', 'like', 'costly-%').execute();
+    assert.deepEqual(audited.map((a) => a.error_code).sort(), Array(8).fill('PASSWORD_HASH_REFUSED'));
   });
 });

@@ -9,8 +9,14 @@ export interface TargetKeys {
   emailKeys: string[];
 }
 
-/** Every user here that one batch of Django users could land on, in three indexed reads. */
-export async function findImportTargets(db: Db, keys: TargetKeys): Promise<ImportTargets> {
+/**
+ * Which of these users sign in through a provider. The identities table belongs to provisioning/,
+ * which imports this folder: the caller passes its reader in (usersWithIdentities).
+ */
+export type IdentityHolders = (db: Db, userIds: readonly number[]) => Promise<Set<number>>;
+
+/** Every user here that one batch of Django users could land on, in four indexed reads. */
+export async function findImportTargets(db: Db, keys: TargetKeys, identityHolders: IdentityHolders): Promise<ImportTargets> {
   const mapped = keys.djangoIds.length === 0 ? [] : await db.selectFrom('django_users').select(['django_id', 'user_id'])
     .where('django_id', 'in', keys.djangoIds).execute();
   const users = await db.selectFrom('users').selectAll()
@@ -24,10 +30,11 @@ export async function findImportTargets(db: Db, keys: TargetKeys): Promise<Impor
   const djangoIds = new Map((ids.length === 0 ? [] : await db.selectFrom('django_users').select(['django_id', 'user_id'])
     .where('user_id', 'in', ids).execute()).map((m) => [m.user_id, m.django_id]));
   const groups = await groupsOfUsers(db, ids);
+  const withIdentity = await identityHolders(db, ids);
 
   const targets: ImportTargets = { byDjangoId: new Map(), byUsername: new Map(), byEmail: new Map() };
   for (const user of users) {
-    const target: ImportTarget = { ...user, djangoId: djangoIds.get(user.id) ?? null, groups: groups.get(user.id) ?? [] };
+    const target: ImportTarget = { ...user, djangoId: djangoIds.get(user.id) ?? null, groups: groups.get(user.id) ?? [], hasIdentity: withIdentity.has(user.id) };
     if (target.djangoId !== null) targets.byDjangoId.set(target.djangoId, target);
     targets.byUsername.set(user.username, target);
     if (user.email_key) targets.byEmail.set(user.email_key, [...(targets.byEmail.get(user.email_key) ?? []), target]);

@@ -9,7 +9,7 @@ const django = (id: number, username: string, email: string, extra: Partial<Djan
 
 const here = (id: number, username: string, email: string, extra: Partial<ImportTarget> = {}): ImportTarget => ({
   id, username, email, email_key: email.toLowerCase(), email_verified: 1, first_name: '', last_name: '', password: null,
-  is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: 500, djangoId: null, groups: [], ...extra,
+  is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: 500, djangoId: null, groups: [], hasIdentity: false, ...extra,
 });
 
 function targets(...users: ImportTarget[]): ImportTargets {
@@ -22,7 +22,7 @@ function targets(...users: ImportTarget[]): ImportTargets {
   return t;
 }
 
-const planner = () => new ImportPlanner({ emailsVerified: true });
+const planner = (mergeInto: string[] = []) => new ImportPlanner({ emailsVerified: true, mergeInto: new Set(mergeInto) });
 
 test('a username taken here by another email, or split from its email, is skipped, never merged', () => {
   const taken = planner().plan(django(1, 'bob', 'bob@example.com'), targets(here(7, 'bob', 'robert@example.org')));
@@ -69,10 +69,39 @@ test('an imported user renamed in Django is followed by its Django id', () => {
 });
 
 test('--emails-unverified leaves emails unverified, except on accounts mozilla-django-oidc created', () => {
-  const p = new ImportPlanner({ emailsVerified: false });
+  const p = new ImportPlanner({ emailsVerified: false, mergeInto: new Set() });
   const local = p.plan(django(1, 'dave', 'dave@example.com'), targets());
   const provider = p.plan(django(2, '_COYpz3VTWI3xP21j9fXU0fPWvM', 'alice@example.com', { password: '!unusable', providerUsername: 'mozilla-django-oidc' }), targets());
   assert.equal(local.action === 'create' && local.values.email_verified, 0);
   assert.equal(provider.action === 'create' && provider.values.email_verified, 1);
   assert.equal(provider.action === 'create' && provider.password.kind, 'unusable');
+});
+
+test('an unverified email, no email, or a provider identity here: skipped unless --merge-into names that account', () => {
+  const cases: Array<[ImportTarget, string]> = [
+    [here(7, 'mallory', 'boss@example.com', { email_verified: 0 }), 'its email boss@example.com is not verified'],
+    [here(7, 'boss', '', { email_key: '', email_verified: 0 }), 'it has no email'],
+    [here(7, 'pat', 'boss@example.com', { hasIdentity: true }), 'it signs in through a provider'],
+    [here(7, 'mallory', 'boss@example.com', { email_verified: 0, hasIdentity: true }), 'its email boss@example.com is not verified and it signs in through a provider'],
+  ];
+  const boss = django(1, 'boss', 'boss@example.com', { isSuperuser: true });
+  for (const [target, doubt] of cases) {
+    const plan = planner().plan(boss, targets(target));
+    assert.deepEqual(plan, {
+      action: 'skip', django: boss, confirm: target.username,
+      reason: `matches user #7 "${target.username}" here, but ${doubt}: merged only with --merge-into=${target.username}, once you know they are the same person`,
+    });
+    // Another account's name confirms nothing; this account's name does.
+    assert.equal(planner(['someone-else']).plan(boss, targets(target)).action, 'skip');
+    const confirmed = planner([target.username]);
+    const merged = confirmed.plan(boss, targets(target));
+    assert.equal(merged.action, 'update');
+    assert.deepEqual(merged.action === 'update' && [merged.userId, merged.set.is_superuser], [7, 1]);
+    assert.deepEqual(confirmed.unusedMergeInto(), []);
+  }
+  // A verified email and no identity: merged without asking, as before.
+  assert.equal(planner().plan(boss, targets(here(7, 'boss', 'boss@example.com'))).action, 'update');
+  // An account imported before is followed by its Django id, whatever its email or identities now.
+  assert.equal(planner().plan(boss, targets(here(7, 'boss', 'boss@example.com', { djangoId: 1, email_verified: 0, hasIdentity: true }))).action, 'update');
+  assert.deepEqual(planner(['ghost']).unusedMergeInto(), ['ghost']);
 });

@@ -30,7 +30,7 @@ export type ImportedValues = Pick<User,
   | 'is_active' | 'is_staff' | 'is_superuser' | 'date_joined' | 'last_login'>;
 
 /** A user here that a Django user may land on. */
-export type ImportTarget = User & { djangoId: number | null; groups: string[] };
+export type ImportTarget = User & { djangoId: number | null; groups: string[]; hasIdentity: boolean };
 
 export interface ImportTargets {
   byDjangoId: Map<number, ImportTarget>;
@@ -42,6 +42,11 @@ export interface ImportTargets {
 export interface ImportOptions {
   /** Imported emails count as verified (the default): they come from the operator's own database. */
   emailsVerified: boolean;
+  /**
+   * Usernames here of accounts the operator confirmed (`--merge-into`): a Django user may be merged
+   * into them although their email is unverified or missing, or they sign in through a provider.
+   */
+  mergeInto: ReadonlySet<string>;
 }
 
 export type PasswordNote =
@@ -50,6 +55,8 @@ export type PasswordNote =
   | { kind: 'kept' }
   | { kind: 'unusable' }
   | { kind: 'must-reset'; algorithm: string }
+  /** Above HASH_LIMITS (django-hashers.ts): never stored, so never checked at sign-in. */
+  | { kind: 'too-costly'; algorithm: string; reason: string }
   | { kind: 'corrupt'; reason: string };
 
 export type ImportPlan =
@@ -67,7 +74,8 @@ export type ImportPlan =
     password: PasswordNote;
   }
   | { action: 'unchanged'; django: DjangoUser; userId: number; username: string; password: PasswordNote }
-  | { action: 'skip'; django: DjangoUser; reason: string };
+  /** `confirm`: the username here that `--merge-into` would have to name for this merge. */
+  | { action: 'skip'; django: DjangoUser; reason: string; confirm?: string };
 
 /**
  * Decides, for each Django user in Django id order, whether to create, update or skip, without
@@ -79,9 +87,15 @@ export class ImportPlanner {
   readonly #options: ImportOptions;
   readonly #usernames = new Map<string, number>();
   readonly #emails = new Map<string, number>();
+  readonly #confirmed = new Set<string>();
 
   constructor(options: ImportOptions) {
     this.#options = options;
+  }
+
+  /** The `--merge-into` names that no Django user was merged into (yet), to tell the operator. */
+  unusedMergeInto(): string[] {
+    return [...this.#options.mergeInto].filter((name) => !this.#confirmed.has(name));
   }
 
   plan(django: DjangoUser, targets: ImportTargets): ImportPlan {
@@ -111,6 +125,19 @@ export class ImportPlanner {
       }
       target = byUsername ?? withEmail;
       if (target?.djangoId != null) return skip(`user #${target.id} here was imported from Django user #${target.djangoId}`);
+      // A merge hands this account the Django user's username, password and rights. Anyone can make an
+      // account with an email they do not own through a provider that does not verify it, so only an
+      // account whose email is verified, and that no provider identity can sign in to, is merged unasked.
+      const doubts = target ? mergeDoubts(target) : [];
+      if (target && doubts.length > 0) {
+        if (!this.#options.mergeInto.has(target.username)) {
+          return {
+            action: 'skip', django, confirm: target.username,
+            reason: `matches user #${target.id} "${target.username}" here, but ${doubts.join(' and ')}: merged only with --merge-into=${target.username}, once you know they are the same person`,
+          };
+        }
+        this.#confirmed.add(target.username);
+      }
     }
 
     const { value: hash, note } = this.#password(django.password, target);
@@ -162,10 +189,21 @@ export class ImportPlanner {
         return { value: null, note: { kind: 'unusable' } };
       case 'weak':
         return { value: null, note: { kind: 'must-reset', algorithm: parsed.algorithm } };
+      case 'too-costly':
+        return { value: null, note: { kind: 'too-costly', algorithm: parsed.algorithm, reason: parsed.reason } };
       case 'corrupt':
         return { value: null, note: { kind: 'corrupt', reason: parsed.reason } };
     }
   }
+}
+
+/** Why merging into `target` needs the operator's word; none for a verified email and no provider identity. */
+function mergeDoubts(target: ImportTarget): string[] {
+  const doubts: string[] = [];
+  if (!target.email_key) doubts.push('it has no email');
+  else if (!target.email_verified) doubts.push(`its email ${target.email} is not verified`);
+  if (target.hasIdentity) doubts.push('it signs in through a provider');
+  return doubts;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

@@ -6,7 +6,10 @@ export interface LockoutPolicy {
 }
 
 /**
- * Counts password attempts per username in the database, so every instance sees the same count. A
+ * Counts password attempts per username in the database, so every instance sees the same count. The
+ * key is the username exactly as the login form looks it up (usernames are case-sensitive, as in
+ * Django): `Alice` and `alice` are two accounts with two counts. Counts written before this rule, under
+ * lower-cased keys, end with their window (15 minutes by default), so they needed no migration. A
  * window starts at the first attempt; after it passes the count starts again. A successful check
  * clears the count, so what it holds is the attempts not (yet) known to be right.
  *
@@ -19,7 +22,7 @@ export async function reserveAttempt(db: Db, policy: LockoutPolicy, username: st
   const windowOpen = now - policy.windowSeconds * 1000;
   const row = await db
     .insertInto('login_failures')
-    .values({ username: username.toLowerCase(), failures: 1, window_start: now })
+    .values({ username, failures: 1, window_start: now })
     .onConflict((oc) =>
       oc.column('username').doUpdateSet((eb) => ({
         failures: eb.case().when('login_failures.window_start', '<=', windowOpen).then(1)
@@ -34,7 +37,7 @@ export async function reserveAttempt(db: Db, policy: LockoutPolicy, username: st
 }
 
 export async function clearFailures(db: Db, username: string): Promise<void> {
-  await db.deleteFrom('login_failures').where('username', '=', username.toLowerCase()).execute();
+  await db.deleteFrom('login_failures').where('username', '=', username).execute();
 }
 
 /** Deletes counts whose window has passed: they lock nothing, and unknown usernames would pile up. */

@@ -1,11 +1,10 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { OidcConnectError } from '../errors.ts';
+import { isOidcConnectError } from '../errors.ts';
 import { isDjangoHash, verifyDjangoPassword } from './django-hashers.ts';
 
 /** OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. */
 const PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
-export const MIN_PASSWORD_LENGTH = 8;
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
   const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
@@ -21,8 +20,24 @@ export async function hashPassword(password: string): Promise<string> {
   return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
+/**
+ * True when `password` matches `stored`: this app's `scrypt$…` hash or an imported `django$…` one.
+ * An imported hash that asks for more work than any Django release used is refused unchecked, after
+ * as long as a real check takes (so a guesser learns nothing from the time): it throws
+ * PASSWORD_HASH_REFUSED, which a login form answers as a wrong password.
+ *
+ * @example
+ *   if (await verifyPassword(form.password, user.password)) { … }
+ */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  if (isDjangoHash(stored)) return verifyDjangoPassword(password, stored);
+  if (isDjangoHash(stored)) {
+    try {
+      return await verifyDjangoPassword(password, stored);
+    } catch (error) {
+      if (isOidcConnectError(error) && error.code === 'PASSWORD_HASH_REFUSED') await verifyAgainstDummy(password);
+      throw error;
+    }
+  }
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || salt === undefined || hash === undefined) return false;
   const expected = Buffer.from(hash, 'base64url');
@@ -36,11 +51,4 @@ export async function verifyAgainstDummy(password: string): Promise<false> {
   dummyHash ??= hashPassword('dummy password for timing');
   await verifyPassword(password, await dummyHash);
   return false;
-}
-
-export function checkNewPassword(password: string): void {
-  if (password.length === 0) throw new OidcConnectError('PASSWORD_INVALID', 'The password must not be empty.');
-  if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new OidcConnectError('PASSWORD_INVALID', `The password is too short: it must contain at least ${MIN_PASSWORD_LENGTH} characters.`);
-  }
 }

@@ -6,7 +6,8 @@ import { prepared } from '../db/prepared.ts';
 import type { NewUser, User, UsersTable } from '../db/schema.ts';
 import { OidcConnectError } from '../errors.ts';
 import { normalizeEmail } from './email.ts';
-import { checkNewPassword, hashPassword } from './passwords.ts';
+import { checkNewPassword, refuseBlankPassword } from './password-validation.ts';
+import { hashPassword } from './passwords.ts';
 
 /** An account an operator creates (createsuperuser, the admin, the library): its email counts as verified. */
 export interface NewAccount {
@@ -17,6 +18,12 @@ export interface NewAccount {
   lastName?: string;
   isStaff?: boolean;
   isSuperuser?: boolean;
+  /**
+   * Skip Django's password validators (src/accounts/password-validation.ts), as Django's createsuperuser
+   * does when its operator answers "Bypass password validation and create user anyway?" with y. A blank
+   * password is refused all the same.
+   */
+  bypassPasswordValidation?: boolean;
 }
 
 const USERNAME = /^[\w.@+-]{1,150}$/;
@@ -26,6 +33,26 @@ export function checkUsername(username: string): void {
   if (!USERNAME.test(username)) {
     throw new OidcConnectError('BAD_REQUEST', 'A username has 1 to 150 characters: letters, digits and @ . + - _ only.');
   }
+}
+
+/** Longest username the login form looks up (Django's max_length). */
+const MAX_LOGIN_USERNAME = 150;
+
+/**
+ * The username the login form looks up for what was typed: without the spaces around it, as Django's
+ * form strips them; '' when no account can have it (empty, or longer than 150).
+ *
+ * @example
+ *   typedUsername(' alice ') // 'alice'
+ */
+export function typedUsername(typed: string): string {
+  const username = typed.trim();
+  return username.length > MAX_LOGIN_USERNAME ? '' : username;
+}
+
+/** Whether anyone can sign in to this username through the login form (see typedUsername). */
+export function loginFormReaches(username: string): boolean {
+  return username !== '' && typedUsername(username) === username;
 }
 
 export async function findUserByUsername(db: Db, username: string): Promise<User | undefined> {
@@ -42,7 +69,10 @@ const userById = prepared('users.byId', ['id'], (db, p) => db.selectFrom('users'
 
 export async function createUser(db: Db, account: NewAccount, now = Date.now()): Promise<User> {
   checkUsername(account.username);
-  if (account.password != null) checkNewPassword(account.password);
+  if (account.password != null && account.bypassPasswordValidation) refuseBlankPassword(account.password);
+  else if (account.password != null) {
+    checkNewPassword(account.password, { username: account.username, email: account.email, first_name: account.firstName, last_name: account.lastName });
+  }
   const row: NewUser = {
     username: account.username,
     email: account.email ?? '',
@@ -73,8 +103,17 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
  */
 export const userChanged = (userId: number) => (): Change[] => [{ kind: 'user', id: userId }];
 
+/**
+ * Sets a new local password after Django's validators accept it for this user (PASSWORD_INVALID
+ * otherwise), and announces the change.
+ *
+ * @example
+ *   await setPassword(db, user.id, 'a long and unusual phrase');
+ */
 export async function setPassword(db: Db, userId: number, password: string): Promise<void> {
-  checkNewPassword(password);
+  const user = await findUserById(db, userId);
+  if (!user) throw new OidcConnectError('USER_NOT_FOUND', `No user has the id ${userId}.`);
+  checkNewPassword(password, user);
   const hash = await hashPassword(password);
   await changing(db, (db) => db.updateTable('users').set({ password: hash }).where('id', '=', userId).execute(), userChanged(userId));
 }

@@ -3,7 +3,7 @@
  * sessions, provisioning) and answers with what to audit and which message to show, or with an
  * error for the form. Who may run them is checked first, by the caller, with src/admin/policy.ts.
  */
-import { checkNewPassword } from '../accounts/passwords.ts';
+import { checkNewPassword } from '../accounts/password-validation.ts';
 import { setActive, setPassword, setStaff } from '../accounts/users.ts';
 import type { AdminAction } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
@@ -70,7 +70,7 @@ export const setUserPassword: AdminActionRun = async ({ db, target, form, curren
   if (password1.length > 4096) return { error: 'The password is too long.' };
   if (password1 !== password2) return { error: 'The two password fields didn’t match.' };
   try {
-    checkNewPassword(password1);
+    checkNewPassword(password1, target);
   } catch (error) {
     if (isOidcConnectError(error)) return { error: error.message };
     throw error;

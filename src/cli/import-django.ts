@@ -2,9 +2,11 @@ import { existsSync } from 'node:fs';
 import { ImportPlanner, type DjangoUser, type ImportPlan, type ImportTargets } from '../accounts/django-import.ts';
 import { applyImportPlans, findImportTargets } from '../accounts/django-import-store.ts';
 import { normalizeEmail } from '../accounts/email.ts';
+import { loginFormReaches } from '../accounts/users.ts';
 import type { Config, UsernameAlgo } from '../config/index.ts';
 import { migrate, openDatabase, pendingMigrations, type DatabaseHandle } from '../db/index.ts';
 import { OidcConnectError } from '../errors.ts';
+import { usersWithIdentities } from '../provisioning/identities.ts';
 import { baseUsername } from '../provisioning/username.ts';
 import { openDjangoSource } from './django-source.ts';
 
@@ -13,6 +15,10 @@ export interface ImportDjangoOptions {
   onlyActive: boolean;
   strict: boolean;
   emailsUnverified: boolean;
+  /** Usernames here that Django users may be merged into despite an unverified email or a provider identity. */
+  mergeInto: readonly string[];
+  /** Every user in the report, not only the counts and the conflicts. */
+  verbose: boolean;
   /** Report lines (stdout). */
   out: (line: string) => void;
   /** Progress: a bar on a terminal, plain lines otherwise (stderr). */
@@ -32,8 +38,8 @@ const PROVIDER_ALGOS: UsernameAlgo[] = ['mozilla-django-oidc', 'sha224'];
 export async function importDjango(config: Config, url: string, options: ImportDjangoOptions): Promise<number> {
   const source = await openDjangoSource(url);
   const target = await openTarget(config, options.dryRun);
-  const planner = new ImportPlanner({ emailsVerified: !options.emailsUnverified });
-  const report = new Report();
+  const planner = new ImportPlanner({ emailsVerified: !options.emailsUnverified, mergeInto: new Set(options.mergeInto) });
+  const report = new Report(options.dryRun, options.verbose);
   try {
     const total = await source.count(options.onlyActive);
     options.out(`Importing ${total} Django user${total === 1 ? '' : 's'} from ${source.display} into ${config.database.display}${options.dryRun ? ' (dry run: nothing is written)' : ''}.`);
@@ -41,7 +47,7 @@ export async function importDjango(config: Config, url: string, options: ImportD
     for await (const batch of source.batches(options.onlyActive, BATCH)) {
       const users = batch.map(withProviderUsername);
       const plan = async (db: DatabaseHandle['db'] | null) => {
-        const targets = db ? await findImportTargets(db, keysOf(users)) : EMPTY_TARGETS;
+        const targets = db ? await findImportTargets(db, keysOf(users), usersWithIdentities) : EMPTY_TARGETS;
         return users.map((user) => planner.plan(user, targets));
       };
       const plans = target === null
@@ -61,8 +67,11 @@ export async function importDjango(config: Config, url: string, options: ImportD
     await source.close();
     await target?.close();
   }
-  report.print(options.out, { dryRun: options.dryRun, emailsUnverified: options.emailsUnverified, usernameAlgos: config.providers.map((p) => p.usernameAlgo) });
-  return options.strict && report.skipped.length > 0 ? 1 : 0;
+  report.print(options.out, {
+    dryRun: options.dryRun, emailsUnverified: options.emailsUnverified, usernameAlgos: config.providers.map((p) => p.usernameAlgo),
+    unusedMergeInto: planner.unusedMergeInto(),
+  });
+  return options.strict && report.skipped.count > 0 ? 1 : 0;
 }
 
 /**
@@ -106,59 +115,126 @@ function withProviderUsername(user: Omit<DjangoUser, 'providerUsername'>): Djang
   return algo ? { ...user, providerUsername: algo } : user;
 }
 
+/** Lines each conflict section shows without --verbose. */
+const SHOWN = 20;
+
+/** One section of the report: every line with --verbose; otherwise its first `limit` lines (maybe none) and its count. */
+class Section {
+  count = 0;
+  readonly lines: string[] = [];
+  readonly #title: string;
+  readonly #limit: number;
+
+  constructor(title: string, limit: number) {
+    this.#title = title;
+    this.#limit = limit;
+  }
+
+  add(line: string): void {
+    this.count++;
+    if (this.lines.length < this.#limit) this.lines.push(line);
+  }
+
+  print(out: (line: string) => void): void {
+    if (this.lines.length === 0) return;
+    out(`\n${this.#title} (${this.count}):`);
+    for (const line of this.lines) out(`  ${line}`);
+    if (this.count > this.lines.length) out(`  … and ${this.count - this.lines.length} more (--verbose lists them all)`);
+  }
+}
+
+/**
+ * By default the report is the counts and what needs the operator (skipped users, passwords to reset,
+ * unreachable usernames), so that its summary does not scroll away behind one line per user;
+ * --verbose lists everyone.
+ */
 class Report {
-  readonly created: string[] = [];
-  readonly updated: string[] = [];
-  readonly skipped: string[] = [];
-  readonly mustReset: string[] = [];
-  readonly noPassword: string[] = [];
+  readonly created: Section;
+  readonly updated: Section;
+  readonly skipped: Section;
+  /** Accounts here that a Django user would merge into with the operator's word (--merge-into). */
+  readonly toConfirm: string[] = [];
+  readonly mustReset: Section;
+  readonly noPassword: Section;
+  /** Imported usernames that no one can type into the login form. */
+  readonly unreachable: Section;
   readonly providerAlgos = new Set<string>();
   unchanged = 0;
+  readonly #verbose: boolean;
+
+  constructor(dryRun: boolean, verbose: boolean) {
+    this.#verbose = verbose;
+    const all = verbose ? Infinity : 0;
+    const conflicts = verbose ? Infinity : SHOWN;
+    this.created = new Section(dryRun ? 'Would create' : 'Created', all);
+    this.updated = new Section(dryRun ? 'Would update' : 'Updated', all);
+    this.skipped = new Section('Skipped, never merged', conflicts);
+    this.mustReset = new Section('Must reset their password (imported without one)', conflicts);
+    this.noPassword = new Section('No local password: they sign in through the provider', all);
+    this.unreachable = new Section('The login form cannot reach these usernames (rename them in Django, then import again)', conflicts);
+  }
 
   add(plan: ImportPlan): void {
     const who = `${plan.django.username} (Django #${plan.django.id})`;
     if (plan.action === 'skip') {
-      this.skipped.push(`${who}: ${plan.reason}`);
+      this.skipped.add(`${who}: ${plan.reason}`);
+      if (plan.confirm !== undefined) this.toConfirm.push(plan.confirm);
       return;
     }
-    if (plan.action === 'create') this.created.push(who);
+    if (plan.action === 'create') this.created.add(who);
     else if (plan.action === 'update') {
       const here = plan.username === plan.django.username ? '' : `, was "${plan.username}" here`;
-      this.updated.push(`${who}${here}: ${plan.changes.length > 0 ? plan.changes.join(', ') : 'linked to its Django user'}`);
+      this.updated.add(`${who}${here}: ${plan.changes.length > 0 ? plan.changes.join(', ') : 'linked to its Django user'}`);
     } else this.unchanged++;
+    const unreachable = unreachableReason(plan.django.username);
+    if (unreachable) this.unreachable.add(`${JSON.stringify(plan.django.username)} (Django #${plan.django.id}): ${unreachable}`);
 
     const note = plan.password;
-    if (note.kind === 'must-reset') this.mustReset.push(`${who}: ${note.algorithm} hash, too weak to keep`);
-    else if (note.kind === 'corrupt') this.mustReset.push(`${who}: unreadable hash (${note.reason})`);
+    if (note.kind === 'must-reset') this.mustReset.add(`${who}: ${note.algorithm} hash, too weak to keep`);
+    else if (note.kind === 'too-costly') this.mustReset.add(`${who}: ${note.algorithm} hash asking for more work than this app checks (${note.reason})`);
+    else if (note.kind === 'corrupt') this.mustReset.add(`${who}: unreadable hash (${note.reason})`);
     else if (note.kind === 'unusable') {
       const provider = plan.django.providerUsername;
       if (provider) this.providerAlgos.add(provider);
-      this.noPassword.push(`${who}${provider ? `: created by mozilla-django-oidc (${provider} username of ${plan.django.email})` : ''}`);
+      this.noPassword.add(`${who}${provider ? `: created by mozilla-django-oidc (${provider} username of ${plan.django.email})` : ''}`);
     }
   }
 
-  print(out: (line: string) => void, context: { dryRun: boolean; emailsUnverified: boolean; usernameAlgos: UsernameAlgo[] }): void {
-    const section = (title: string, lines: string[]) => {
-      if (lines.length === 0) return;
-      out(`\n${title} (${lines.length}):`);
-      for (const line of lines) out(`  ${line}`);
-    };
-    section(context.dryRun ? 'Would create' : 'Created', this.created);
-    section(context.dryRun ? 'Would update' : 'Updated', this.updated);
-    section('Skipped, never merged', this.skipped);
-    section('Must reset their password (imported without one)', this.mustReset);
-    section('No local password: they sign in through the provider', this.noPassword);
+  print(out: (line: string) => void, context: { dryRun: boolean; emailsUnverified: boolean; usernameAlgos: UsernameAlgo[]; unusedMergeInto: string[] }): void {
+    this.created.print(out);
+    this.updated.print(out);
+    this.skipped.print(out);
+    if (this.toConfirm.length > 0) {
+      out(`To merge them anyway, once you know each is the same person, run again with --merge-into=${this.toConfirm.join(',')}`);
+    }
+    this.mustReset.print(out);
+    this.noPassword.print(out);
+    this.unreachable.print(out);
     out('');
+    for (const name of context.unusedMergeInto) {
+      out(`--merge-into=${name}: no Django user needed it (there is no such account here, or it was merged before).`);
+    }
     out(context.emailsUnverified
       ? 'Emails were imported as unverified (--emails-unverified), except those of accounts mozilla-django-oidc created, which came from the provider: only those link to a provider login by email.'
       : 'Emails were imported as verified, since they come from your own database: a provider login with the same verified email lands on the imported account.');
     for (const algo of this.providerAlgos) {
       if (!context.usernameAlgos.includes(algo as UsernameAlgo)) {
-        out(`Those accounts have ${algo} usernames: set OIDC_USERNAME_ALGO=${algo} so that new provider users get usernames of the same form.`);
+        out(`The accounts mozilla-django-oidc created have ${algo} usernames: set OIDC_USERNAME_ALGO=${algo} so that new provider users get usernames of the same form.`);
       }
     }
-    out(`${context.dryRun ? 'Dry run, nothing written: ' : ''}${this.created.length} created, ${this.updated.length} updated, ${this.unchanged} unchanged, ${this.skipped.length} skipped; ${this.mustReset.length} must reset their password.`);
+    if (!this.#verbose && this.created.count + this.updated.count + this.noPassword.count > 0) {
+      out('--verbose lists every user created, updated, or without a local password.');
+    }
+    out(`${context.dryRun ? 'Dry run, nothing written: ' : ''}${this.created.count} created, ${this.updated.count} updated, ${this.unchanged} unchanged, ${this.skipped.count} skipped; ${this.mustReset.count} must reset their password; ${this.noPassword.count} without a local password.`);
   }
+}
+
+/** Why the login form cannot reach an imported username, if it cannot (Django's own form strips spaces too). */
+function unreachableReason(username: string): string | undefined {
+  if (loginFormReaches(username)) return undefined;
+  if (username.trim() === '') return 'empty, or only spaces';
+  if (username.trim() !== username) return 'spaces around it, which the login form trims';
+  return 'longer than the 150 characters the login form takes';
 }
 
 /** A bar redrawn in place on a terminal; elsewhere a line at every tenth of the way. */

@@ -5,22 +5,9 @@ import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startServer } from '../server.ts';
 import { startConfiguredDevIdp } from '../web/runtime.ts';
 import { checkSetup } from './check.ts';
-import { createSuperuser } from './createsuperuser.ts';
+import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
+import { COMMAND_HELP, USAGE } from './help.ts';
 import { importDjango } from './import-django.ts';
-
-const USAGE = `Usage: oidc-connect <command>
-
-Commands:
-  serve                         start the app (the same as npm start)
-  migrate                       apply database migrations
-  createsuperuser [--username U --email E] [--no-input]
-                                create an admin; with --no-input the password comes
-                                from OIDC_CONNECT_SUPERUSER_PASSWORD
-  dev-idp                       run the development OpenID provider alone
-  check                         validate the configuration and the provider's discovery
-  import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
-                                import a Django app's users, groups and password hashes
-                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -34,10 +21,17 @@ async function main(argv: string[]): Promise<number> {
       'only-active': { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
       'emails-unverified': { type: 'boolean', default: false },
+      'merge-into': { type: 'string', multiple: true, default: [] },
+      verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const command = positionals[0];
+  const helpFor = command === 'help' ? positionals[1] : values.help ? command : undefined;
+  if (helpFor !== undefined && COMMAND_HELP[helpFor] !== undefined) {
+    console.log(COMMAND_HELP[helpFor]);
+    return 0;
+  }
   if (values.help || command === undefined || command === 'help') {
     console.log(USAGE);
     return command === undefined && !values.help ? 1 : 0;
@@ -58,9 +52,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'createsuperuser': {
+      const noInput = values['no-input'] === true;
+      // As Django's: no questions to a pipe or a file, which would end in the middle of them.
+      if (!noInput && !process.stdin.isTTY) {
+        console.error(NOT_A_TERMINAL);
+        return 1;
+      }
       const username = await createSuperuser(config, {
-        noInput: values['no-input'] === true,
+        noInput,
         env: process.env,
+        warn: (line) => console.error(line),
         ...(values.username !== undefined ? { username: values.username } : {}),
         ...(values.email !== undefined ? { email: values.email } : {}),
       });
@@ -84,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
         onlyActive: values['only-active'] === true,
         strict: values.strict === true,
         emailsUnverified: values['emails-unverified'] === true,
+        mergeInto: (values['merge-into'] ?? []).flatMap((list) => list.split(',')).map((name) => name.trim()).filter(Boolean),
+        verbose: values.verbose === true,
         out: (line) => console.log(line),
         progress: process.stderr,
       });

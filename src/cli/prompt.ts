@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
+import { OidcConnectError } from '../errors.ts';
 
 /**
  * Line prompts over stdin. Hidden prompts mute readline's echo through a muted output stream,
@@ -35,7 +36,7 @@ export function createPrompter(input: NodeJS.ReadableStream = process.stdin, out
       const answer = await nextLine();
       muted = false;
       if (options.hidden) output.write('\n');
-      if (answer === undefined) throw new Error('input ended before all questions were answered');
+      if (answer === undefined) throw new OidcConnectError('BAD_REQUEST', 'Cancelled: the input ended before every question was answered.');
       return answer;
     },
     close: () => rl.close(),

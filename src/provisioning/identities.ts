@@ -83,6 +83,18 @@ export async function identitiesOf(db: Db, userId: number): Promise<Pick<Identit
 }
 
 /**
+ * Which of `userIds` have at least one provider identity (one indexed read, identities_user_id).
+ *
+ * @example
+ *   const signsInThroughProvider = await usersWithIdentities(db, [3, 7]); // Set { 7 }
+ */
+export async function usersWithIdentities(db: Db, userIds: readonly number[]): Promise<Set<number>> {
+  if (userIds.length === 0) return new Set();
+  const rows = await db.selectFrom('identities').select('user_id').distinct().where('user_id', 'in', userIds).execute();
+  return new Set(rows.map((r) => r.user_id));
+}
+
+/**
  * Removes identity `id` when it belongs to `userId`; returns its issuer, or undefined when it was
  * not linked (any more). Works inside `db.transaction()`. Announced as a change to the user
  * (src/db/change-feed.ts): the access tokens of that identity, cached as the user's, stop working.

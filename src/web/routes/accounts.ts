@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mayUseLocalLogin } from '../../accounts/groups.ts';
 import { clearFailures, reserveAttempt } from '../../accounts/lockout.ts';
-import { verifyAgainstDummy, verifyPassword, checkNewPassword } from '../../accounts/passwords.ts';
+import { checkNewPassword } from '../../accounts/password-validation.ts';
+import { verifyAgainstDummy, verifyPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
-import { findUserByUsername, setPassword } from '../../accounts/users.ts';
+import { findUserByUsername, setPassword, typedUsername } from '../../accounts/users.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
@@ -65,13 +66,14 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.post('/accounts/login/', { config: limitedLogin, preHandler: checkLoginToken }, async (request, reply) => {
-    const username = field(request.body, 'username').trim();
+    const typed = field(request.body, 'username');
+    const username = typedUsername(typed);
     const password = field(request.body, 'password');
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
-    if (username === '' || password === '' || username.length > 150 || password.length > 4096) {
+    if (username === '' || password === '' || password.length > 4096) {
       // No account named: counted per address and minute, as anyone can send these at any rate.
       await auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS' });
-      return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, username.slice(0, 150));
+      return loginPage(reply.code(400), next, GENERIC_LOGIN_ERROR, typed.trim().slice(0, 150));
     }
     if (!(await reserveAttempt(db, config.lockout, username))) {
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'TOO_MANY_ATTEMPTS', username });
@@ -79,17 +81,25 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const user = await findUserByUsername(db, username);
     let ok: boolean;
+    // An imported hash that asks for too much work is answered as a wrong password; only the operator is told.
+    let refusedHash = false;
     try {
       ok = await hashing.run(() => (user?.password ? verifyPassword(password, user.password) : verifyAgainstDummy(password)));
     } catch (error) {
-      if (isOidcConnectError(error)) await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: error.code, username });
-      throw error;
+      if (isOidcConnectError(error) && error.code === 'PASSWORD_HASH_REFUSED') {
+        request.log.warn({ code: error.code, userId: user?.id }, error.message);
+        ok = false;
+        refusedHash = true;
+      } else {
+        if (isOidcConnectError(error)) await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode: error.code, username });
+        throw error;
+      }
     }
     if (!user || !ok || !user.is_active) {
-      request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
+      if (!refusedHash) request.log.info({ code: 'INVALID_CREDENTIALS' }, 'local login refused');
       await audit(ctx, request, {
         type: 'login_failure', method: 'local', username, userId: user?.id ?? null,
-        errorCode: user && ok && !user.is_active ? 'USER_INACTIVE' : 'INVALID_CREDENTIALS',
+        errorCode: refusedHash ? 'PASSWORD_HASH_REFUSED' : user && ok && !user.is_active ? 'USER_INACTIVE' : 'INVALID_CREDENTIALS',
       });
       return loginPage(reply.code(401), next, GENERIC_LOGIN_ERROR, username);
     }
@@ -149,7 +159,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     await clearFailures(db, user.username);
     if (new1 !== new2) return again(400, 'The two password fields didn’t match.');
     try {
-      checkNewPassword(new1);
+      checkNewPassword(new1, user);
     } catch (error) {
       if (isOidcConnectError(error)) return again(400, error.message);
       throw error;

@@ -130,6 +130,17 @@ USERS = [
     ("corrupt", "corrupt@example.com", None, "corrupt", {}),
     ("dupfirst", "dup@example.com", "dup password", "pbkdf2_sha1", {}),
     ("dupsecond", "DUP@example.com", "dup password", "pbkdf2_sha1", {}),
+    # Well-formed hashes asking for minutes of work (or years), as a hostile or broken row holds them.
+    ("costlypbkdf2", "costly-pbkdf2@example.com", None, "stored",
+     {"stored": "pbkdf2_sha256$100000000$salt$rlAVa3xqBYgwJyuyWVBNqz92BYQaVwebblUU+ECQxvU="}),
+    ("costlybcrypt", "costly-bcrypt@example.com", None, "stored",
+     {"stored": "bcrypt_sha256$$2b$31$IMOF0fs7WPCnqRK.mMjvOuUJsgmB24lGQb2.EDd6bo5bLg9Ue1gFu"}),
+    ("costlyargon2", "costly-argon2@example.com", None, "stored",
+     {"stored": "argon2$argon2id$v=19$m=102400,t=100000,p=8$UHR5ZjV6U0xPeDBqMlAxMVZtOXQySQ$KiHkMQfnMS8+O7qWmZScgQ"}),
+    ("costlyscrypt", "costly-scrypt@example.com", None, "stored",
+     {"stored": "scrypt$16384$salt$8$1000$y5wJgpJi5fMichjkhH4HFKAytyo8E03HYhvhZmryU83XNN/EPY8DwUCkTwdEATYg+c+UbxRwM8s7N1b6+8fnSg=="}),
+    # Django's validators never ran on it (a shell or a migration wrote it); its login form strips spaces too.
+    (" spaced ", "spaced@example.com", "spaced password", "pbkdf2_sha1", {}),
 ]
 mdo_email = "alice@example.com"
 mdo_username = base64.urlsafe_b64encode(hashlib.sha1(mdo_email.encode("utf-8")).digest()).decode("ascii").rstrip("=")
@@ -141,9 +152,12 @@ from django.utils import timezone
 import datetime
 for username, email, password, hasher, extra in {USERS!r}:
     groups = extra.pop("groups", [])
+    stored = extra.pop("stored", None)
     user = User(username=username, email=email, **extra)
     if hasher == "corrupt":
         user.password = "pbkdf2_sha256$260000$salt$not-base64!"
+    elif hasher == "stored":
+        user.password = stored
     else:
         user.password = make_password(password, hasher=hasher)
     user.last_login = timezone.now() - datetime.timedelta(days=3)

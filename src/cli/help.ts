@@ -1,0 +1,55 @@
+/** `oidc-connect --help`: one line or two per command. */
+export const USAGE = `Usage: oidc-connect <command> [options]    (oidc-connect <command> --help: its options)
+
+Commands:
+  serve                         start the app (the same as npm start)
+  migrate                       apply database migrations
+  createsuperuser [--username U --email E] [--no-input]
+                                create an admin; with --no-input the password comes
+                                from OIDC_CONNECT_SUPERUSER_PASSWORD
+  dev-idp                       run the development OpenID provider alone
+  check                         validate the configuration and the provider's discovery
+  import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
+                [--merge-into=USERNAME,…] [--verbose]
+                                import a Django app's users, groups and password hashes
+                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
+
+/** `oidc-connect <command> --help`, for the commands that take options: what each one does. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  createsuperuser: `Usage: oidc-connect createsuperuser [--username U] [--email E] [--no-input]
+
+Creates a staff superuser with a local password, as Django's createsuperuser does, in the database of
+DATABASE_URL (migrated first). In a terminal it asks for what the options do not give, and for the
+password twice, hidden. The password must pass Django's default validators: at least 8 characters, not
+a common password, not entirely numeric, not too similar to the username or email. A refused password
+is asked for again (or kept, if you answer y to "Bypass password validation and create user anyway?").
+
+Options:
+  --username U    the username (letters, digits and @ . + - _; at most 150)
+  --email E       the email address (counts as verified); may be empty
+  --no-input      ask nothing, for scripts: --username is required, and the password comes from
+                  OIDC_CONNECT_SUPERUSER_PASSWORD; a refused password ends the run with one line
+  -h, --help      this help`,
+
+  'import-django': `Usage: oidc-connect import-django <django-database-url> [options]
+
+Moves a Django app's users (auth_user), their groups and their password hashes into the database of
+DATABASE_URL (migrated first), so that they sign in as before. The Django database is only read.
+Running it again updates what changed in Django. See docs/coming-from-django.md.
+
+  <django-database-url>     sqlite:/path/to/db.sqlite3 or postgres://user:password@host:5432/name
+
+Options:
+  --dry-run                 print the report and write nothing, not even a migration
+  --only-active             import only the users with is_active
+  --strict                  exit 1 when a user was skipped; the exit code is 0 otherwise
+  --emails-unverified       import emails as unverified, so that they never link a provider sign-in by
+                            email (except those of accounts mozilla-django-oidc created)
+  --merge-into=U1,U2        accounts here, by their username here, that Django users may be merged into
+                            although their email is unverified or missing, or they sign in through a
+                            provider. The report names each such account; check it is the same person
+  --verbose                 list every user created, updated or without a local password, and every
+                            line of each section; without it the report is the counts, plus at most 20
+                            lines each of skipped users, passwords to reset and unreachable usernames
+  -h, --help                this help`,
+};
