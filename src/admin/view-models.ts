@@ -102,6 +102,12 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   backchannel_logout: 'Back-channel logout',
   password_change: 'Password change',
   admin_action: 'Admin action',
+  password_reset_request: 'Password reset request',
+  password_reset: 'Password reset',
+  email_change: 'Email change',
+  email_verified: 'Email verified',
+  session_end: 'Session ended by its user',
+  mail_failed: 'Mail not delivered',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {
