@@ -7,6 +7,7 @@ import { startConfiguredDevIdp } from '../web/runtime.ts';
 import { checkSetup } from './check.ts';
 import { createSuperuser } from './createsuperuser.ts';
 import { importDjango } from './import-django.ts';
+import { sendTestEmail } from './sendtestemail.ts';
 
 const USAGE = `Usage: oidc-connect <command>
 
@@ -18,6 +19,7 @@ Commands:
                                 from OIDC_CONNECT_SUPERUSER_PASSWORD
   dev-idp                       run the development OpenID provider alone
   check                         validate the configuration and the provider's discovery
+  sendtestemail <address>...    send a test mail through EMAIL_URL and print what the server said
   import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
                                 import a Django app's users, groups and password hashes
                                 (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
@@ -88,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
         progress: process.stderr,
       });
     }
+    case 'sendtestemail':
+      return sendTestEmail(config, positionals.slice(1), (line) => console.log(line));
     case 'check': {
       const problems = await checkSetup(config, (line) => console.log(line));
       return problems === 0 ? 0 : 1;
