@@ -61,7 +61,8 @@ export interface UsersView extends AdminBase {
 }
 
 export interface UserDetailView extends AdminBase {
-  target: UserRowView & { firstName: string; lastName: string; groups: string[] };
+  /** `emailVerified`: an operator entered the address, a provider said it is verified, or its user followed the mailed link. */
+  target: UserRowView & { firstName: string; lastName: string; groups: string[]; emailVerified: boolean };
   identities: { id: number; issuer: string; subject: string; provider: string; created: string; lastLogin: string }[];
   sessions: {
     id: string; created: string; lastSeen: string; expires: string; method: string; ip: string;
@@ -119,6 +120,7 @@ const ACTION_LABELS: Record<AdminAction, string> = {
   set_password: 'set a new password',
   grant_staff: 'made staff',
   revoke_staff: 'removed staff status',
+  set_email: 'set the email address',
 };
 
 /** What a failure code means, for the chart's tooltips. */
@@ -133,6 +135,7 @@ const FLASH: Record<Done, string> = {
   password_set: 'The new password was set, and the user’s sessions ended.',
   staff_granted: 'The user is now staff.',
   staff_revoked: 'The user is no longer staff.',
+  email_set: 'The email address was set, as verified.',
 };
 
 /** The message after an action, from the `done` query parameter; null for anything unknown. */

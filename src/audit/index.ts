@@ -45,6 +45,7 @@ export const ADMIN_ACTIONS = [
   'set_password',
   'grant_staff',
   'revoke_staff',
+  'set_email',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { pruneLoginFailures, type LockoutPolicy } from '../accounts/lockout.ts';
 import { pruneAuditLog } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
+import { pruneOutbox } from '../mail/outbox.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
 import { deleteExpiredSessions } from '../sessions/index.ts';
@@ -31,6 +32,7 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
     ['logout_tokens', () => pruneLogoutTokens(db, now)],
     ['audit_log', () => pruneAuditLog(db, options.auditRetentionDays, now)],
     ['login_failures', () => pruneLoginFailures(db, options.lockout, now)],
+    ['mail_outbox', () => pruneOutbox(db, now)],
   ];
   const pruned: Record<string, number> = {};
   for (const [table, run] of tasks) {
