@@ -363,3 +363,28 @@ for (const target of databaseTargets) {
     });
   });
 }
+
+describe('password reset in production without EMAIL_URL', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({
+      NODE_ENV: 'production', APP_URL: 'https://app.example.com', SESSION_SECRET: 'nH3kQ9vX2bLm7pR4tW8yZ1cF6gJ0sD5e-Aq_uE',
+      OIDC_ISSUER: 'https://id.example.com', OIDC_RP_CLIENT_ID: 'c', OIDC_RP_CLIENT_SECRET: 's',
+    });
+  });
+  after(() => t?.close());
+
+  test('the page says reset by email is not set up here, and a POST is refused with MAIL_NOT_CONFIGURED, writing nothing', async () => {
+    const base = `http://127.0.0.1:${t.config.port}`;
+    const client = new HttpClient();
+    const page = await client.get(`${base}/accounts/password_reset/`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Password reset by email is not set up here\./);
+    assert.doesNotMatch(page.body, /name="email"/);
+    const token = /name="_csrf" value="([^"]+)"/.exec((await client.get(`${base}/accounts/login/`)).body)![1]!;
+    const refused = await client.post(`${base}/accounts/password_reset/`, { _csrf: token, email: 'carol@example.com' });
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /MAIL_NOT_CONFIGURED/);
+    assert.equal(await t.database.db.selectFrom('mail_outbox').select('id').executeTakeFirst(), undefined);
+  });
+});
