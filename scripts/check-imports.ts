@@ -25,6 +25,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['rp'], // rp may import sessions (it ends them on logout), never the reverse
   ['provisioning'],
   ['sessions'],
+  ['mail'], // mail resolves reset requests into accounts' users and audits what it sends and gives up
   ['audit'],
   ['accounts'],
   ['db'],
@@ -52,6 +53,7 @@ export const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'oidc-provider': [DEV_IDP],
   'pg': ['db'], // loaded through db/pg.ts, since it is an optional peer dependency
   'openid-client': ['rp'],
+  'nodemailer': ['mail'],
 };
 
 const RANK = new Map(LAYERS.flatMap((row, index) => row.map((unit) => [unit, index] as const)));

@@ -11,13 +11,17 @@ export const ERROR_CODES = {
   // local accounts
   INVALID_CREDENTIALS: { status: 401, title: 'Wrong username or password', meaning: 'wrong username or password' },
   TOO_MANY_ATTEMPTS: { status: 429, title: 'Too many attempts', meaning: 'locked out after repeated failures' },
-  RATE_LIMITED: { status: 429, title: 'Too many requests', meaning: 'this address sent more sign-in forms in a minute than LOGIN_RATE_LIMIT_PER_MINUTE' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests', meaning: 'this address sent more sign-in or password-reset forms than their limit, or an email address was sent its hourly limit of mails' },
   SERVER_BUSY: { status: 503, title: 'Temporarily busy', meaning: 'every password-checking slot is taken (PASSWORD_HASH_CONCURRENCY) and its short queue is full' },
   PASSWORD_HASH_REFUSED: { status: 400, title: 'Password must be reset', meaning: 'an imported password hash asks for more work than any Django release used; it is never checked' },
   PASSWORD_HASH_TIMEOUT: { status: 503, title: 'Temporarily busy', meaning: 'checking an imported argon2 or bcrypt hash outlived its deadline; its worker thread was stopped' },
   PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is blank, typed differently twice, or refused by Django\'s password validators' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
+  RESET_LINK_INVALID: { status: 400, title: 'Link not valid', meaning: 'a password reset or email verification link is malformed, used, expired or not for this account' },
+  // outgoing mail
+  MAIL_NOT_CONFIGURED: { status: 503, title: 'Email is not set up', meaning: 'no EMAIL_URL is set, so no mail can be sent' },
+  MAIL_UNDELIVERABLE: { status: 502, title: 'Mail not delivered', meaning: 'the SMTP server refused a mail, or stayed unreachable for a day' },
   // sessions, requests
   CSRF_INVALID: { status: 403, title: 'Form expired', meaning: 'a form was sent without its valid anti-forgery token' },
   LOGIN_REQUIRED: { status: 401, title: 'Please log in', meaning: 'the page or API needs a signed-in user or a bearer token' },

@@ -71,6 +71,10 @@ export function banner(config: Config, server: RunningServer): string {
   } else {
     for (const p of config.providers) lines.push(`  Provider "${p.name}": ${p.issuer}`);
   }
+  const mail = config.mail.transport;
+  if (mail?.kind === 'mailbox') lines.push(`  Development mailbox (no EMAIL_URL, so mail is kept, not sent): ${config.appUrl}/dev/mailbox/`);
+  else if (mail?.kind === 'smtp') lines.push(`  Mail: ${mail.display}`);
+  else lines.push('  Mail: not set up (no EMAIL_URL): password reset by email is off');
   lines.push('  Create an admin account: npx oidc-connect createsuperuser', '');
   return lines.join('\n');
 }

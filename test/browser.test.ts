@@ -172,4 +172,51 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
     await tab2.goto(`${url}/`);
     await expectHi(tab2, ALICE.username, ALICE.email);
   });
+
+  test('issue 19: a forgotten password, reset right after npm start through the development mailbox', async () => {
+    const { url, cli } = app();
+    const created = await cli(['createsuperuser', '--no-input', '--username', 'newcomer', '--email', 'newcomer@example.com'],
+      { OIDC_CONNECT_SUPERUSER_PASSWORD: 'a forgotten password' });
+    assert.equal(created.code, 0, created.stderr);
+    const { page } = await newPage();
+    await page.goto(`${url}/accounts/login/`);
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.waitForURL(`${url}/accounts/password_reset/`);
+    await page.locator('input[name="email"]').fill('newcomer@example.com');
+    await page.getByRole('button', { name: 'Reset my password' }).click();
+    await page.waitForURL(`${url}/accounts/password_reset/done/`);
+    await page.getByRole('heading', { name: 'Password reset sent' }).waitFor();
+
+    // The startup banner links to the mailbox; the sender puts the mail there a moment later.
+    assert.match(app().output(), new RegExp(`Development mailbox .*: ${url}/dev/mailbox/`));
+    await page.goto(`${url}/dev/mailbox/`);
+    const mail = page.locator('table.data tbody tr').filter({ hasText: 'newcomer@example.com' });
+    while ((await mail.count()) === 0) await page.reload();
+    await page.screenshot({ path: join(DOCS_DIR, 'dev-mailbox.png') });
+    const link = mail.locator('a[href*="/accounts/reset/"]');
+    const href = (await link.getAttribute('href'))!;
+    assert.ok(href.startsWith(`${url}/accounts/reset/`), href);
+    assert.ok(app().output().includes(href), 'the link is printed in the log too');
+
+    await link.click();
+    await page.waitForURL(/\/accounts\/reset\/[\w-]+\/set-password\/$/);
+    await page.getByRole('heading', { name: 'Enter new password' }).waitFor();
+    await page.screenshot({ path: join(DOCS_DIR, 'password-reset.png') });
+    await page.locator('input[name="new_password1"]').fill('a remembered passphrase');
+    await page.locator('input[name="new_password2"]').fill('a remembered passphrase');
+    await page.getByRole('button', { name: 'Change my password' }).click();
+    await page.waitForURL(`${url}/accounts/reset/done/`);
+    await page.getByText('Your password has been set. You may go ahead and log in now.').waitFor();
+
+    await page.getByRole('link', { name: 'Log in', exact: true }).click();
+    await page.locator('input[name="username"]').fill('newcomer');
+    await page.locator('input[name="password"]').fill('a remembered passphrase');
+    await page.locator('form').getByRole('button', { name: 'Log In' }).click();
+    await page.waitForURL(`${url}/`);
+    await expectHi(page, 'newcomer', 'newcomer@example.com');
+
+    // The link worked once.
+    await page.goto(href);
+    await page.getByRole('heading', { name: 'Password reset unsuccessful' }).waitFor();
+  });
 });

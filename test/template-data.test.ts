@@ -11,14 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createUser } from '../src/accounts/users.ts';
-import { loadConfig } from '../src/config/index.ts';
+import { encodeUid, passwordResetTokens } from '../src/accounts/tokens.ts';
+import { createUser, findUserByUsername } from '../src/accounts/users.ts';
+import { loadConfig, type Config } from '../src/config/index.ts';
 import { migrate, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { createSession } from '../src/sessions/index.ts';
 import { oidcConnect } from '../src/web/plugin.ts';
 
 const PAGES = ['login', 'password_change', 'password_change_done', 'error',
-  'admin-dashboard', 'admin-users', 'admin-user', 'admin-sessions', 'admin-audit'] as const;
+  'admin-dashboard', 'admin-users', 'admin-user', 'admin-sessions', 'admin-audit',
+  'password_reset_form', 'password_reset_done', 'password_reset_confirm', 'password_reset_complete', 'account', 'email_verify', 'dev_mailbox'] as const;
 
 /**
  * dave's password hash as an imported account keeps it until its first login: Django's
@@ -45,11 +47,12 @@ describe('templates a host replaces are given no secret', () => {
   let cookie: string;
   let samHash: string;
   let daveId: number;
+  let config: Config;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'oidc-connect-template-data-'));
     for (const page of PAGES) writeFileSync(join(dir, `${page}.eta`), `<%~ JSON.stringify({ page: '${page}', it }) %>`);
-    const config = loadConfig({ cwd: dir, env: { DATABASE_URL: 'sqlite::memory:', SESSION_SECRET: 'test-secret-test-secret-test-secret-1234', DEV_IDP_PORT: '1' } });
+    config = loadConfig({ cwd: dir, env: { DATABASE_URL: 'sqlite::memory:', SESSION_SECRET: 'test-secret-test-secret-test-secret-1234', DEV_IDP_PORT: '1' } });
     database = openDatabase(config.database);
     await migrate(database);
     const sam = await createUser(database.db, { username: 'sam', email: 'sam@example.com', password: 'sam password', isStaff: true, isSuperuser: true });
@@ -73,11 +76,11 @@ describe('templates a host replaces are given no secret', () => {
   });
 
   /** The page at `url`, rendered by the host's template: what that template was given. */
-  async function dump(url: string, expectedPage: string, init: { signedIn?: boolean; method?: 'GET' | 'POST'; form?: Record<string, string> } = {}) {
+  async function dump(url: string, expectedPage: string, init: { signedIn?: boolean; method?: 'GET' | 'POST'; form?: Record<string, string>; cookie?: string } = {}) {
     const response = await app.inject({
       method: init.method ?? 'GET',
       url,
-      headers: { accept: 'text/html', ...(init.signedIn === false ? {} : { cookie }) },
+      headers: { accept: 'text/html', cookie: [init.signedIn === false ? '' : cookie, init.cookie ?? ''].filter(Boolean).join('; ') },
       ...(init.form ? { payload: init.form } : {}),
     });
     const body = response.body;
@@ -117,6 +120,26 @@ describe('templates a host replaces are given no secret', () => {
     const missing = await dump('/accounts/nothing/', 'error');
     assert.equal(missing.status, 404);
     assert.equal((missing.it.user as { username: string }).username, 'sam');
+  });
+
+  test('the password reset pages, the account page, the verification page and the development mailbox', async () => {
+    const form = await dump('/accounts/password_reset/', 'password_reset_form', { signedIn: false });
+    assert.equal(form.it.mailConfigured, true);
+    await dump('/accounts/password_reset/done/', 'password_reset_done', { signedIn: false });
+    const invalid = await dump('/accounts/reset/MQ/1-abc/', 'password_reset_confirm', { signedIn: false });
+    assert.equal(invalid.it.validlink, false);
+    const sam = (await findUserByUsername(database.db, 'sam'))!;
+    const token = passwordResetTokens(config.sessionSecret, config.mail.passwordResetTimeoutSeconds).make(sam);
+    const opened = await app.inject({ url: `/accounts/reset/${encodeUid(sam.id)}/${token}/` });
+    const reset = opened.cookies.find((c) => c.name === 'oc_reset')!;
+    const valid = await dump(`/accounts/reset/${encodeUid(sam.id)}/set-password/`, 'password_reset_confirm', { signedIn: false, cookie: `oc_reset=${reset.value}` });
+    assert.deepEqual([valid.it.validlink, valid.it.username], [true, 'sam']);
+    await dump('/accounts/reset/done/', 'password_reset_complete', { signedIn: false });
+    const account = await dump('/accounts/', 'account');
+    assert.equal((account.it.user as { username: string }).username, 'sam');
+    assert.equal((account.it.sessions as unknown[]).length, 1);
+    assert.equal((await dump('/accounts/email/verify/MQ/1-abc/', 'email_verify')).it.validlink, false);
+    assert.deepEqual((await dump('/dev/mailbox/', 'dev_mailbox')).it.mails, []);
   });
 
   test('every admin page', async () => {

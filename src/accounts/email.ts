@@ -9,3 +9,13 @@
 export function normalizeEmail(email: string): string {
   return email.trim().replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
+
+/**
+ * Whether `value` is shaped like an email address, as a form checks it before using it: at most 254
+ * characters, one @ with something on each side, and no spaces, quotes or angle brackets.
+ *
+ * @example isEmailAddress('carol@example.com') // true
+ */
+export function isEmailAddress(value: string): boolean {
+  return value.length <= 254 && /^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/.test(value);
+}

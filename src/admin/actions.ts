@@ -3,6 +3,8 @@
  * sessions, provisioning) and answers with what to audit and which message to show, or with an
  * error for the form. Who may run them is checked first, by the caller, with src/admin/policy.ts.
  */
+import { isEmailAddress } from '../accounts/email.ts';
+import { setEmail } from '../accounts/email-verification.ts';
 import { checkNewPassword } from '../accounts/password-validation.ts';
 import { setActive, setPassword, setStaff } from '../accounts/users.ts';
 import type { AdminAction } from '../audit/index.ts';
@@ -16,7 +18,7 @@ import { selfRefusal } from './policy.ts';
 /** The message key shown on the user's page after an action (see FLASH in view-models.ts). */
 export type Done =
   | 'deactivated' | 'reactivated' | 'session_ended' | 'sessions_ended' | 'identity_unlinked'
-  | 'password_set' | 'staff_granted' | 'staff_revoked';
+  | 'password_set' | 'staff_granted' | 'staff_revoked' | 'email_set';
 
 export type ActionOutcome = { action: AdminAction; detail?: string; done: Done } | { error: string };
 
@@ -79,6 +81,14 @@ export const setUserPassword: AdminActionRun = async ({ db, target, form, curren
   // As after a password change: whoever knew the old password is cut off (the admin's own session stays).
   const ended = await deleteUserSessions(db, target.id, currentSessionId);
   return { action: 'set_password', detail: sessionsEnded(ended), done: 'password_set' };
+};
+
+/** An address an operator enters counts as verified: it becomes a link target and a reset address at once. */
+export const setUserEmail: AdminActionRun = async ({ db, target, form }) => {
+  const email = form('email').trim();
+  if (email !== '' && !isEmailAddress(email)) return { error: 'Enter a valid email address, or nothing to remove it.' };
+  await setEmail(db, target.id, email, { verified: true });
+  return { action: 'set_email', detail: email === '' ? 'removed' : email, done: 'email_set' };
 };
 
 export const endSessions: AdminActionRun = async ({ db, target, form, currentSessionId }) => {

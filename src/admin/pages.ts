@@ -94,6 +94,7 @@ export async function userPage(
       firstName: target.first_name,
       lastName: target.last_name,
       groups,
+      emailVerified: target.email_verified === 1,
     },
     identities: identities.map((i) => ({
       id: i.id,

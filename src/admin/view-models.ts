@@ -61,7 +61,8 @@ export interface UsersView extends AdminBase {
 }
 
 export interface UserDetailView extends AdminBase {
-  target: UserRowView & { firstName: string; lastName: string; groups: string[] };
+  /** `emailVerified`: an operator entered the address, a provider said it is verified, or its user followed the mailed link. */
+  target: UserRowView & { firstName: string; lastName: string; groups: string[]; emailVerified: boolean };
   identities: { id: number; issuer: string; subject: string; provider: string; created: string; lastLogin: string }[];
   sessions: {
     id: string; created: string; lastSeen: string; expires: string; method: string; ip: string;
@@ -102,6 +103,12 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   backchannel_logout: 'Back-channel logout',
   password_change: 'Password change',
   admin_action: 'Admin action',
+  password_reset_request: 'Password reset request',
+  password_reset: 'Password reset',
+  email_change: 'Email change',
+  email_verified: 'Email verified',
+  session_end: 'Session ended by its user',
+  mail_failed: 'Mail not delivered',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {
@@ -113,6 +120,7 @@ const ACTION_LABELS: Record<AdminAction, string> = {
   set_password: 'set a new password',
   grant_staff: 'made staff',
   revoke_staff: 'removed staff status',
+  set_email: 'set the email address',
 };
 
 /** What a failure code means, for the chart's tooltips. */
@@ -127,6 +135,7 @@ const FLASH: Record<Done, string> = {
   password_set: 'The new password was set, and the user’s sessions ended.',
   staff_granted: 'The user is now staff.',
   staff_revoked: 'The user is no longer staff.',
+  email_set: 'The email address was set, as verified.',
 };
 
 /** The message after an action, from the `done` query parameter; null for anything unknown. */

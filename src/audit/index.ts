@@ -25,6 +25,12 @@ export const AUDIT_EVENT_TYPES = [
   'backchannel_logout',
   'password_change',
   'admin_action',
+  'password_reset_request',
+  'password_reset',
+  'email_change',
+  'email_verified',
+  'session_end',
+  'mail_failed',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -39,6 +45,7 @@ export const ADMIN_ACTIONS = [
   'set_password',
   'grant_staff',
   'revoke_staff',
+  'set_email',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];

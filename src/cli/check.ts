@@ -1,6 +1,7 @@
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { causeMessages, type OidcConnectError } from '../errors.ts';
+import { createMailTransport } from '../mail/transport.ts';
 import { ProviderClient } from '../rp/provider.ts';
 import { discoveryHint, providerFindings } from './provider-hints.ts';
 
@@ -48,8 +49,33 @@ export async function checkSetup(config: Config, print: (line: string) => void):
     }
     await checkCredentials(provider, rp, fail, print);
   }
+  await checkMail(config, fail, print);
   if (problems === 0) print('OK configuration is valid');
   return problems;
+}
+
+/** Where mail goes; for EMAIL_URL, whether the server takes the connection, TLS and the login. */
+async function checkMail(config: Config, fail: (line: string, error?: OidcConnectError) => void, print: (line: string) => void): Promise<void> {
+  const settings = config.mail.transport;
+  if (settings === null) {
+    print(config.production
+      ? 'WARN EMAIL_URL is not set: password reset by email and email verification are off'
+      : 'WARN EMAIL_URL is not set, and the development mailbox is only offered on a loopback APP_URL: password reset by email and email verification are off');
+    return;
+  }
+  if (settings.kind === 'mailbox') {
+    print(`OK mail: no EMAIL_URL, so mail goes to the development mailbox, ${config.appUrl}/dev/mailbox/`);
+    return;
+  }
+  const transport = createMailTransport(config.mail)!;
+  try {
+    await transport.verify();
+    print(`OK EMAIL_URL ${settings.display}: the server takes the connection${settings.secure || settings.requireTls ? ' over TLS' : ''}${settings.auth ? ' and the login' : ''}`);
+  } catch (error) {
+    fail(`EMAIL_URL ${settings.display}: ${causeMessages(error)[0] ?? String(error)}`, error as OidcConnectError);
+  } finally {
+    transport.close();
+  }
 }
 
 /** The token endpoint refuses a made-up refresh token either way; how it refuses tells whether it accepted our client. */

@@ -8,6 +8,7 @@ import { checkSetup } from './check.ts';
 import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
 import { importDjango } from './import-django.ts';
+import { sendTestEmail } from './sendtestemail.ts';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -91,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
         progress: process.stderr,
       });
     }
+    case 'sendtestemail':
+      return sendTestEmail(config, positionals.slice(1), (line) => console.log(line));
     case 'check': {
       const problems = await checkSetup(config, (line) => console.log(line));
       return problems === 0 ? 0 : 1;

@@ -5,6 +5,7 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
+import { parseMail } from './mail.ts';
 import { oktaIssuer } from './okta.ts';
 import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, names, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
@@ -13,7 +14,7 @@ import { parseTrustProxy } from './trust-proxy.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
-export type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
+export type { Config, DatabaseConfig, MailConfig, ProviderConfig, SmtpSettings, UsernameAlgo } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 const CREDENTIALS = 'OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET';
@@ -123,6 +124,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     httpTimeoutMs: integer(env, problems, 'OIDC_HTTP_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
     trustProxy,
     logLevel,
+    mail: parseMail(env, problems, { cwd, production, appUrl: appUrl ?? `http://localhost:${port}`, dataDir }),
   };
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);

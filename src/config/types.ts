@@ -45,6 +45,34 @@ export type DatabaseConfig =
   }
   | { readonly kind: 'postgres'; readonly url: string; readonly display: string; readonly poolSize: number };
 
+/** EMAIL_URL's SMTP server, as nodemailer's SMTP transport takes it (src/mail/transport.ts). */
+export interface SmtpSettings {
+  readonly kind: 'smtp';
+  /** EMAIL_URL without its password or parameters, for messages. */
+  readonly display: string;
+  readonly host: string;
+  readonly port: number;
+  /** smtps://: TLS from the first byte. */
+  readonly secure: boolean;
+  /** smtp:// in production: the server must offer STARTTLS. Elsewhere it is used whenever offered. */
+  readonly requireTls: boolean;
+  readonly auth?: Readonly<{ user: string; pass: string }>;
+  /** `?ca=`: the PEM of a private CA that signs the server's certificate, trusted besides the system's. */
+  readonly ca?: string;
+}
+
+export interface MailConfig {
+  /**
+   * Where mail goes: EMAIL_URL's server; the development mailbox (no EMAIL_URL, outside production, on a
+   * loopback APP_URL), kept in `dir`; or null, when mail is not set up and reset by email is off.
+   */
+  readonly transport: SmtpSettings | Readonly<{ kind: 'mailbox'; dir: string }> | null;
+  /** DEFAULT_FROM_EMAIL: the sender of every mail. */
+  readonly from: string;
+  /** PASSWORD_RESET_TIMEOUT: how long a reset link works, in seconds (Django's name). */
+  readonly passwordResetTimeoutSeconds: number;
+}
+
 export interface Config {
   readonly production: boolean;
   readonly host: string;
@@ -102,4 +130,5 @@ export interface Config {
   readonly httpTimeoutMs: number;
   readonly trustProxy: boolean | number | string;
   readonly logLevel: string;
+  readonly mail: MailConfig;
 }

@@ -93,7 +93,7 @@ export interface LogoutTokensTable {
 export interface AuditLogTable {
   id: Generated<number>;
   time: Millis;
-  /** login_success, login_failure, logout, backchannel_logout, password_change, admin_action. */
+  /** One of AUDIT_EVENT_TYPES (src/audit/index.ts): login_success, login_failure, logout, … */
   type: string;
   /** 'local', a provider id, or '' when no sign-in method applies. */
   method: ColumnType<string, string | undefined, string>;
@@ -143,6 +143,35 @@ export interface ChangeLogTable {
   changes: string;
 }
 
+/** pending: to be sent; sent; failed: given up; dropped: nothing to send any more, or over the per-address limit. */
+export type OutboxState = 'pending' | 'sent' | 'failed' | 'dropped';
+
+/** The outbox (src/mail/outbox.ts): each mail before and after it is sent, and password reset requests not resolved yet. */
+export interface MailOutboxTable {
+  id: Generated<number>;
+  /** What the row stands for: a kind of mail, or a password reset request (src/mail/kinds.ts). */
+  kind: string;
+  /** The address as entered. */
+  recipient: string;
+  /** Its comparison key (src/accounts/email.ts). */
+  recipient_key: string;
+  user_id: number | null;
+  /** JSON: the causing request's address and browser, for the audit log; never a secret. */
+  data: ColumnType<string, string | undefined, string>;
+  /** The random left part of the Message-ID: the same at every attempt. */
+  message_id: string;
+  created: Millis;
+  state: ColumnType<OutboxState, OutboxState | undefined, OutboxState>;
+  next_attempt: Millis;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** The holder of the right to send it (a random value), while lease_until has not passed. */
+  lease: ColumnType<string | null, string | null | undefined, string | null>;
+  lease_until: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
+  /** When it left `pending`. */
+  done: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
+  last_error: ColumnType<string, string | undefined, string>;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -155,6 +184,7 @@ export interface Database {
   user_groups: UserGroupsTable;
   django_users: DjangoUsersTable;
   change_log: ChangeLogTable;
+  mail_outbox: MailOutboxTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -162,3 +192,4 @@ export type NewUser = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type Identity = Selectable<IdentitiesTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
+export type OutboxRow = Selectable<MailOutboxTable>;

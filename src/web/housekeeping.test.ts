@@ -43,6 +43,13 @@ async function seed(db: Db, now: number): Promise<void> {
   await db.insertInto('change_log').values([
     { time: now - 2 * HOUR, changes: 's:old' }, { time: now - 2 * HOUR, changes: 's:older' }, { time: now - HOUR / 2, changes: 's:live' },
   ]).execute();
+  const mail = (recipient: string, done: number | null) => ({
+    kind: 'password_reset', recipient, recipient_key: recipient, message_id: recipient, created: now - 25 * HOUR, next_attempt: now - 25 * HOUR,
+    state: done === null ? 'pending' as const : 'sent' as const, done,
+  });
+  await db.insertInto('mail_outbox').values([
+    mail(`old${now}`, now - 24 * HOUR - 1), mail(`live${now}`, now - 23 * HOUR), mail(`waiting${now}`, null),
+  ]).execute();
 }
 
 async function left(db: Db) {
@@ -55,6 +62,7 @@ async function left(db: Db) {
     audit_log: (await db.selectFrom('audit_log').select('time').execute()).length,
     login_failures: (await db.selectFrom('login_failures').select('username').execute()).map((r) => r.username),
     change_log: (await db.selectFrom('change_log').select('changes').execute()).map((r) => r.changes).sort(),
+    mail_outbox: (await db.selectFrom('mail_outbox').select('recipient').execute()).map((r) => r.recipient).sort(),
   };
 }
 
@@ -62,11 +70,12 @@ test('one sweep deletes expired rows from every owner, and only those', async ()
   const db = handle.db;
   await seed(db, NOW);
   const options: HousekeepingOptions = { db, lockout, auditRetentionDays: 90, log: quiet };
-  assert.deepEqual(await sweep(options, NOW), { sessions: 1, oidc_flows: 1, logout_tokens: 1, audit_log: 1, login_failures: 1, change_log: 2 });
+  assert.deepEqual(await sweep(options, NOW), { sessions: 1, oidc_flows: 1, logout_tokens: 1, audit_log: 1, login_failures: 1, change_log: 2, mail_outbox: 1 });
   assert.deepEqual(await left(db), {
     sessions: [`live${NOW}`], oidc_flows: [`live${NOW}`], logout_tokens: [`live${NOW}`], audit_log: 1, login_failures: [`live${NOW}`],
     // The expired session's deletion logged itself (e: every session expired by then) before the log was pruned.
     change_log: [`e:${NOW}`, 's:live'],
+    mail_outbox: [`live${NOW}`, `waiting${NOW}`],
   });
   assert.equal((await sweep({ ...options, auditRetentionDays: 0 }, NOW + 100 * 24 * HOUR)).audit_log, undefined, 'retention 0 keeps the audit log');
   assert.equal((await left(db)).audit_log, 1);
@@ -77,7 +86,7 @@ test('a failing sweep is logged, never thrown', async () => {
   const warnings: string[] = [];
   const log = { info() {}, warn: (fields: { table: string }) => { warnings.push(fields.table); } };
   assert.deepEqual(await sweep({ db: broken.db, lockout, auditRetentionDays: 90, log }), {});
-  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures', 'change_log']);
+  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures', 'change_log', 'mail_outbox']);
   await broken.close();
 });
 

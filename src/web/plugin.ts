@@ -13,11 +13,14 @@ import { STATIC_FILES, STATIC_PREFIX } from './pages/static-files.ts';
 import { csrfOptions, formToken, sentFormToken } from './protection/csrf.ts';
 import { rateLimits } from './protection/rate-limits.ts';
 import { securityHeaders } from './protection/security-headers.ts';
+import { ownAccountRoutes } from './routes/account.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
+import { devMailboxRoutes } from './routes/dev-mailbox.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { sessionCookieName } from './session/cookie.ts';
 import { requireLogin } from './session/guards.ts';
@@ -161,6 +164,9 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
         reply.type(file.type).header('cache-control', 'public, max-age=3600').send(file.body));
     }
     accountRoutes(own, ctx);
+    passwordResetRoutes(own, ctx);
+    ownAccountRoutes(own, ctx);
+    devMailboxRoutes(own, ctx);
     apiRoutes(own, ctx);
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);

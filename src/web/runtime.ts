@@ -9,9 +9,12 @@ import { loadConfig, withSessionSecret, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type Db } from '../db/index.ts';
 import { startDevIdp, type DevIdp } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
+import { startMailSender } from '../mail/sender.ts';
+import { mailSettings } from '../mail/settings.ts';
+import { createMailTransport, type OutgoingMail } from '../mail/transport.ts';
 import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { startSessionCache } from '../sessions/cache.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext, Mail } from './context.ts';
 import { startHousekeeping } from './housekeeping.ts';
 import { createViews, type ViewOptions } from './pages/views.ts';
 
@@ -86,11 +89,39 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // SESSION_CACHE: sessions served from memory, kept right by the database's change feed (src/sessions/cache.ts).
     const cache = config.session.cache ? startSessionCache(db, { log }) : undefined;
     if (cache) stops.push(() => cache.release());
-    return { config, db, rp, views, devIdp, close };
+    const mail = startMail(config, db, views.brandName, log);
+    if (mail) stops.push(() => mail.stop());
+    return { config, db, rp, views, devIdp, mail, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/**
+ * The mail transport and this instance's sender (src/mail/), or null when mail is not set up, which
+ * production is told once. The development mailbox prints each mail's link.
+ */
+function startMail(config: Config, db: Db, brand: string, log: RuntimeLog): (Mail & { stop(): Promise<void> }) | null {
+  // A warning: the mail was not sent, and the developer is to follow its link by hand.
+  const mailbox = (mail: OutgoingMail) => log.warn({ to: mail.to, subject: mail.subject, links: mail.links },
+    `Mail not sent (no EMAIL_URL), kept in the development mailbox, ${config.appUrl}/dev/mailbox/: "${mail.subject}" to ${mail.to}: ${(mail.links ?? []).join(' ')}`);
+  const transport = createMailTransport(config.mail, mailbox);
+  if (transport === null) {
+    log.warn({}, config.production
+      ? 'EMAIL_URL is not set: password reset by email and email verification are off'
+      : 'EMAIL_URL is not set, and the development mailbox is only offered on a loopback APP_URL: password reset by email and email verification are off');
+    return null;
+  }
+  const sender = startMailSender({ db, transport, settings: mailSettings(config, brand), log });
+  return {
+    transport,
+    wake: () => sender.wake(),
+    async stop() {
+      await sender.stop();
+      transport.close();
+    },
+  };
 }
 
 /** The development provider as the configuration sets it up (DEV_IDP_PORT, DEV_IDP_USERS_FILE), for `serve`, `dev-idp` and `devIdp: true`. */

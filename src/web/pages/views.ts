@@ -47,6 +47,31 @@ export function userView(user: User | null): UserView | null {
   };
 }
 
+/** The account page's data: the user's own values, identities and sessions, formatted for display. */
+export interface AccountView {
+  user: UserView;
+  csrf: string;
+  emailVerified: boolean;
+  /** Whether this user may change their email here (a local password, and mail set up to verify it). */
+  canChangeEmail: boolean;
+  identities: { provider: string; issuer: string; subject: string; linked: string; lastLogin: string }[];
+  sessions: { id: string; current: boolean; device: string; userAgent: string; ip: string; method: string; started: string; lastSeen: string }[];
+  flash: string | null;
+  error: string | null;
+}
+
+/** A mail of the development mailbox. */
+export interface MailboxView {
+  id: string;
+  date: string;
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  links: string[];
+  hasHtml: boolean;
+}
+
 /** The signed-in staff user of every admin page, besides the page's own data (src/admin/view-models.ts). */
 type AdminPage<V> = V & { user: UserView };
 
@@ -63,6 +88,18 @@ export interface Views {
   };
   password_change: { user: UserView; csrf: string; error: string | null };
   password_change_done: { user: UserView };
+  /** Django's registration/ templates of the same names. `mailConfigured`: false when reset by email is not set up here. */
+  password_reset_form: { user: UserView | null; csrf: string; email: string; error: string | null; mailConfigured: boolean };
+  password_reset_done: { user: UserView | null };
+  /** `validlink` false: no form, only the news that the link is invalid or used. `action`: where the form posts. */
+  password_reset_confirm: { user: UserView | null; validlink: boolean; csrf: string; action: string; username: string; error: string | null };
+  password_reset_complete: { user: UserView | null };
+  /** The signed-in user's own page (GET /accounts/). */
+  account: AccountView;
+  /** The page a verification link opens: a button that confirms (a mail scanner's GET confirms nothing). */
+  email_verify: { user: UserView | null; validlink: boolean; csrf: string; action: string; email: string };
+  /** Development only: the mails the app sent. `selected`: the mail shown whole. */
+  dev_mailbox: { user: UserView | null; mails: MailboxView[]; selected: MailboxView | null; dir: string };
   error: { user: UserView | null; title: string; message: string; code: string; status: number; retry: string | null };
   'admin-dashboard': AdminPage<DashboardView>;
   'admin-users': AdminPage<UsersView>;
@@ -87,6 +124,8 @@ export interface ViewOptions {
 
 export interface ViewRenderer {
   render<K extends keyof Views>(view: K, data: Views[K]): string;
+  /** The brand's name, which mails carry too. */
+  readonly brandName: string;
   /** Origins the pages load images from besides their own (the logo's), for the Content-Security-Policy. */
   readonly imageOrigins: readonly string[];
 }
@@ -129,6 +168,7 @@ export function createViews(options: ViewOptions = {}): ViewRenderer {
   const logo = brand.logoUrl === undefined ? null : URL.parse(brand.logoUrl);
   return {
     render: (view, data) => eta.render(`./${view}`, { ...data, brand }),
+    brandName: brand.name,
     imageOrigins: logo ? [logo.origin] : [],
   };
 }

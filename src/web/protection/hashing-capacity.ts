@@ -40,3 +40,20 @@ export class HashingCapacity {
     }
   }
 }
+
+const capacities = new WeakMap<object, HashingCapacity>();
+
+/**
+ * The one capacity of a runtime, shared by every form that hashes a password (login, password change,
+ * password reset, email change), so PASSWORD_HASH_CONCURRENCY bounds them all together. Keyed by the
+ * runtime's configuration object.
+ *
+ * @example
+ * const hashing = hashingCapacityOf(ctx.config);
+ * const ok = await hashing.run(() => verifyPassword(password, user.password));
+ */
+export function hashingCapacityOf(config: { readonly passwordChecks: { readonly hashConcurrency: number } }): HashingCapacity {
+  let capacity = capacities.get(config);
+  if (capacity === undefined) capacities.set(config, (capacity = new HashingCapacity(config.passwordChecks.hashConcurrency)));
+  return capacity;
+}

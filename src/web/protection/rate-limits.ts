@@ -23,16 +23,16 @@ export const clientAddress = (request: FastifyRequest): string => {
 };
 
 /**
- * At most `perMinute` requests to one route per client address in a fixed one-minute window; past
- * it 429 RATE_LIMITED with Retry-After, checked in onRequest, before the body is read or a password
- * hashed. The address is request.ip (so TRUST_PROXY decides whether X-Forwarded-For counts), IPv6
+ * At most `perMinute` requests to one route per client address in a fixed one-minute window (or
+ * `max` in a window of `windowMs`); past it 429 RATE_LIMITED with Retry-After, checked in onRequest,
+ * before the body is read or a password hashed. The address is request.ip (so TRUST_PROXY decides whether X-Forwarded-For counts), IPv6
  * by its /64. The counters live in each process (an LRU of 5,000 addresses): n instances let n times
  * as many through. What bounds guesses at one account across instances is the lockout in the database.
  */
-export function perAddress(perMinute: number, onExceeded?: (request: FastifyRequest) => void): RateLimitOptions {
+export function perAddress(perMinute: number, onExceeded?: (request: FastifyRequest) => void, windowMs = 60_000): RateLimitOptions {
   return {
     max: perMinute,
-    timeWindow: 60_000,
+    timeWindow: windowMs,
     errorResponseBuilder: (_request, context) => new OidcConnectError('RATE_LIMITED',
       `Too many attempts from your network. Please try again in ${context.after}.`,
       { retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)) }),

@@ -13,7 +13,7 @@ import { field } from '../form.ts';
 import { loggedOut, withLoggedOutFlag } from '../pages/logout-notice.ts';
 import { userView } from '../pages/views.ts';
 import { formToken, formTokenCheck } from '../protection/csrf.ts';
-import { HashingCapacity } from '../protection/hashing-capacity.ts';
+import { hashingCapacityOf } from '../protection/hashing-capacity.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
 import { clearSessionCookie, startSession } from '../session/cookie.ts';
@@ -24,7 +24,7 @@ const FORM_FROM_BEFORE_SIGN_IN = 'This form was opened before you signed in, so 
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
   const checkFormToken = formTokenCheck(app);
-  const hashing = new HashingCapacity(config.passwordChecks.hashConcurrency);
+  const hashing = hashingCapacityOf(config);
   // Per client address, before the CSRF check or any hashing; the lockout below is per username.
   const limited = { rateLimit: perAddress(config.passwordChecks.perIpPerMinute) };
   const limitedLogin = {

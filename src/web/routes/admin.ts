@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  endSessions, setAccountActive, setStaffStatus, setUserPassword, unlinkUserIdentity, type AdminActionRun,
+  endSessions, setAccountActive, setStaffStatus, setUserEmail, setUserPassword, unlinkUserIdentity, type AdminActionRun,
 } from '../../admin/actions.ts';
 import { auditPage, dashboardPage, findTarget, sessionsPage, userPage, usersPage, type AdminScope } from '../../admin/pages.ts';
 import { checkMayAct, checkStaff } from '../../admin/policy.ts';
@@ -99,6 +99,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   action('active', setAccountActive);
   action('staff', setStaffStatus, { superuserOnly: true });
   action('password', setUserPassword);
+  action('email', setUserEmail);
   action('sessions/end', endSessions);
   action('identities/unlink', unlinkUserIdentity);
 }
