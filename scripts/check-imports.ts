@@ -27,6 +27,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['sessions'],
   ['audit'],
   ['accounts'],
+  ['mfa'], // second factors: their own tables only, so below every owner that web/ and admin/ combine them with
   ['db'],
   ['config'],
 ];
