@@ -16,6 +16,11 @@ export const ERROR_CODES = {
   PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is empty, too short, or typed differently twice' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
+  // second factors
+  MFA_CODE_INVALID: { status: 401, title: 'Incorrect code', meaning: 'a second factor\'s code (authenticator app or recovery code) is wrong, or was used already' },
+  PASSKEY_INVALID: { status: 401, title: 'Passkey not accepted', meaning: 'a passkey\'s answer was refused: unknown passkey, bad signature, or an answer used already' },
+  MFA_SIGN_IN_EXPIRED: { status: 400, title: 'Sign-in expired', meaning: 'the second step of a sign-in is missing, took longer than 5 minutes, or was started in another browser' },
+  MFA_REQUIRED: { status: 403, title: 'Second factor required', meaning: 'the admin pages need a second factor (local accounts) or a multi-factor sign-in at the provider' },
   // sessions, requests
   CSRF_INVALID: { status: 403, title: 'Form expired', meaning: 'a form was sent without its valid anti-forgery token' },
   LOGIN_REQUIRED: { status: 401, title: 'Please log in', meaning: 'the page or API needs a signed-in user or a bearer token' },
@@ -44,6 +49,7 @@ export const ERROR_CODES = {
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
+  INSUFFICIENT_USER_AUTHENTICATION: { status: 401, title: 'Stronger sign-in needed', meaning: 'the bearer token\'s acr is not one this API requires (RFC 9470)' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

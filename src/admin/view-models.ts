@@ -68,6 +68,14 @@ export interface UserDetailView extends AdminBase {
     userAgent: string; userAgentShort: string; current: boolean;
   }[];
   events: EventView[];
+  /** The user's second factors (src/mfa/); `totp` is when the authenticator app was activated, or null. */
+  factors: {
+    totp: string | null;
+    passkeys: { name: string; created: string; lastUsed: string }[];
+    recoveryCodes: { total: number; left: number };
+  };
+  /** A superuser may remove them (for a lost phone). */
+  canRemoveFactors: boolean;
   canManage: boolean;
   canToggleStaff: boolean;
   isSelf: boolean;
@@ -102,6 +110,7 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   backchannel_logout: 'Back-channel logout',
   password_change: 'Password change',
   admin_action: 'Admin action',
+  second_factor: 'Second factor',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {
@@ -113,6 +122,7 @@ const ACTION_LABELS: Record<AdminAction, string> = {
   set_password: 'set a new password',
   grant_staff: 'made staff',
   revoke_staff: 'removed staff status',
+  remove_factors: 'removed the second factors',
 };
 
 /** What a failure code means, for the chart's tooltips. */
@@ -127,6 +137,7 @@ const FLASH: Record<Done, string> = {
   password_set: 'The new password was set, and the user’s sessions ended.',
   staff_granted: 'The user is now staff.',
   staff_revoked: 'The user is no longer staff.',
+  factors_removed: 'The second factors were removed, and the user’s sessions ended.',
 };
 
 /** The message after an action, from the `done` query parameter; null for anything unknown. */
@@ -159,6 +170,7 @@ export function shortUserAgent(ua: string): string {
 export function methodLabeller(providers: readonly { id: string; name: string }[]): (method: string) => string {
   return (method) => {
     if (method === 'local') return 'Local password';
+    if (method === 'passkey') return 'Passkey';
     if (method === '') return '—';
     return providers.find((p) => p.id === method)?.name ?? method;
   };

@@ -16,6 +16,8 @@ import { securityHeaders } from './protection/security-headers.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
+import { mfaSignInRoutes } from './routes/mfa-sign-in.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
@@ -161,6 +163,8 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
         reply.type(file.type).header('cache-control', 'public, max-age=3600').send(file.body));
     }
     accountRoutes(own, ctx);
+    mfaRoutes(own, ctx);
+    mfaSignInRoutes(own, ctx);
     apiRoutes(own, ctx);
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
