@@ -21,7 +21,7 @@ import { totpOf, useTotpCode } from '../../mfa/totp.ts';
 import { authenticationOptions, listPasskeys, spendChallenge, verifyPasskey, webauthnRp } from '../../mfa/webauthn.ts';
 import { audit, auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
-import { field } from '../form.ts';
+import { field, webauthnAnswer } from '../form.ts';
 import { formToken, formTokenCheck } from '../protection/csrf.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
@@ -33,17 +33,6 @@ export const PASSKEY_LOGIN_PATH = '/accounts/2fa/webauthn/login/';
 
 const INCORRECT_CODE = 'Incorrect code.';
 const PASSKEY_REFUSED = 'This passkey was not accepted. Try again, or enter a code.';
-/** A browser's answer to a WebAuthn prompt is a few KB; anything much larger is not one. */
-const MAX_CREDENTIAL = 16_384;
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-};
-
 export function mfaSignInRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db } = ctx;
   const checkFormToken = formTokenCheck(app);
@@ -98,12 +87,13 @@ export function mfaSignInRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
 
     const code = field(request.body, 'code').trim();
-    const credential = field(request.body, 'credential');
+    const usesPasskey = field(request.body, 'credential') !== '';
     let proof: { amr: string[]; detail: string } | null = null;
-    if (credential !== '') {
+    if (usesPasskey) {
       const ceremony = await rounds.take(request, reply, 'second-step');
-      const found = ceremony && ceremony.userId === user.id && ceremony.bound === sha256Base64url(step.secret) && credential.length <= MAX_CREDENTIAL
-        ? await verifyPasskey(db, rp, { response: parseJson(credential), challenge: ceremony.challenge, userId: user.id, requireUserVerification: false })
+      const answer = webauthnAnswer(request.body);
+      const found = ceremony && ceremony.userId === user.id && ceremony.bound === sha256Base64url(step.secret) && answer !== null
+        ? await verifyPasskey(db, rp, { response: answer, challenge: ceremony.challenge, userId: user.id, requireUserVerification: false })
         : null;
       if (found) proof = { amr: ['pwd', 'hwk', 'mfa'], detail: `second factor: passkey "${found.name}"` };
     } else if (code.length <= 64) {
@@ -115,10 +105,10 @@ export function mfaSignInRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
     }
     if (!proof) {
-      const errorCode = credential !== '' ? 'PASSKEY_INVALID' : 'MFA_CODE_INVALID';
+      const errorCode = usesPasskey ? 'PASSKEY_INVALID' : 'MFA_CODE_INVALID';
       request.log.info({ code: errorCode }, 'second factor refused');
       await audit(ctx, request, { type: 'login_failure', method: 'local', errorCode, userId: user.id, username: user.username });
-      return stepPage(reply, step, credential !== '' ? PASSKEY_REFUSED : INCORRECT_CODE);
+      return stepPage(reply, step, usesPasskey ? PASSKEY_REFUSED : INCORRECT_CODE);
     }
     // Taken once: a second submit of this page, or a racing one, finds nothing.
     const taken = await takePendingSignIn(db, step.secret);
@@ -138,11 +128,11 @@ export function mfaSignInRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post(PASSKEY_LOGIN_PATH, { config: limited, preHandler: checkFormToken }, async (request, reply) => {
     const next = safeNext(field(request.body, 'next'), config.appUrl, config.loginRedirectUrl);
-    const credential = field(request.body, 'credential');
+    const answer = webauthnAnswer(request.body);
     const ceremony = await rounds.take(request, reply, 'login');
     const refused = new OidcConnectError('PASSKEY_INVALID', 'This passkey was not accepted. Go back to the login page and try again.');
-    const found = ceremony && credential !== '' && credential.length <= MAX_CREDENTIAL
-      ? await verifyPasskey(db, rp, { response: parseJson(credential), challenge: ceremony.challenge, requireUserVerification: true })
+    const found = ceremony && answer !== null
+      ? await verifyPasskey(db, rp, { response: answer, challenge: ceremony.challenge, requireUserVerification: true })
       : null;
     // The challenge is spent only by a valid answer, so nothing anonymous is written; a replay of one is refused here.
     if (!found || !(await spendChallenge(db, ceremony!.challenge, ceremony!.expires))) {

@@ -19,7 +19,7 @@ import { addPasskey, listPasskeys, registrationOptions, removePasskey, renamePas
 import { deleteUserSessions } from '../../sessions/index.ts';
 import { audit } from '../audit.ts';
 import type { AppContext } from '../context.ts';
-import { field } from '../form.ts';
+import { field, webauthnAnswer } from '../form.ts';
 import { userView, type Views } from '../pages/views.ts';
 import { formToken, formTokenCheck } from '../protection/csrf.ts';
 import { HashingCapacity } from '../protection/hashing-capacity.ts';
@@ -49,14 +49,6 @@ const suggestedName = (count: number): string => (count === 0 ? 'Master key' : c
 const passkeyName = (raw: string): string | null => {
   const name = raw.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
   return name.length >= 1 && name.length <= 100 ? name : null;
-};
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 };
 
 export function mfaRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -254,11 +246,11 @@ export function mfaRoutes(app: FastifyInstance, ctx: AppContext): void {
 
     if (action === 'add') {
       const name = passkeyName(field(request.body, 'name'));
-      const credential = field(request.body, 'credential');
+      const answer = webauthnAnswer(request.body);
       const ceremony = await rounds.take(request, reply, 'register');
       if (!name) return refuse('Give the passkey a name of 1 to 100 characters.');
-      const id = ceremony && ceremony.userId === user.id && credential.length <= 16_384
-        ? await addPasskey(db, rp, { userId: user.id, name, userHandle: ceremony.bound, challenge: ceremony.challenge, response: parseJson(credential) })
+      const id = ceremony && ceremony.userId === user.id && answer !== null
+        ? await addPasskey(db, rp, { userId: user.id, name, userHandle: ceremony.bound, challenge: ceremony.challenge, response: answer })
         : null;
       if (id === null) return refuse('The passkey could not be added. Try again.');
       await auditChange(request, user, `passkey added: ${name}`);
