@@ -28,6 +28,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['mail'], // mail resolves reset requests into accounts' users and audits what it sends and gives up
   ['audit'],
   ['accounts'],
+  ['mfa'], // second factors: their own tables only, so below every owner that web/ and admin/ combine them with
   ['db'],
   ['config'],
 ];

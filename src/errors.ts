@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   // outgoing mail
   MAIL_NOT_CONFIGURED: { status: 503, title: 'Email is not set up', meaning: 'no EMAIL_URL is set, so no mail can be sent' },
   MAIL_UNDELIVERABLE: { status: 502, title: 'Mail not delivered', meaning: 'the SMTP server refused a mail, or stayed unreachable for a day' },
+  // second factors
+  MFA_CODE_INVALID: { status: 401, title: 'Incorrect code', meaning: 'a second factor\'s code (authenticator app or recovery code) is wrong, or was used already' },
+  PASSKEY_INVALID: { status: 401, title: 'Passkey not accepted', meaning: 'a passkey\'s answer was refused: unknown passkey, bad signature, or an answer used already' },
+  MFA_SIGN_IN_EXPIRED: { status: 400, title: 'Sign-in expired', meaning: 'the second step of a sign-in is missing, took longer than 5 minutes, or was started in another browser' },
+  MFA_REQUIRED: { status: 403, title: 'Second factor required', meaning: 'the admin pages need a second factor (local accounts) or a multi-factor sign-in at the provider' },
   // sessions, requests
   CSRF_INVALID: { status: 403, title: 'Form expired', meaning: 'a form was sent without its valid anti-forgery token' },
   LOGIN_REQUIRED: { status: 401, title: 'Please log in', meaning: 'the page or API needs a signed-in user or a bearer token' },
@@ -50,6 +55,7 @@ export const ERROR_CODES = {
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
+  INSUFFICIENT_USER_AUTHENTICATION: { status: 401, title: 'Stronger sign-in needed', meaning: 'the bearer token\'s acr is not one this API requires (RFC 9470)' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -34,6 +34,14 @@ describe('migrate and createsuperuser', () => {
     assert.match(run.stdout, /Superuser "admin" created successfully/);
   });
 
+  test('with ADMIN_REQUIRE_MFA on, createsuperuser says that /admin/ needs a second factor first, and where to set one up', async () => {
+    const run = await cli(dir, ['createsuperuser', '--no-input', '--username', 'mfa-admin'], { OIDC_CONNECT_SUPERUSER_PASSWORD: 'correct horse', ADMIN_REQUIRE_MFA: 'true' });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /ADMIN_REQUIRE_MFA is on: \/admin\/ opens once "mfa-admin" has a second factor\. .*\/accounts\/2fa\//);
+    const off = await cli(dir, ['createsuperuser', '--no-input', '--username', 'plain-admin'], { OIDC_CONNECT_SUPERUSER_PASSWORD: 'correct horse' });
+    assert.doesNotMatch(off.stdout, /ADMIN_REQUIRE_MFA/, 'off by default outside production');
+  });
+
   test('a duplicate username, an empty or a short password exit 1 with a clear message', async () => {
     const duplicate = await cli(dir, ['createsuperuser', '--no-input', '--username', 'admin'], { OIDC_CONNECT_SUPERUSER_PASSWORD: 'another password' });
     assert.equal(duplicate.code, 1);

@@ -44,6 +44,7 @@ test('the packed package holds the compiled code, types and assets, not the sour
   assert.match(files, /package\/dist\/web\/pages\/static\/favicon\.svg/);
   assert.match(files, /package\/dist\/accounts\/common-passwords\/common-passwords\.txt\.gz/);
   assert.match(files, /package\/dist\/accounts\/common-passwords\/LICENSE/);
+  assert.match(files, /package\/dist\/web\/pages\/static\/webauthn\.js/);
   assert.match(files, /package\/bin\/oidc-connect\.js/);
   assert.doesNotMatch(files, /package\/src\//);
   assert.doesNotMatch(files, /\.test\.js/);
@@ -58,14 +59,21 @@ test('imported by name, it serves the tutorial app', async () => {
     const app = await buildApp({ config, db: database.db, rp: createRelyingParty(config, database.db) });
     const home = await app.inject('/');
     const css = await app.inject('/oidc-connect/static/app.css');
+    const passkeys = await app.inject('/oidc-connect/static/webauthn.js');
+    const webauthn = await app.inject('/oidc-connect/static/simplewebauthn-browser.js');
     // Django's common-password list is read from beside the compiled code.
     const refused = validatePassword('iloveyou', { username: 'someone' });
-    console.log(JSON.stringify({ plugin: typeof oidcConnect, status: home.statusCode, text: home.body.includes('You are not logged in'), css: css.statusCode, refused }));
+    console.log(JSON.stringify({
+      plugin: typeof oidcConnect, status: home.statusCode, text: home.body.includes('You are not logged in'), css: css.statusCode,
+      passkeys: passkeys.statusCode, webauthn: webauthn.statusCode, bundle: webauthn.body.includes('SimpleWebAuthnBrowser'), refused,
+    }));
     await app.close();
     await database.close();`;
   writeFileSync(join(project, 'consumer.mjs'), script);
   const out = execFileSync(process.execPath, ['consumer.mjs'], { cwd: project, encoding: 'utf8' });
-  assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { plugin: 'function', status: 200, text: true, css: 200, refused: ['This password is too common.'] });
+  assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), {
+    plugin: 'function', status: 200, text: true, css: 200, passkeys: 200, webauthn: 200, bundle: true, refused: ['This password is too common.'],
+  }, 'the passkey scripts, @simplewebauthn/browser\'s from the installed dependency, are served from the app\'s own origin, and the common-password list beside the compiled code');
 });
 
 test('its types check in a consumer project', () => {

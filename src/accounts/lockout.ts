@@ -1,4 +1,5 @@
 import type { Db } from '../db/index.ts';
+import { OidcConnectError } from '../errors.ts';
 
 export interface LockoutPolicy {
   maxFailures: number;
@@ -34,6 +35,22 @@ export async function reserveAttempt(db: Db, policy: LockoutPolicy, username: st
     .returning('failures')
     .executeTakeFirstOrThrow();
   return row.failures <= policy.maxFailures;
+}
+
+/**
+ * The key that counts a user's wrong second-factor codes, apart from their password's: a right
+ * password clears its own count, and must not clear this one, or each right password would buy
+ * another round of code guesses. No username has a colon (src/accounts/users.ts), so none can share it.
+ */
+export function secondFactorKey(userId: number): string {
+  return `mfa:${userId}`;
+}
+
+/** The answer to a locked key: TOO_MANY_ATTEMPTS, with how long to wait. */
+export function lockedOut(policy: LockoutPolicy): OidcConnectError {
+  return new OidcConnectError('TOO_MANY_ATTEMPTS',
+    `Too many failed sign-in attempts for this account. Wait ${Math.ceil(policy.windowSeconds / 60)} minutes, then try again.`,
+    { retryAfterSeconds: policy.windowSeconds });
 }
 
 export async function clearFailures(db: Db, username: string): Promise<void> {

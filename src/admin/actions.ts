@@ -11,6 +11,7 @@ import type { AdminAction } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { isOidcConnectError } from '../errors.ts';
+import { removeAllFactors } from '../mfa/factors.ts';
 import { unlinkIdentity } from '../provisioning/identities.ts';
 import { deleteUserSessions, endProviderSessions, endUserSession } from '../sessions/index.ts';
 import { selfRefusal } from './policy.ts';
@@ -18,7 +19,7 @@ import { selfRefusal } from './policy.ts';
 /** The message key shown on the user's page after an action (see FLASH in view-models.ts). */
 export type Done =
   | 'deactivated' | 'reactivated' | 'session_ended' | 'sessions_ended' | 'identity_unlinked'
-  | 'password_set' | 'staff_granted' | 'staff_revoked' | 'email_set';
+  | 'password_set' | 'staff_granted' | 'staff_revoked' | 'email_set' | 'factors_removed';
 
 export type ActionOutcome = { action: AdminAction; detail?: string; done: Done } | { error: string };
 
@@ -89,6 +90,19 @@ export const setUserEmail: AdminActionRun = async ({ db, target, form }) => {
   if (email !== '' && !isEmailAddress(email)) return { error: 'Enter a valid email address, or nothing to remove it.' };
   await setEmail(db, target.id, email, { verified: true });
   return { action: 'set_email', detail: email === '' ? 'removed' : email, done: 'email_set' };
+};
+
+/**
+ * Removes every second factor of a user (a lost phone), and ends their sessions in the same
+ * transaction: whoever signed in with the old factors is out. Superusers only (the route says so).
+ */
+export const removeFactors: AdminActionRun = async ({ db, target, currentSessionId }) => {
+  const done = await db.transaction().execute(async (trx) => {
+    const removed = await removeAllFactors(trx, target.id);
+    return { removed, ended: removed === '' ? 0 : await deleteUserSessions(trx, target.id, currentSessionId) };
+  });
+  if (done.removed === '') return { error: 'This user has no second factor.' };
+  return { action: 'remove_factors', detail: `${done.removed}; ${sessionsEnded(done.ended)}`, done: 'factors_removed' };
 };
 
 export const endSessions: AdminActionRun = async ({ db, target, form, currentSessionId }) => {

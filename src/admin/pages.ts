@@ -9,6 +9,7 @@ import { DAY_MS, dayOf, failuresByCode, listEvents, signInsPerDay, type EventRow
 import type { ProviderConfig } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
+import { factorsOf } from '../mfa/factors.ts';
 import { identitiesOf } from '../provisioning/identities.ts';
 import { activeSessionCount, activeSessionsOf, listActiveSessions } from '../sessions/listing.ts';
 import { codeChart, dailyChart } from './charts.ts';
@@ -82,11 +83,12 @@ export async function userPage(
 ): Promise<PageData<UserDetailView>> {
   const { db } = scope;
   const methodLabel = methodLabeller(scope.providers);
-  const [identities, sessions, events, groups] = await Promise.all([
+  const [identities, sessions, events, groups, factors] = await Promise.all([
     identitiesOf(db, target.id),
     activeSessionsOf(db, target.id, scope.session, now),
     listEvents(db, { userId: target.id }, 10),
     userGroups(db, target.id),
+    factorsOf(db, target.id),
   ]);
   return {
     target: {
@@ -116,6 +118,12 @@ export async function userPage(
       current: s.id === currentSessionId,
     })),
     events: await eventViews(scope, events.events),
+    factors: {
+      totp: factors.totp && formatTime(factors.totp.created),
+      passkeys: factors.passkeys.map((p) => ({ name: p.name, created: formatTime(p.created), lastUsed: formatTime(p.lastUsed) })),
+      recoveryCodes: factors.recoveryCodes,
+    },
+    canRemoveFactors: actor.is_superuser === 1 && (factors.totp !== null || factors.passkeys.length > 0 || factors.recoveryCodes.total > 0),
     canManage: canManage(actor, target),
     canToggleStaff: canToggleStaff(actor, target),
     isSelf: actor.id === target.id,

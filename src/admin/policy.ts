@@ -24,10 +24,13 @@ export function canToggleStaff(actor: Actor, target: Target): boolean {
   return actor.is_superuser === 1 && actor.id !== target.id;
 }
 
-/** Throws FORBIDDEN unless `actor` may act on `target`; `superuserOnly` for the staff flag. */
-export function checkMayAct(actor: Actor, target: Target, options: { superuserOnly?: boolean } = {}): void {
+/**
+ * Throws FORBIDDEN unless `actor` may act on `target`. `superuserOnly` names an action only
+ * superusers may take on anyone (the staff flag, removing second factors), for the refusal.
+ */
+export function checkMayAct(actor: Actor, target: Target, options: { superuserOnly?: string } = {}): void {
   if (options.superuserOnly && actor.is_superuser !== 1) {
-    throw new OidcConnectError('FORBIDDEN', 'Only superusers can change staff status.');
+    throw new OidcConnectError('FORBIDDEN', `Only superusers can ${options.superuserOnly}.`);
   }
   if (!canManage(actor, target)) {
     throw new OidcConnectError('FORBIDDEN', 'Only superusers can manage staff and superuser accounts.');

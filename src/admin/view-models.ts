@@ -69,6 +69,14 @@ export interface UserDetailView extends AdminBase {
     userAgent: string; userAgentShort: string; current: boolean;
   }[];
   events: EventView[];
+  /** The user's second factors (src/mfa/); `totp` is when the authenticator app was activated, or null. */
+  factors: {
+    totp: string | null;
+    passkeys: { name: string; created: string; lastUsed: string }[];
+    recoveryCodes: { total: number; left: number };
+  };
+  /** A superuser may remove them (for a lost phone). */
+  canRemoveFactors: boolean;
   canManage: boolean;
   canToggleStaff: boolean;
   isSelf: boolean;
@@ -109,6 +117,7 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   email_verified: 'Email verified',
   session_end: 'Session ended by its user',
   mail_failed: 'Mail not delivered',
+  second_factor: 'Second factor',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {
@@ -121,6 +130,7 @@ const ACTION_LABELS: Record<AdminAction, string> = {
   grant_staff: 'made staff',
   revoke_staff: 'removed staff status',
   set_email: 'set the email address',
+  remove_factors: 'removed the second factors',
 };
 
 /** What a failure code means, for the chart's tooltips. */
@@ -136,6 +146,7 @@ const FLASH: Record<Done, string> = {
   staff_granted: 'The user is now staff.',
   staff_revoked: 'The user is no longer staff.',
   email_set: 'The email address was set, as verified.',
+  factors_removed: 'The second factors were removed, and the user’s sessions ended.',
 };
 
 /** The message after an action, from the `done` query parameter; null for anything unknown. */
@@ -168,6 +179,7 @@ export function shortUserAgent(ua: string): string {
 export function methodLabeller(providers: readonly { id: string; name: string }[]): (method: string) => string {
   return (method) => {
     if (method === 'local') return 'Local password';
+    if (method === 'passkey') return 'Passkey';
     if (method === '') return '—';
     return providers.find((p) => p.id === method)?.name ?? method;
   };

@@ -31,6 +31,8 @@ export const AUDIT_EVENT_TYPES = [
   'email_verified',
   'session_end',
   'mail_failed',
+  // A second factor added, removed or reset by its user (src/mfa/); its detail says which.
+  'second_factor',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -46,13 +48,14 @@ export const ADMIN_ACTIONS = [
   'grant_staff',
   'revoke_staff',
   'set_email',
+  'remove_factors',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
 export interface AuditEvent {
   type: AuditEventType;
-  /** 'local' for the username/password form, else the provider id. */
+  /** 'local' for the username/password form, 'passkey' for a passkey alone, else the provider id. */
   method?: string;
   /** Set for failures only. */
   errorCode?: ErrorCode | null;

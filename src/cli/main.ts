@@ -67,6 +67,10 @@ async function main(argv: string[]): Promise<number> {
         ...(values.email !== undefined ? { email: values.email } : {}),
       });
       console.log(`Superuser "${username}" created successfully.`);
+      if (config.mfa.adminRequired) {
+        console.log(`ADMIN_REQUIRE_MFA is on: /admin/ opens once "${username}" has a second factor. Log in at ${config.appUrl}/accounts/login/, `
+          + `then set up an authenticator app or a passkey at ${config.appUrl}/accounts/2fa/.`);
+      }
       return 0;
     }
     case 'dev-idp': {

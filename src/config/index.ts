@@ -76,6 +76,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const devIdp = fromEnv.devIdp;
 
+  const mfa = parseMfa(env, problems, production);
   const clockToleranceSeconds = integer(env, problems, 'OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 60);
   const trustProxy = parseTrustProxy(text(env, 'TRUST_PROXY'), problems);
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
@@ -120,6 +121,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     renewIdTokenExpirySeconds: integer(env, problems, 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', 900, 30, 366 * 24 * 3600),
     loginRedirectUrl: redirectTarget(env, problems, 'LOGIN_REDIRECT_URL'),
     logoutRedirectUrl: redirectTarget(env, problems, 'LOGOUT_REDIRECT_URL'),
+    mfa,
     clockToleranceSeconds,
     httpTimeoutMs: integer(env, problems, 'OIDC_HTTP_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
     trustProxy,
@@ -146,6 +148,30 @@ export function withSessionSecret(config: Config): Config {
     throw new ConfigError(['SESSION_SECRET: is required when NODE_ENV=production; generate one with: openssl rand -base64 48']);
   }
   return deepFreeze({ ...config, sessionSecret: developmentSecret(config.dataDir) });
+}
+
+/**
+ * Second factors: ADMIN_REQUIRE_MFA (on by default in production), OIDC_MFA_ACR_VALUES, and
+ * MFA_ENCRYPTION_KEY, which seals TOTP secrets instead of SESSION_SECRET when set, held to the same
+ * length and, in production, the same strength.
+ */
+function parseMfa(env: Env, problems: Problems, production: boolean): Config['mfa'] {
+  const key = text(env, 'MFA_ENCRYPTION_KEY');
+  if (key !== undefined && key.length < 32) {
+    problems.add('MFA_ENCRYPTION_KEY', undefined, 'must be at least 32 characters; generate one with: openssl rand -base64 48');
+  } else if (key !== undefined && production && estimatedEntropyBits(key) < MIN_SECRET_BITS) {
+    problems.add('MFA_ENCRYPTION_KEY', undefined, `is too guessable (about ${estimatedEntropyBits(key)} bits; at least ${MIN_SECRET_BITS} are needed); generate one with: openssl rand -base64 48`);
+  }
+  const acrValues = list(env, 'OIDC_MFA_ACR_VALUES');
+  for (const value of acrValues) {
+    // They go into authorization URLs and WWW-Authenticate challenges as they are.
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(value)) problems.add('OIDC_MFA_ACR_VALUES', value, 'each value must be printable ASCII without quotes or backslashes, such as urn:okta:loa:2fa:any');
+  }
+  return {
+    adminRequired: boolean(env, problems, 'ADMIN_REQUIRE_MFA', production),
+    acrValues,
+    encryptionKey: key ?? null,
+  };
 }
 
 /** Django's LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL: a path on this site, or an absolute http(s) URL. */

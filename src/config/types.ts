@@ -126,6 +126,15 @@ export interface Config {
   readonly loginRedirectUrl: string;
   /** Where a sign-out lands (LOGOUT_REDIRECT_URL, as in Django). */
   readonly logoutRedirectUrl: string;
+  /** Second factors (src/mfa/). */
+  readonly mfa: Readonly<{
+    /** ADMIN_REQUIRE_MFA: staff need a second factor (local) or a multi-factor sign-in (provider) for /admin/. */
+    adminRequired: boolean;
+    /** OIDC_MFA_ACR_VALUES: `acr` values that count as multi-factor, and are asked for at step-up. */
+    acrValues: readonly string[];
+    /** MFA_ENCRYPTION_KEY; null: TOTP secrets are sealed under SESSION_SECRET. */
+    encryptionKey: string | null;
+  }>;
   readonly clockToleranceSeconds: number;
   readonly httpTimeoutMs: number;
   readonly trustProxy: boolean | number | string;

@@ -18,6 +18,7 @@ import * as m0008 from './migrations/0008_anonymous_bounds.ts';
 import * as m0009 from './migrations/0009_session_csrf.ts';
 import * as m0010 from './migrations/0010_change_log.ts';
 import * as m0011 from './migrations/0011_mail.ts';
+import * as m0012 from './migrations/0012_second_factors.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -110,6 +111,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0009_session_csrf': { up: (db) => m0009.up(db) },
     '0010_change_log': { up: (db) => m0010.up(db, dialect) },
     '0011_mail': { up: (db) => m0011.up(db, dialect) },
+    '0012_second_factors': { up: (db) => m0012.up(db, dialect) },
   };
 }
 

@@ -45,6 +45,10 @@ export interface SessionsTable {
   refresh_lock: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
   /** The session's anti-forgery token for its forms (base64url, 256 bits); null for sessions from before it had one. */
   csrf: ColumnType<string | null, string | null | undefined, string | null>;
+  /** How the sign-in was made: RFC 8176 `amr` values, space-separated ('pwd', 'pwd otp mfa', a provider's); '' when unknown. */
+  amr: ColumnType<string, string | undefined, string>;
+  /** The provider's `acr` of the sign-in; null for local sign-ins and when the provider sent none. */
+  acr: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface IdentitiesTable {
@@ -78,6 +82,10 @@ export interface OidcFlowsTable {
   expires: Millis;
   /** base64url SHA-256 of the client's address (IPv6 by its /64): its pending logins are capped. */
   client: ColumnType<string, string | undefined, string>;
+  /** A step-up sign-in: the `acr_values` it asked for (space-separated); null for an ordinary one. */
+  acr_values: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The `max_age` it asked for, checked against the ID token's auth_time; null when none. */
+  max_age: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Back-channel logout tokens already accepted (replay cache), until they would expire anyway. */
@@ -172,6 +180,63 @@ export interface MailOutboxTable {
   last_error: ColumnType<string, string | undefined, string>;
 }
 
+/** An authenticator app (TOTP, RFC 6238) of a user; owned by src/mfa/totp.ts. */
+export interface MfaTotpTable {
+  user_id: number;
+  /** The base32 secret, sealed (src/sealed.ts) under MFA_ENCRYPTION_KEY or SESSION_SECRET. */
+  secret: string;
+  /** The time step of the last code accepted: a code of that step or an earlier one is refused. */
+  last_step: number;
+  created: Millis;
+  last_used: Millis | null;
+}
+
+/** One recovery code; owned by src/mfa/recovery-codes.ts. */
+export interface MfaRecoveryCodesTable {
+  user_id: number;
+  /** base64url SHA-256 of the code as normalised; the code itself is shown once and never stored. */
+  code_hash: string;
+  created: Millis;
+  used: Millis | null;
+}
+
+/** A passkey (WebAuthn credential); owned by src/mfa/webauthn.ts. */
+export interface MfaWebauthnTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  /** base64url, as the browser reports it. */
+  credential_id: string;
+  /** base64url of the COSE public key. */
+  public_key: string;
+  /** The signature counter last seen. */
+  counter: number;
+  /** Comma-separated transports the authenticator named ('internal', 'usb', …). */
+  transports: ColumnType<string, string | undefined, string>;
+  /** base64url of the WebAuthn user.id the credential was made for. */
+  user_handle: string;
+  backed_up: ColumnType<Flag, Flag | undefined, Flag>;
+  created: Millis;
+  last_used: Millis | null;
+}
+
+/** A sign-in waiting for its second factor; owned by src/mfa/pending.ts. */
+export interface MfaPendingTable {
+  /** base64url SHA-256 of the browser's cookie secret. */
+  id: string;
+  user_id: number;
+  next: string;
+  created: Millis;
+  expires: Millis;
+}
+
+/** Passkey sign-in challenges already answered (replay cache); owned by src/mfa/webauthn.ts. */
+export interface MfaUsedChallengesTable {
+  /** base64url SHA-256 of the challenge. */
+  id: string;
+  expires: Millis;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -185,6 +250,11 @@ export interface Database {
   django_users: DjangoUsersTable;
   change_log: ChangeLogTable;
   mail_outbox: MailOutboxTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_webauthn: MfaWebauthnTable;
+  mfa_pending: MfaPendingTable;
+  mfa_used_challenges: MfaUsedChallengesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -13,6 +13,8 @@ export interface DemoUser {
   preferred_username: string;
   groups: string[];
   email_verified?: boolean;
+  /** Asked for a second step at every sign-in, as if the provider's policy required one (src/dev-idp/second-step.ts). */
+  mfa?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ function optionalString(entry: Record<string, unknown>, key: string, where: stri
 
 /**
  * Reads a users file: a JSON array of objects with `email` and `password` (required), and
- * `sub`, `given_name`, `family_name`, `preferred_username`, `groups`, `email_verified` (optional). Every problem
+ * `sub`, `given_name`, `family_name`, `preferred_username`, `groups`, `email_verified`, `mfa` (optional). Every problem
  * is reported at once, one line each, so a broken file is fixed in one go.
  */
 export function loadUsersFile(path: string): readonly DemoUser[] {
@@ -103,6 +105,8 @@ export function loadUsersFile(path: string): readonly DemoUser[] {
     if (emailVerified !== undefined && typeof emailVerified !== 'boolean') {
       problems.push(`${where}: "email_verified" must be true or false`);
     }
+    const mfa = entry['mfa'];
+    if (mfa !== undefined && typeof mfa !== 'boolean') problems.push(`${where}: "mfa" must be true or false`);
     if (!email || !password || !Array.isArray(groups)) return;
 
     const user: DemoUser = {
@@ -114,6 +118,7 @@ export function loadUsersFile(path: string): readonly DemoUser[] {
       preferred_username: username || email.slice(0, email.indexOf('@')),
       groups: groups as string[],
       ...(emailVerified === false ? { email_verified: false } : {}),
+      ...(mfa === true ? { mfa: true } : {}),
     };
     const emailKey = email.toLowerCase();
     if (seenEmails.has(emailKey)) problems.push(`${where}: email ${email} appears more than once`);

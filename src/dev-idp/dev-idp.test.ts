@@ -95,6 +95,10 @@ describe('development provider', () => {
     assert.equal(metadata['revocation_endpoint'], `${idp.issuer}/v1/revoke`);
     assert.deepEqual(metadata['code_challenge_methods_supported'], ['S256']);
     assert.equal(metadata['backchannel_logout_supported'], true);
+    assert.deepEqual(metadata['acr_values_supported'], [
+      'urn:okta:loa:1fa:any', 'urn:okta:loa:1fa:pwd', 'urn:okta:loa:2fa:any', 'urn:okta:loa:2fa:any:ifpossible',
+      'http://schemas.openid.net/pape/policies/2007/06/multi-factor',
+    ]);
     for (const scope of ['openid', 'profile', 'email', 'groups', 'offline_access']) {
       assert.ok((metadata['scopes_supported'] as string[]).includes(scope), scope);
     }
@@ -523,6 +527,21 @@ describe('development provider configuration', () => {
         assert.ok(error instanceof ConfigError);
         assert.equal(error.problems.length, 3);
         assert.match(error.problems[0] ?? '', /entry 1: "password" is required/);
+        return true;
+      });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a users file\'s "mfa" must be true or false', async () => {
+    const dataDir = await temporaryDir();
+    const usersFile = join(dataDir, 'users.json');
+    await writeFile(usersFile, JSON.stringify([{ email: 'a@example.org', password: 'x', mfa: 'yes' }]));
+    try {
+      await assert.rejects(startDevIdp({ port: 0, appUrl: APP_URL, dataDir, usersFile }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.problems, [`development provider users file ${usersFile}, entry 1: "mfa" must be true or false`]);
         return true;
       });
     } finally {

@@ -5,9 +5,10 @@ import type { InteractionDetails, Provider } from 'oidc-provider';
 
 import type { UserDirectory } from './demo-users.ts';
 import { BodyTooLargeError, readForm, sendHtml } from './http.ts';
-import { renderError, renderLogin } from './views.ts';
+import { AwaitingApproval, loginResult, requestedMultiFactorAcr } from './second-step.ts';
+import { renderError, renderLogin, renderSecondStep } from './views.ts';
 
-export const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/abort)?$/;
+export const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/abort|\/second-step)?$/;
 
 export interface InteractionOptions {
   provider: Provider;
@@ -28,6 +29,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  */
 export function createInteractionHandler(options: InteractionOptions) {
   const { provider, users } = options;
+  const awaiting = new AwaitingApproval();
   const logins = users.users.map((user) => ({
     email: user.email,
     ...(options.showPasswords ? { password: user.password } : {}),
@@ -85,12 +87,29 @@ export function createInteractionHandler(options: InteractionOptions) {
       }, { mergeWithLastSubmission: false });
     }
 
+    if (action === '/second-step') {
+      const sub = awaiting.take(uid);
+      if (sub === undefined) return showLogin(res, details, 400, '', 'This sign-in step expired. Sign in again.');
+      return provider.interactionFinished(req, res, {
+        login: { accountId: sub, ...loginResult(true, details.params['acr_values']) },
+      }, { mergeWithLastSubmission: false });
+    }
+
     const form = await readForm(req);
     const email = form.get('email') ?? '';
     const user = users.authenticate(email, form.get('password') ?? '');
     if (!user) return showLogin(res, details, 401, email, 'Incorrect email or password.');
+    if (user.mfa || requestedMultiFactorAcr(details.params['acr_values']) !== undefined) {
+      awaiting.set(uid, user.sub);
+      return sendHtml(res, 200, renderSecondStep({
+        clientId: String(details.params['client_id'] ?? ''),
+        email: user.email,
+        action: `/interaction/${details.uid}/second-step`,
+        abortAction: `/interaction/${details.uid}/abort`,
+      }));
+    }
     await provider.interactionFinished(req, res, {
-      login: { accountId: user.sub },
+      login: { accountId: user.sub, ...loginResult(false, details.params['acr_values']) },
     }, { mergeWithLastSubmission: false });
   }
 

@@ -46,6 +46,8 @@ declare module 'oidc-provider' {
     readonly requestParamOIDCScopes: Set<string>;
     readonly requestParamClaims: Set<string>;
     readonly resourceServers: Record<string, ResourceServer>;
+    /** The provider session's `acr`, when its sign-in set one. */
+    readonly acr?: string;
     urlFor(name: string): string;
   }
 
@@ -97,6 +99,23 @@ declare module 'oidc-provider' {
     readonly status: number;
     readonly error: string;
     readonly error_description?: string;
+  }
+
+  /** The interaction policy: its prompts, each with the checks that make it show. */
+  export namespace interactionPolicy {
+    class Check {
+      static readonly REQUEST_PROMPT: boolean;
+      static readonly NO_NEED_TO_PROMPT: boolean;
+      constructor(reason: string, description: string, error: string, check: (ctx: KoaContextWithOIDC) => boolean | Promise<boolean>);
+    }
+    interface Prompt {
+      readonly name: string;
+      readonly checks: { add(check: Check): void };
+    }
+    interface Policy extends Array<Prompt> {
+      get(name: string): Prompt;
+    }
+    function base(): Policy;
   }
 
   export const errors: {

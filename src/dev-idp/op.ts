@@ -7,6 +7,7 @@ import type { ClientRegistration } from './clients.ts';
 import type { UserDirectory } from './demo-users.ts';
 import type { ProviderKeys } from './keys.ts';
 import type { SqliteStore } from './op-storage.ts';
+import { interactions, SUPPORTED_ACRS } from './second-step.ts';
 import { renderError, renderLogout, renderSignedOut } from './views.ts';
 
 /** Okta's endpoint paths, relative to the issuer. */
@@ -83,7 +84,12 @@ export function createProvider(setup: ProviderSetup): Provider {
     jwks: { keys: setup.keys.signing },
     routes: ROUTES,
     scopes: [...SUPPORTED_SCOPES],
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    claims: {
+      ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+      // How the user signed in (src/dev-idp/second-step.ts) is in every ID token, as in Okta's.
+      openid: [...SCOPE_CLAIMS.openid, 'acr', 'amr'],
+    },
+    acrValues: [...SUPPORTED_ACRS],
     responseTypes: ['code'],
     pkce: { required: () => true },
 
@@ -94,6 +100,7 @@ export function createProvider(setup: ProviderSetup): Provider {
 
     interactions: {
       url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
+      policy: interactions(),
     },
     loadExistingGrant: loadFirstPartyGrant,
 
@@ -164,10 +171,15 @@ export function createProvider(setup: ProviderSetup): Provider {
       },
     },
 
-    // Okta's access tokens also carry cid, uid and scp; apps written against Okta read them.
-    async extraTokenClaims(_ctx: unknown, token: { kind: string; clientId?: string; accountId?: string; scope?: string }) {
+    // Okta's access tokens also carry cid, uid and scp; apps written against Okta read them. acr and amr
+    // (RFC 9068's authentication claims) come from the sign-in behind the code or refresh token.
+    async extraTokenClaims(ctx: KoaContextWithOIDC, token: { kind: string; clientId?: string; accountId?: string; scope?: string }) {
       if (token.kind !== 'AccessToken') return undefined;
-      return { cid: token.clientId, uid: token.accountId, scp: token.scope?.split(' ') ?? [] };
+      const source = (ctx.oidc.entities['AuthorizationCode'] ?? ctx.oidc.entities['RefreshToken']) as { acr?: string; amr?: string[] } | undefined;
+      return {
+        cid: token.clientId, uid: token.accountId, scp: token.scope?.split(' ') ?? [],
+        ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}),
+      };
     },
 
     async renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {

@@ -20,6 +20,13 @@ export interface LoginView {
   passwordsHidden: boolean;
 }
 
+export interface SecondStepView {
+  clientId: string;
+  email: string;
+  action: string;
+  abortAction: string;
+}
+
 export interface LogoutView {
   clientId?: string;
   action: string;
@@ -34,6 +41,7 @@ export interface ErrorView {
 }
 
 export const renderLogin = (view: LoginView): string => eta.render('./login', view);
+export const renderSecondStep = (view: SecondStepView): string => eta.render('./second-step', view);
 export const renderLogout = (view: LogoutView): string => eta.render('./logout', view);
 export const renderSignedOut = (view: { clientId?: string }): string => eta.render('./signed-out', view);
 export const renderError = (view: ErrorView): string => eta.render('./error', view);

@@ -18,6 +18,10 @@ export interface Flow {
   next: string;
   /** The session (its id) that this silent prompt=none renewal confirms; null for a login. */
   renewsSession: string | null;
+  /** A step-up sign-in: the `acr_values` it asked for (and must get); null or absent for an ordinary one. */
+  acrValues?: readonly string[] | null;
+  /** The `max_age` it asked for, which the ID token's auth_time must meet; null or absent when none. */
+  maxAge?: number | null;
 }
 
 export interface SaveOptions {
@@ -52,6 +56,8 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     renews_session: flow.renewsSession,
     expires: now + FLOW_LIFETIME_MS,
     client: hashed.client,
+    acr_values: flow.acrValues ? flow.acrValues.join(' ') : null,
+    max_age: flow.maxAge ?? null,
   };
   // One transaction, so the writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
@@ -67,7 +73,9 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
  * them with Kysely at each start and callback was a tenth of a login's CPU.
  */
 
-const insertFlow = preparedInsert('oidc_flows', ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client']);
+const insertFlow = preparedInsert('oidc_flows', [
+  'id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'acr_values', 'max_age',
+]);
 
 /**
  * Keeps the newest `keep` flows of one browser or address: counts them on the (column, expires)
@@ -118,7 +126,10 @@ export async function takeFlow(db: Db, state: string, binding: string | undefine
   if (binding === undefined || digest(binding) !== row.binding) {
     throw new OidcConnectError('STATE_INVALID', 'This sign-in was started in another browser. Please start again here.');
   }
-  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session };
+  return {
+    provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session,
+    ...(row.acr_values === null ? {} : { acrValues: row.acr_values.split(' ') }), ...(row.max_age === null ? {} : { maxAge: row.max_age }),
+  };
 }
 
 /** The provider a pending flow is for, without taking it; undefined when `state` names none. */

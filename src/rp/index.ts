@@ -10,6 +10,8 @@ import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
 export interface CompletedSignIn extends SignInResult {
   provider: ProviderClient;
   next: string;
+  /** A step-up sign-in (startLogin's `acrValues`): the caller checks that its `amr`/`acr` show a second factor. */
+  stepUp: boolean;
 }
 
 /** The relying party: every configured provider, and the flows in progress (stored in the database). */
@@ -21,8 +23,13 @@ export interface RelyingParty {
    * session id) it is that session's silent renewal: prompt=none, and a login_required answer ends it.
    * `client` (the browser's address) caps the logins in progress of one address (OIDC_PENDING_LOGINS_PER_IP).
    * `newBinding`: `binding` was just made for this login (see saveFlow).
+   * `acrValues` (a step-up) and `maxAge` are sent to the provider; `maxAge` is then checked against
+   * the ID token's auth_time.
    */
-  startLogin(input: { provider?: string; next: string; binding: string; newBinding?: boolean; client?: string; renewsSession?: string }): Promise<URL>;
+  startLogin(input: {
+    provider?: string; next: string; binding: string; newBinding?: boolean; client?: string; renewsSession?: string;
+    acrValues?: readonly string[]; maxAge?: number;
+  }): Promise<URL>;
   /** Finishes a login from the callback URL, with the browser's binding cookie. */
   finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
   /** Where to send the browser after the local session ended: the provider's logout, or null. */
@@ -77,13 +84,18 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     providers: config.providers,
     provider,
 
-    async startLogin({ provider: id, next, binding, newBinding, client: address, renewsSession }) {
+    async startLogin({ provider: id, next, binding, newBinding, client: address, renewsSession, acrValues, maxAge }) {
       const target = provider(id);
       const { state, nonce, codeVerifier } = flowSecrets();
       const url = await target.authorizationUrl({
         state, nonce, promptNone: renewsSession !== undefined, codeChallenge: pkceChallenge(codeVerifier),
+        ...(acrValues ? { acrValues } : {}), ...(maxAge === undefined ? {} : { maxAge }),
       });
-      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null },
+      const flow = {
+        provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null,
+        acrValues: acrValues ?? null, maxAge: maxAge ?? null,
+      };
+      await saveFlow(db, state, binding, flow,
         { newBinding, ...(address === undefined ? {} : { client: address, maxPerClient: config.pendingLoginsPerIp }) });
       return url;
     },
@@ -96,8 +108,10 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
       const flow = await takeFlow(db, state, binding);
       const target = provider(flow.provider);
       try {
-        const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier });
-        return { ...result, provider: target, next: flow.next };
+        const result = await target.finish(callbackUrl, {
+          state, nonce: flow.nonce, codeVerifier: flow.codeVerifier, ...(typeof flow.maxAge === 'number' ? { maxAge: flow.maxAge } : {}),
+        });
+        return { ...result, provider: target, next: flow.next, stepUp: Boolean(flow.acrValues) };
       } catch (error) {
         // A silent renewal the provider can't satisfy (login_required…) means its session is over.
         if (flow.renewsSession !== null && error instanceof OidcConnectError && error.code === 'PROVIDER_ERROR') {

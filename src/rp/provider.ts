@@ -194,7 +194,10 @@ export class ProviderClient {
     return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs });
   };
 
-  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
+  /** `acrValues` and `maxAge`: a step-up's request for a (fresh) multi-factor sign-in. */
+  async authorizationUrl(params: {
+    state: string; nonce: string; codeChallenge: string; promptNone: boolean; acrValues?: readonly string[]; maxAge?: number;
+  }): Promise<URL> {
     const configuration = await this.configuration();
     // The parameters every login sends are put in by openid-client once per Configuration; a login
     // adds its own. (Building the whole URL each time re-serialised its query at every parameter.)
@@ -210,13 +213,15 @@ export class ProviderClient {
     }
     const own = new URLSearchParams({ state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge });
     if (params.promptNone) own.set('prompt', 'none');
+    if (params.acrValues) own.set('acr_values', params.acrValues.join(' '));
+    if (params.maxAge !== undefined) own.set('max_age', String(params.maxAge));
     return new URL(`${this.authorizationBase.href}&${own}`);
   }
 
   private authorizationBase: { configuration: client.Configuration; href: string } | undefined;
 
   /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
-  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {
+  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number }): Promise<SignInResult> {
     let configuration!: client.Configuration;
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
@@ -227,6 +232,8 @@ export class ProviderClient {
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           idTokenExpected: true,
+          // openid-client then requires auth_time, and refuses one older than max_age.
+          ...(checks.maxAge === undefined ? {} : { maxAge: checks.maxAge }),
         }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
       });
     } catch (error) {

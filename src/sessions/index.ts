@@ -21,6 +21,13 @@ export interface NewSession {
   userAgent?: string;
   ip?: string;
   tokens?: ProviderTokens;
+  /**
+   * How the user proved who they are (RFC 8176 `amr` values: 'pwd', 'otp', 'hwk', 'mfa', or the
+   * provider's ID token's, whose non-strings are dropped), and the provider's `acr`: the admin's
+   * multi-factor rule reads them.
+   */
+  amr?: readonly unknown[];
+  acr?: string | null;
 }
 
 export interface ActiveSession {
@@ -83,14 +90,27 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
     data: JSON.stringify(input.tokens ?? {}),
     // Its forms' anti-forgery token (src/web/protection/csrf.ts): made once, new with every sign-in.
     csrf: random.toString('base64url', 32, 64),
+    amr: amrText(input.amr ?? []),
+    acr: typeof input.acr === 'string' ? input.acr.slice(0, 255) : null,
   });
   return secret;
 }
 
 /** Every sign-in runs it: compiled once (see src/db/prepared.ts). */
 const insertSession = preparedInsert('sessions', [
-  'id', 'user_id', 'created', 'expires', 'last_seen', 'provider', 'provider_sid', 'user_agent', 'ip', 'data', 'csrf',
+  'id', 'user_id', 'created', 'expires', 'last_seen', 'provider', 'provider_sid', 'user_agent', 'ip', 'data', 'csrf', 'amr', 'acr',
 ]);
+
+/** The `amr` column: the values a provider sent may be anything, so only short words are kept, in 255 characters. */
+function amrText(amr: readonly unknown[]): string {
+  const words = amr.filter((value): value is string => typeof value === 'string' && /^[\x21-\x7e]{1,40}$/.test(value));
+  let text = '';
+  for (const word of words) {
+    if (text.length + word.length + 1 > 255) break;
+    text = text === '' ? word : `${text} ${word}`;
+  }
+  return text;
+}
 
 /**
  * The live session for a cookie secret, or undefined when missing, expired, idle or the user is
@@ -142,7 +162,7 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
   const row: SessionRow = {
     id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: lastSeen,
     provider: found.s_provider, provider_sid: found.s_provider_sid, user_agent: found.s_user_agent, ip: found.s_ip,
-    data: found.s_data, refresh_lock: found.s_refresh_lock, csrf: found.s_csrf,
+    data: found.s_data, refresh_lock: found.s_refresh_lock, csrf: found.s_csrf, amr: found.s_amr, acr: found.s_acr,
   };
   const entry: CachedSession = { row, user, tokens: parsedOnDemand(found.s_data) };
   if (fill) {
@@ -171,6 +191,7 @@ const sessionWithUser = prepared('sessions.withUser', ['id'], (db, p) => db
     'sessions.created as s_created', 'sessions.expires as s_expires', 'sessions.last_seen as s_last_seen',
     'sessions.provider as s_provider', 'sessions.provider_sid as s_provider_sid', 'sessions.user_agent as s_user_agent',
     'sessions.ip as s_ip', 'sessions.data as s_data', 'sessions.refresh_lock as s_refresh_lock', 'sessions.csrf as s_csrf',
+    'sessions.amr as s_amr', 'sessions.acr as s_acr',
   ])
   .where('sessions.id', '=', p('id')));
 

@@ -8,3 +8,10 @@ test('requireBearer refuses invalid scope names when the route is declared', () 
   assert.throws(() => bearerGuard(authenticator, { scopes: ['has space'] }), TypeError);
   assert.throws(() => bearerGuard(authenticator, { scopes: ['quo"te'] }), TypeError);
 });
+
+test('requireBearer refuses acr values that could not go into a challenge, when the route is declared', () => {
+  const authenticator = {} as BearerAuthenticator;
+  assert.throws(() => bearerGuard(authenticator, { acr: 'two words' }), TypeError);
+  assert.throws(() => bearerGuard(authenticator, { acr: ['urn:okta:loa:2fa:any', 'quo"te'] }), TypeError);
+  assert.doesNotThrow(() => bearerGuard(authenticator, { acr: ['urn:okta:loa:2fa:any', 'http://schemas.openid.net/pape/policies/2007/06/multi-factor'] }));
+});

@@ -10,7 +10,13 @@ import {
   BearerError, isScopeName, TooManyTokenChecks, type BearerAuthentication, type BearerAuthenticator, type BearerRequirements,
 } from '../rp/bearer/index.ts';
 
-export interface BearerGuardOptions extends BearerRequirements {
+export interface BearerGuardOptions extends Omit<BearerRequirements, 'acr'> {
+  /**
+   * The `acr` the token must show, or one of several: `requireBearer({ acr: 'urn:okta:loa:2fa:any' })`.
+   * Otherwise 401 `insufficient_user_authentication` (RFC 9470) with `acr_values`, so the client can ask
+   * the user to sign in again with them.
+   */
+  acr?: string | readonly string[];
   /**
    * When the request carries no Bearer credentials at all (no Authorization header, or another
    * scheme), go on to the route instead of answering 401: request.user stays the session user, if
@@ -49,7 +55,14 @@ export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
   for (const scope of options.scopes ?? []) {
     if (!isScopeName(scope)) throw new TypeError(`requireBearer: ${JSON.stringify(scope)} is not a valid scope name`);
   }
-  const settings: BearerGuardOptions = { ...options, scopes: Object.freeze([...(options.scopes ?? [])]) };
+  const acr = typeof options.acr === 'string' ? [options.acr] : options.acr ?? [];
+  for (const value of acr) {
+    // It goes into the challenge's acr_values as it is: an RFC 6750 quotable string without spaces.
+    if (!isScopeName(value)) throw new TypeError(`requireBearer: ${JSON.stringify(value)} is not a valid acr value`);
+  }
+  const settings: BearerRequirements & { allowSession?: boolean } = {
+    ...options, scopes: Object.freeze([...(options.scopes ?? [])]), acr: Object.freeze([...acr]),
+  };
   return async (authenticator, authorization, ip) => {
     try {
       const result = await authenticator.authenticate(authorization, settings, { ip });

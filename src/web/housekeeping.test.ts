@@ -86,7 +86,7 @@ test('a failing sweep is logged, never thrown', async () => {
   const warnings: string[] = [];
   const log = { info() {}, warn: (fields: { table: string }) => { warnings.push(fields.table); } };
   assert.deepEqual(await sweep({ db: broken.db, lockout, auditRetentionDays: 90, log }), {});
-  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures', 'change_log', 'mail_outbox']);
+  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures', 'change_log', 'mail_outbox', 'mfa_pending', 'mfa_used_challenges']);
   await broken.close();
 });
 

@@ -10,6 +10,8 @@ import { pruneAuditLog } from '../audit/index.ts';
 import { pruneChangeLog } from '../db/change-log.ts';
 import type { Db } from '../db/index.ts';
 import { pruneOutbox } from '../mail/outbox.ts';
+import { prunePendingSignIns } from '../mfa/pending.ts';
+import { pruneUsedChallenges } from '../mfa/webauthn.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
 import { deleteExpiredSessions } from '../sessions/index.ts';
@@ -35,6 +37,8 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
     ['login_failures', () => pruneLoginFailures(db, options.lockout, now)],
     ['change_log', () => pruneChangeLog(db, now)],
     ['mail_outbox', () => pruneOutbox(db, now)],
+    ['mfa_pending', () => prunePendingSignIns(db, now)],
+    ['mfa_used_challenges', () => pruneUsedChallenges(db, now)],
   ];
   const pruned: Record<string, number> = {};
   for (const [table, run] of tasks) {

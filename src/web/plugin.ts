@@ -17,6 +17,8 @@ import { ownAccountRoutes } from './routes/account.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
+import { mfaSignInRoutes } from './routes/mfa-sign-in.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { devMailboxRoutes } from './routes/dev-mailbox.ts';
 import { oidcRoutes } from './routes/oidc.ts';
@@ -167,6 +169,8 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     passwordResetRoutes(own, ctx);
     ownAccountRoutes(own, ctx);
     devMailboxRoutes(own, ctx);
+    mfaRoutes(own, ctx);
+    mfaSignInRoutes(own, ctx);
     apiRoutes(own, ctx);
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);

@@ -32,11 +32,12 @@ export async function authorizationRequest(issuer: string, clientId: string, red
 
 /**
  * Opens `authorizationUrl`, follows the provider's redirects, signs in once on its login form when
- * it shows (with `credentials`), and returns the redirect to `redirectUri` (with `code`, or
- * `error`) without fetching it.
+ * it shows (with `credentials`), approves its second step when it asks for one (unless
+ * `approveSecondStep` is false), and returns the redirect to `redirectUri` (with `code`, or `error`)
+ * without fetching it.
  */
 export async function signIn(browser: HttpClient, authorizationUrl: string | URL, redirectUri: string,
-  credentials?: { email: string; password: string } | null): Promise<URL> {
+  credentials?: { email: string; password: string } | null, options: { approveSecondStep?: boolean } = {}): Promise<URL> {
   let hop = await browser.get(String(authorizationUrl));
   for (let step = 0; step < 15; step++) {
     if (hop.location?.startsWith(redirectUri)) return new URL(hop.location);
@@ -45,6 +46,10 @@ export async function signIn(browser: HttpClient, authorizationUrl: string | URL
       continue;
     }
     const action = /<form method="post" action="([^"]+)"/.exec(hop.body)?.[1];
+    if (hop.status === 200 && action?.endsWith('/second-step') && options.approveSecondStep !== false) {
+      hop = await browser.post(new URL(action, hop.url).href, {});
+      continue;
+    }
     if (hop.status !== 200 || !credentials || !action || !/name="password"/.test(hop.body)) break;
     hop = await browser.post(new URL(action.replace(/&amp;/g, '&'), hop.url).href, credentials);
     credentials = null;

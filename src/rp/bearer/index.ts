@@ -44,6 +44,11 @@ export interface BearerRequirements {
    * 401 invalid_token. `'optional'`: a valid token of an unknown user passes with request.user null.
    */
   user?: 'required' | 'optional';
+  /**
+   * The token's `acr` must be one of these (a multi-factor sign-in, say), else 401 with RFC 9470's
+   * `insufficient_user_authentication` and these as `acr_values`, for the client to sign in again with.
+   */
+  acr?: readonly string[];
 }
 
 /** Who sent the token: opaque tokens that need the provider count against the client IP's budget. */
@@ -138,6 +143,10 @@ export class BearerAuthenticator {
   #admit(token: BearerToken, user: User | null, options: BearerRequirements): BearerAuthentication {
     if (!user && (options.user ?? 'required') === 'required') {
       throw new BearerError('invalid_token', 'The access token does not belong to an active account here.');
+    }
+    const acr = options.acr ?? [];
+    if (acr.length > 0 && !acr.includes(token.claims['acr'] as string)) {
+      throw new BearerError('insufficient_user_authentication', 'This request needs a stronger sign-in (acr) than the token shows.', { acrValues: acr });
     }
     const required = options.scopes ?? [];
     const missing = missingScopes(token.scopes, required);

@@ -6,12 +6,14 @@
  */
 import { OidcConnectError, type ErrorCode } from '../../errors.ts';
 
-type OAuthError = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+/** RFC 6750's errors, and RFC 9470's insufficient_user_authentication (a token whose sign-in was not strong enough). */
+type OAuthError = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'insufficient_user_authentication';
 
 const OAUTH_CODES: Record<OAuthError, ErrorCode> = {
   invalid_request: 'BAD_REQUEST',
   invalid_token: 'INVALID_TOKEN',
   insufficient_scope: 'INSUFFICIENT_SCOPE',
+  insufficient_user_authentication: 'INSUFFICIENT_USER_AUTHENTICATION',
 };
 
 /** A refusal answered per RFC 6750 §3, with a WWW-Authenticate challenge. */
@@ -20,12 +22,17 @@ export class BearerError extends OidcConnectError {
   readonly oauthError: OAuthError | undefined;
   /** For insufficient_scope: the scopes the route needs. */
   readonly requiredScopes: readonly string[];
+  /** For insufficient_user_authentication: the `acr` values the route accepts (RFC 9470 §3). */
+  readonly acrValues: readonly string[];
 
-  constructor(oauthError: OAuthError | undefined, message: string, options: { requiredScopes?: readonly string[]; cause?: unknown } = {}) {
+  constructor(oauthError: OAuthError | undefined, message: string, options: {
+    requiredScopes?: readonly string[]; acrValues?: readonly string[]; cause?: unknown;
+  } = {}) {
     super(oauthError ? OAUTH_CODES[oauthError] : 'LOGIN_REQUIRED', message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BearerError';
     this.oauthError = oauthError;
     this.requiredScopes = options.requiredScopes ?? [];
+    this.acrValues = options.acrValues ?? [];
   }
 
   /** The `WWW-Authenticate` value. Only our own constant texts and configured scope names reach it. */
@@ -33,6 +40,7 @@ export class BearerError extends OidcConnectError {
     if (!this.oauthError) return 'Bearer';
     const params = [`error="${this.oauthError}"`, `error_description="${quotable(this.message)}"`];
     if (this.oauthError === 'insufficient_scope') params.push(`scope="${quotable(this.requiredScopes.join(' '))}"`);
+    if (this.oauthError === 'insufficient_user_authentication') params.push(`acr_values="${quotable(this.acrValues.join(' '))}"`);
     return `Bearer ${params.join(', ')}`;
   }
 }

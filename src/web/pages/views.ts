@@ -106,6 +106,23 @@ export interface Views {
   'admin-user': AdminPage<UserDetailView>;
   'admin-sessions': AdminPage<SessionsView>;
   'admin-audit': AdminPage<AuditView>;
+  // Second factors (src/web/routes/mfa.ts, mfa-sign-in.ts). `options`: WebAuthn options as JSON, for data-options.
+  'mfa-index': {
+    user: UserView; localAccount: boolean; totp: { since: string } | null; passkeys: number;
+    recoveryCodes: { total: number; left: number }; canGenerateCodes: boolean; required: boolean; next: string | null; flash: string | null;
+  };
+  'mfa-totp-activate': { user: UserView; csrf: string; secret: string; qrCode: string; setup: string; error: string | null };
+  'mfa-totp-deactivate': { user: UserView; csrf: string; error: string | null };
+  /** `codes`: a new set, shown this once; null on the page that offers to make one. */
+  'mfa-recovery-codes': {
+    user: UserView; csrf: string; codes: string[] | null; total: number; left: number; canGenerate: boolean; error: string | null; flash: string | null;
+  };
+  'mfa-webauthn': {
+    user: UserView; csrf: string; passkeys: { id: number; name: string; created: string; lastUsed: string | null; synced: boolean }[];
+    options: string; suggestedName: string; error: string | null; flash: string | null;
+  };
+  /** The second step of a sign-in; no user is signed in yet. */
+  'mfa-authenticate': { csrf: string; error: string | null; totp: boolean; passkeyOptions: string | null };
 }
 
 /** The product the pages name: in the header, the title and the footer. */
@@ -124,7 +141,7 @@ export interface ViewOptions {
 
 export interface ViewRenderer {
   render<K extends keyof Views>(view: K, data: Views[K]): string;
-  /** The brand's name, which mails carry too. */
+  /** The product's name (`brand.name`): what mails carry, the issuer an authenticator app shows, the site a passkey is for. */
   readonly brandName: string;
   /** Origins the pages load images from besides their own (the logo's), for the Content-Security-Policy. */
   readonly imageOrigins: readonly string[];

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mayUseLocalLogin } from '../../accounts/groups.ts';
-import { clearFailures, reserveAttempt } from '../../accounts/lockout.ts';
+import { clearFailures, lockedOut, reserveAttempt } from '../../accounts/lockout.ts';
 import { checkNewPassword } from '../../accounts/password-validation.ts';
 import { verifyAgainstDummy, verifyPassword } from '../../accounts/passwords.ts';
 import { needsRehash, rehashPassword } from '../../accounts/rehash.ts';
 import { findUserByUsername, setPassword, typedUsername } from '../../accounts/users.ts';
+import { hasSecondFactor } from '../../mfa/factors.ts';
 import { OidcConnectError, isOidcConnectError } from '../../errors.ts';
 import { deleteSession, deleteUserSessions } from '../../sessions/index.ts';
 import { audit, auditAnonymous } from '../audit.ts';
@@ -17,6 +18,7 @@ import { hashingCapacityOf } from '../protection/hashing-capacity.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
 import { clearSessionCookie, startSession } from '../session/cookie.ts';
+import { beginSecondStep, finishLocalSignIn } from '../session/second-step.ts';
 
 const GENERIC_LOGIN_ERROR = 'Please enter a correct username and password. Note that both fields may be case-sensitive.';
 const FORM_FROM_BEFORE_SIGN_IN = 'This form was opened before you signed in, so it was not sent. Log in again to switch accounts.';
@@ -31,12 +33,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     rateLimit: perAddress(config.passwordChecks.perIpPerMinute,
       (request) => void auditAnonymous(ctx, request, { type: 'login_failure', method: 'local', errorCode: 'RATE_LIMITED' })),
   };
-  const locked = () => {
-    const { windowSeconds } = config.lockout;
-    return new OidcConnectError('TOO_MANY_ATTEMPTS',
-      `Too many failed sign-in attempts for this account. Wait ${Math.ceil(windowSeconds / 60)} minutes, then try again.`,
-      { retryAfterSeconds: windowSeconds });
-  };
+  const locked = () => lockedOut(config.lockout);
 
   const loginPage = (reply: FastifyReply, next: string, error: string | null, username = '', notice = false) =>
     reply.type('text/html; charset=utf-8').send(ctx.views.render('login', {
@@ -110,9 +107,9 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw new OidcConnectError('USER_NOT_ALLOWED', `Sign-in with a password is limited to members of ${config.localRequiredGroups.join(', ')}.`);
     }
     if (needsRehash(user.password)) await rehashPassword(db, user.id, user.password, password);
-    await startSession(ctx, request, reply, { userId: user.id });
-    await audit(ctx, request, { type: 'login_success', method: 'local', userId: user.id, username: user.username });
-    return reply.redirect(next, 302);
+    // With a second factor the password opens no session: the browser goes on to the second step.
+    if (await hasSecondFactor(db, user.id)) return beginSecondStep(ctx, request, reply, user, next);
+    return finishLocalSignIn(ctx, request, reply, { user, next, amr: ['pwd'], method: 'local' });
   });
 
   const afterLogout = withLoggedOutFlag(config.logoutRedirectUrl, config.appUrl);
@@ -167,9 +164,11 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     await hashing.run(() => setPassword(db, user.id, new1));
     await audit(ctx, request, { type: 'password_change', method: 'local', userId: user.id, username: user.username });
     // A changed password must cut off whoever else knew the old one.
+    // The new session goes on from this one's sign-in, and keeps how it was made (a second factor, say).
+    const amr = request.session?.row.amr.split(' ') ?? [];
     await deleteUserSessions(db, user.id);
     request.session = null;
-    await startSession(ctx, request, reply, { userId: user.id });
+    await startSession(ctx, request, reply, { userId: user.id, amr });
     return reply.redirect('/accounts/password_change/done/', 302);
   });
 

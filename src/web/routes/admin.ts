@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  endSessions, setAccountActive, setStaffStatus, setUserEmail, setUserPassword, unlinkUserIdentity, type AdminActionRun,
+  endSessions, removeFactors, setAccountActive, setStaffStatus, setUserEmail, setUserPassword, unlinkUserIdentity, type AdminActionRun,
 } from '../../admin/actions.ts';
 import { auditPage, dashboardPage, findTarget, sessionsPage, userPage, usersPage, type AdminScope } from '../../admin/pages.ts';
 import { checkMayAct, checkStaff } from '../../admin/policy.ts';
@@ -18,6 +18,7 @@ import type { AppContext } from '../context.ts';
 import { field } from '../form.ts';
 import { userView, type Views } from '../pages/views.ts';
 import { formToken, formTokenCheck } from '../protection/csrf.ts';
+import { adminMfaGuard } from '../session/admin-mfa.ts';
 import { requireLogin } from '../session/guards.ts';
 
 type Fields = Record<string, unknown>;
@@ -25,11 +26,12 @@ type Fields = Record<string, unknown>;
 export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const scope: AdminScope = { db: ctx.db, providers: ctx.rp.providers, session: ctx.config.session };
 
-  /** preHandler: staff only. Logged out: to the login page with `next`; not staff: 403. */
+  const requireMfa = adminMfaGuard(ctx);
+  /** preHandler: staff only. Logged out: to the login page with `next`; not staff: 403; then ADMIN_REQUIRE_MFA. */
   const requireStaff = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     if (!request.user) return requireLogin(request, reply);
     checkStaff(request.user);
-    return undefined;
+    return requireMfa(request, reply);
   };
   const staffGet = { preHandler: requireStaff };
   const staffPost = { preHandler: [requireStaff, formTokenCheck(app)] };
@@ -70,7 +72,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
    * event and redirect back to the user's page (303, so a reload doesn't resubmit). An action may
    * answer with a message for the user instead (re-rendered with 400).
    */
-  const action = (path: string, run: AdminActionRun, options: { superuserOnly?: boolean } = {}) => {
+  const action = (path: string, run: AdminActionRun, options: { superuserOnly?: string } = {}) => {
     app.post(`/admin/users/:id/${path}`, staffPost, async (request, reply) => {
       const actor = request.user!;
       const target = await targetOf(request);
@@ -97,9 +99,10 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   };
 
   action('active', setAccountActive);
-  action('staff', setStaffStatus, { superuserOnly: true });
+  action('staff', setStaffStatus, { superuserOnly: 'change staff status' });
   action('password', setUserPassword);
   action('email', setUserEmail);
   action('sessions/end', endSessions);
   action('identities/unlink', unlinkUserIdentity);
+  action('mfa/remove', removeFactors, { superuserOnly: 'remove second factors' });
 }

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ErrorCode } from '../../errors.ts';
+import { OidcConnectError, type ErrorCode } from '../../errors.ts';
+import { isMultiFactor, stepUpAcrValues } from '../../mfa/policy.ts';
 import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
 import { deleteSession } from '../../sessions/index.ts';
 import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import { sendError } from '../pages/error-pages.ts';
 import { withLoggedOutFlag } from '../pages/logout-notice.ts';
 import { clientAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
+import { STEP_UP_PATH } from '../session/admin-mfa.ts';
 import { clearSessionCookie } from '../session/cookie.ts';
 import { completeProviderSignIn } from '../session/provider-sign-in.ts';
 import { RENEW_PATH, renewalDue } from '../session/renewal.ts';
@@ -26,7 +29,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   const FLOW_COOKIE = config.secureCookies ? '__Host-oc_flow' : 'oc_flow';
 
   /** Sends the browser to the provider, with the binding cookie its callback must bring back. */
-  const begin = async (request: FastifyRequest, reply: FastifyReply, input: { provider: string | undefined; next: string; renewsSession?: string }) => {
+  const begin = async (request: FastifyRequest, reply: FastifyReply, input: {
+    provider: string | undefined; next: string; renewsSession?: string; acrValues?: readonly string[]; maxAge?: number;
+  }) => {
     const existing = request.cookies[FLOW_COOKIE];
     const newBinding = existing === undefined || !BINDING.test(existing);
     const binding = newBinding ? randomBytes(32).toString('base64url') : existing;
@@ -63,6 +68,19 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     return begin(request, reply, { provider: session.row.provider!, next, renewsSession: session.id });
   }));
 
+  /**
+   * A step-up: a new sign-in at the provider that asks for a second factor (`acr_values`: OIDC_MFA_ACR_VALUES,
+   * else the PAPE multi-factor policy), with the browser's provider (or the default one), then back to
+   * `next`. `?max_age=0` (or another number of seconds) asks for a fresh sign-in as well.
+   */
+  app.get(STEP_UP_PATH, flow, auditedSignIn(ctx, async (request) => request.session?.row.provider ?? ctx.rp.providers[0]?.id ?? '', async (request, reply) => {
+    const query = request.query as Query;
+    const next = safeNext(query.next, config.appUrl, config.loginRedirectUrl);
+    const maxAge = typeof query.max_age === 'string' && /^\d{1,6}$/.test(query.max_age) ? Number(query.max_age) : undefined;
+    const provider = request.session?.row.provider ?? undefined;
+    return begin(request, reply, { provider, next, acrValues: stepUpAcrValues(config.mfa.acrValues), ...(maxAge === undefined ? {} : { maxAge }) });
+  }, notStarted));
+
   const callback = async (request: FastifyRequest, reply: FastifyReply) => {
     // Rebuilt from APP_URL: the Host header is the client's to choose.
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
@@ -86,6 +104,11 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const { user, linkedBy } = await completeProviderSignIn(ctx, request, reply, result);
     request.log.info({ provider: result.provider.config.id, userId: user.id, linkedBy }, 'provider sign-in');
+    if (result.stepUp && !isMultiFactor({ amr: result.claims.amr, acr: result.claims.acr }, config.mfa.acrValues)) {
+      // Signed in, but not as asked: said here rather than by sending the browser back to ask again, in a loop.
+      return sendError(request, reply, new OidcConnectError('MFA_REQUIRED', `${result.provider.config.name} signed you in without a `
+        + 'second factor, so the admin pages stay closed. Set one up with your provider, or ask your administrator to require one for this app.'), ctx.views);
+    }
     return reply.redirect(safeNext(result.next, config.appUrl, config.loginRedirectUrl), 302);
   };
   const audited = auditedSignIn(ctx, callbackProvider(ctx), callback, unknownState);

@@ -38,6 +38,9 @@ export async function completeProviderSignIn(
       provider: provider.id,
       providerSid: typeof result.claims.sid === 'string' ? result.claims.sid : null,
       tokens,
+      // How the provider signed the user in, for the admin's multi-factor rule (src/web/session/admin-mfa.ts).
+      amr: Array.isArray(result.claims.amr) ? result.claims.amr : [],
+      acr: typeof result.claims.acr === 'string' ? result.claims.acr : null,
     });
     await recordEvent(trx, requestEvent(request, {
       type: 'login_success', method: provider.id, userId: user.id, username: user.username,
