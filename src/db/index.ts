@@ -15,6 +15,7 @@ import * as m0006 from './migrations/0006_django_import.ts';
 import * as m0007 from './migrations/0007_flow_session.ts';
 import * as m0008 from './migrations/0008_anonymous_bounds.ts';
 import * as m0009 from './migrations/0009_session_csrf.ts';
+import * as m0013 from './migrations/0013_scim.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -105,6 +106,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0007_flow_session': { up: (db) => m0007.up(db) },
     '0008_anonymous_bounds': { up: (db) => m0008.up(db) },
     '0009_session_csrf': { up: (db) => m0009.up(db) },
+    '0013_scim': { up: (db) => m0013.up(db, dialect) },
   };
 }
 

@@ -11,13 +11,14 @@
 import { LRUCache } from 'lru-cache';
 import { changeFeedOf, type Change, type ChangeFeed } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
-import type { SessionRow, User } from '../db/schema.ts';
+import type { SignedInUser } from '../accounts/roles.ts';
+import type { SessionRow } from '../db/schema.ts';
 import type { ProviderTokens } from './tokens.ts';
 
 export interface CachedSession {
   /** Its `last_seen` is this instance's last touch; its `refresh_lock` is not kept current (the lease is always read from the database). */
   readonly row: SessionRow;
-  readonly user: User;
+  readonly user: SignedInUser;
   /** The row's provider tokens, parsed at the first call (see parsedOnDemand). */
   readonly tokens: () => ProviderTokens;
 }

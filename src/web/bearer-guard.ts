@@ -49,7 +49,10 @@ export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
   for (const scope of options.scopes ?? []) {
     if (!isScopeName(scope)) throw new TypeError(`requireBearer: ${JSON.stringify(scope)} is not a valid scope name`);
   }
-  const settings: BearerGuardOptions = { ...options, scopes: Object.freeze([...(options.scopes ?? [])]) };
+  for (const role of options.roles ?? []) {
+    if (typeof role !== 'string' || role === '') throw new TypeError(`requireBearer: ${JSON.stringify(role)} is not a role name`);
+  }
+  const settings: BearerGuardOptions = { ...options, scopes: Object.freeze([...(options.scopes ?? [])]), roles: Object.freeze([...(options.roles ?? [])]) };
   return async (authenticator, authorization, ip) => {
     try {
       const result = await authenticator.authenticate(authorization, settings, { ip });

@@ -4,7 +4,7 @@ import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { changeFeedOf } from '../db/change-feed.ts';
-import type { User } from '../db/schema.ts';
+import type { SignedInUser } from '../accounts/roles.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
@@ -27,8 +27,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The live session for this request's cookie, or null. */
     session: ActiveSession | null;
-    /** The signed-in user, or null. */
-    user: User | null;
+    /** The signed-in user with their roles (`request.user.roles`), or null. */
+    user: SignedInUser | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
   }
@@ -45,9 +45,11 @@ declare module 'fastify' {
     /**
      * A preHandler hook for routes that need a signed-in user:
      * `app.get('/account', { preHandler: app.requireLogin }, handler)`. Page navigations are sent to
-     * the login page (and come back through `next`); other requests get 401.
+     * the login page (and come back through `next`); other requests get 401. Called with roles it
+     * makes a hook that also needs them (403 otherwise):
+     * `app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, handler)`.
      */
-    requireLogin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+    requireLogin: typeof requireLogin;
     /**
      * A preHandler hook that protects a route with bearer access tokens (RFC 6750), the way
      * `/api/me` is protected: `app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['api:read'] }) }, handler)`.

@@ -15,7 +15,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { ChangeFeed } from '../../db/change-feed.ts';
-import type { User } from '../../db/schema.ts';
+import type { SignedInUser } from '../../accounts/roles.ts';
 import { sha256Base64url } from '../../digest.ts';
 import type { JwksCache } from '../jwks.ts';
 import type { BearerToken } from './token.ts';
@@ -27,7 +27,7 @@ export const MAX_ENTRIES = 10_000;
 
 export interface VerifiedToken {
   readonly token: BearerToken;
-  readonly user: User;
+  readonly user: SignedInUser;
   /** The key set it was verified against, and that set's version then. */
   readonly keys: JwksCache;
   readonly keysVersion: number;

@@ -14,7 +14,7 @@ import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify
 import type { Config } from '../../config/index.ts';
 import { loadConfig } from '../../config/index.ts';
 import type { Db } from '../../db/index.ts';
-import type { User as AccountUser } from '../../db/schema.ts';
+import type { SignedInUser as AccountUser } from '../../accounts/roles.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
@@ -23,14 +23,14 @@ import { toOidcConnectError } from '../pages/error-pages.ts';
 import { oidcConnect as plugin, pluginState, type OidcConnectOptions } from '../plugin.ts';
 import { csrfTokens } from '../protection/csrf.ts';
 import { serverOptions } from '../server-options.ts';
-import { loginRequired } from '../session/guards.ts';
+import { loginRequired, missingRoles, requiredRoles, type LoginRequirements } from '../session/guards.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';
 
 declare global {
   namespace Express {
-    /** The signed-in user: their row of the users table (Passport's `Express.User` gets the same fields). */
+    /** The signed-in user: their row of the users table and their `roles` (Passport's `Express.User` gets the same fields). */
     interface User extends AccountUser {}
     interface Request {
       /** The signed-in user, by session cookie or (after `requireBearer`) by bearer token. */
@@ -154,12 +154,20 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
 
 /**
  * For routes that need a signed-in user: a page navigation goes to the login page and comes back
- * through `next`; anything else gets 401 JSON `{ error: 'LOGIN_REQUIRED', message }`.
+ * through `next`; anything else gets 401 JSON `{ error: 'LOGIN_REQUIRED', message }`. With `roles`,
+ * a user without every one of them gets 403 `{ error: 'FORBIDDEN' }`.
+ *
+ * @example
+ * app.get('/support', requireLogin({ roles: ['support'] }), handler);
  */
-export function requireLogin(): Middleware {
+export function requireLogin(options: LoginRequirements = {}): Middleware {
+  const roles = requiredRoles(options);
   return (req: HostRequest, res, next) => {
     if (!req[HAND_OVER]) return next(notMounted('requireLogin'));
-    if (req.user) return next();
+    if (req.user) {
+      const refusal = missingRoles(req.user, roles);
+      return refusal ? sendJson(res, refusal.status, { error: refusal.code, message: refusal.message }, {}) : next();
+    }
     const refusal = loginRequired({ method: req.method ?? 'GET', headers: req.headers }, req.originalUrl ?? req.url ?? '/');
     if (typeof refusal === 'string') {
       res.writeHead(302, { location: refusal }).end();
