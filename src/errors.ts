@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is empty, too short, or typed differently twice' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
+  NAME_TAKEN: { status: 409, title: 'Name taken', meaning: 'another group already has this name' },
   // sessions, requests
   CSRF_INVALID: { status: 403, title: 'Form expired', meaning: 'a form was sent without its valid anti-forgery token' },
   LOGIN_REQUIRED: { status: 401, title: 'Please log in', meaning: 'the page or API needs a signed-in user or a bearer token' },

@@ -10,17 +10,14 @@
  * a rule set is the rules' from then on: it goes when no rule gives it any more, and the admin may
  * not change it by hand while a rule gives it.
  */
+import type { RoleRule } from '../config/index.ts';
 import { changing } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
 import { userGroups } from './groups.ts';
 import { userChanged } from './users.ts';
 
-/** One rule: members of `group` get `roles`. As ROLE_RULES gives them (src/config/role-rules.ts). */
-export interface RoleRule {
-  readonly group: string;
-  readonly roles: readonly string[];
-}
+export type { RoleRule } from '../config/index.ts';
 
 /** The roles that set Django's flags. */
 export const FLAG_ROLES = ['staff', 'superuser'] as const;
