@@ -45,6 +45,10 @@ export const ERROR_CODES = {
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
+  // provisioning and Universal Logout
+  SCIM_UNAUTHORIZED: { status: 401, title: 'SCIM token refused', meaning: 'a SCIM request without a bearer token from SCIM_TOKENS' },
+  UNIVERSAL_LOGOUT_UNAUTHORIZED: { status: 401, title: 'Universal Logout refused', meaning: 'the Universal Logout request\'s signed JWT failed a check' },
+  UNKNOWN_SUBJECT: { status: 404, title: 'Unknown user', meaning: 'a Universal Logout request named no user of this app' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

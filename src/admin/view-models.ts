@@ -102,6 +102,8 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   backchannel_logout: 'Back-channel logout',
   password_change: 'Password change',
   admin_action: 'Admin action',
+  provisioning: 'Provisioning (SCIM)',
+  universal_logout: 'Universal Logout',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {

@@ -25,6 +25,8 @@ export const AUDIT_EVENT_TYPES = [
   'backchannel_logout',
   'password_change',
   'admin_action',
+  'provisioning',
+  'universal_logout',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

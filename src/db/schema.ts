@@ -107,7 +107,7 @@ export interface LogoutTokensTable {
 export interface AuditLogTable {
   id: Generated<number>;
   time: Millis;
-  /** login_success, login_failure, logout, backchannel_logout, password_change, admin_action. */
+  /** login_success, login_failure, logout, backchannel_logout, password_change, admin_action, provisioning, universal_logout. */
   type: string;
   /** 'local', a provider id, or '' when no sign-in method applies. */
   method: ColumnType<string, string | undefined, string>;

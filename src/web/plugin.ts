@@ -18,6 +18,8 @@ import { adminRoutes } from './routes/admin.ts';
 import { apiRoutes } from './routes/api.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { scimRoutes } from './routes/scim.ts';
+import { universalLogoutRoutes } from './routes/universal-logout.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { sessionCookieName } from './session/cookie.ts';
 import { requireLogin } from './session/guards.ts';
@@ -165,6 +167,8 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);
+    universalLogoutRoutes(own, ctx);
+    await scimRoutes(own, ctx);
   });
 }
 
