@@ -112,7 +112,10 @@ export class ScimService {
 
   async replaceUser(rawId: string, body: unknown, caller: ScimCaller): Promise<ScimAnswer> {
     const user = await this.#user(rawId);
-    return this.#userAnswer(await this.#write(user, readUserBody(body), caller), 200);
+    const profile = readUserBody(body);
+    // Okta's PUT leaves externalId out: absent, it stays as it is (an explicit null clears it).
+    const given = Object.keys(body as object).some((key) => key.toLowerCase() === 'externalid');
+    return this.#userAnswer(await this.#write(user, given ? profile : { ...profile, externalId: user.external_id }, caller), 200);
   }
 
   async patchUser(rawId: string, body: unknown, caller: ScimCaller): Promise<ScimAnswer> {

@@ -71,6 +71,14 @@ export async function scimRoutes(app: FastifyInstance, ctx: AppContext): Promise
       return fail(reply, new ScimError(401, 'Send a bearer token from SCIM_TOKENS.'));
     });
 
+    // The plugin's scope parses forms too; SCIM bodies are JSON only.
+    scim.addHook('preValidation', async (request, reply) => {
+      if (request.body === undefined) return undefined;
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type === 'application/scim+json' || type === 'application/json') return undefined;
+      return fail(reply, new ScimError(415, 'Send application/scim+json.'));
+    });
+
     const config = {
       session: false, json: true, renewal: false,
       rateLimit: { ...perAddress(REFUSALS_PER_MINUTE), allowList: (request: FastifyRequest) => validScimToken(request.headers.authorization, hashes) },
