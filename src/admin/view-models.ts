@@ -61,7 +61,15 @@ export interface UsersView extends AdminBase {
 }
 
 export interface UserDetailView extends AdminBase {
-  target: UserRowView & { firstName: string; lastName: string; groups: string[] };
+  target: UserRowView & {
+    firstName: string; lastName: string; groups: string[];
+    /** How the account came to be: local, provider or scim. */
+    source: string;
+    /** Every role (ROLE_RULES, staff, superuser). */
+    roles: string[];
+    /** Staff comes from a ROLE_RULES rule: the staff button is not offered. */
+    staffFromRule: boolean;
+  };
   identities: { id: number; issuer: string; subject: string; provider: string; created: string; lastLogin: string }[];
   sessions: {
     id: string; created: string; lastSeen: string; expires: string; method: string; ip: string;
