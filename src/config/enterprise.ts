@@ -42,53 +42,55 @@ export function scimMatchClaim(env: Env, problems: Problems): string {
 }
 
 /**
- * ROLE_RULES: a JSON object of group name -> roles, given inline (it starts with `{`) or as the path
- * of a file holding it, e.g. `{"Okta Admins": ["superuser"], "Support": ["staff", "support"]}`.
+ * ROLE_RULES: a JSON object of group name -> roles, given inline (it starts with `{` or `[`) or as the
+ * path of a file holding it, e.g. `{"Okta Admins": ["superuser"], "Support": ["staff", "support"]}`.
+ * Each problem is one line: JSON.parse quotes the text it choked on, line breaks of a file included.
  */
 export function roleRules(env: Env, problems: Problems, cwd: string): RoleRule[] {
   const raw = text(env, 'ROLE_RULES');
   if (raw === undefined) return [];
+  const example = '{"Support": ["staff", "support"]}';
   let json = raw;
-  let where = 'ROLE_RULES';
-  if (!raw.startsWith('{')) {
-    const file = resolve(cwd, raw);
-    where = `ROLE_RULES file ${file}`;
+  let file: string | undefined;
+  if (!raw.startsWith('{') && !raw.startsWith('[')) {
+    file = resolve(cwd, raw);
     try {
       json = readFileSync(file, 'utf8');
     } catch (error) {
-      problems.add('ROLE_RULES', raw, `is neither a JSON object nor a readable file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give the rules inline, such as {"Support": ["staff", "support"]}, or the path of a file holding them`);
+      problems.add('ROLE_RULES', raw, `is neither a JSON object nor a readable file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give the rules inline, such as ${example}, or the path of a file holding them`);
       return [];
     }
   }
+  const add = (fix: string) => problems.add('ROLE_RULES', undefined, (file === undefined ? fix : `the file ${file}: ${fix}`).replace(/\s+/g, ' '));
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
   } catch (error) {
-    problems.add('ROLE_RULES', undefined, `${where} is not valid JSON (${(error as Error).message}); write it as {"Group name": ["role", …]}`);
+    add(`is not valid JSON (${(error as Error).message}); write it as {"Group name": ["role", …]}`);
     return [];
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    problems.add('ROLE_RULES', undefined, `${where} must be a JSON object of group name -> list of roles, such as {"Support": ["staff", "support"]}`);
+    add(`must be a JSON object of group name -> list of roles, such as ${example}`);
     return [];
   }
   const entries = Object.entries(parsed);
   if (entries.length > MAX_RULES) {
-    problems.add('ROLE_RULES', undefined, `${where} has ${entries.length} groups; at most ${MAX_RULES} are allowed`);
+    add(`has ${entries.length} groups; at most ${MAX_RULES} are allowed`);
     return [];
   }
   const rules: RoleRule[] = [];
   for (const [group, roles] of entries) {
     if (group.trim() === '' || group.length > GROUP_NAME_MAX) {
-      problems.add('ROLE_RULES', undefined, `${where}: the group name ${JSON.stringify(group.slice(0, 40))} must have 1 to ${GROUP_NAME_MAX} characters`);
+      add(`the group name ${JSON.stringify(group.slice(0, 40))} must have 1 to ${GROUP_NAME_MAX} characters`);
       continue;
     }
     if (!Array.isArray(roles) || roles.length === 0) {
-      problems.add('ROLE_RULES', undefined, `${where}: the group ${JSON.stringify(group)} must map to a non-empty list of roles, such as ["staff"]`);
+      add(`the group ${JSON.stringify(group)} must map to a non-empty list of roles, such as ["staff"], not ${JSON.stringify(roles)?.slice(0, 40)}`);
       continue;
     }
     const bad = roles.filter((role) => typeof role !== 'string' || !ROLE_NAME.test(role));
     if (bad.length > 0) {
-      problems.add('ROLE_RULES', undefined, `${where}: the group ${JSON.stringify(group)} has role ${JSON.stringify(bad[0])}; a role is 1 to 64 letters, digits and _ . : -`);
+      add(`the group ${JSON.stringify(group)} has the role ${JSON.stringify(bad[0])?.slice(0, 80)}; a role is a string of 1 to 64 letters, digits and _ . : -`);
       continue;
     }
     rules.push({ group, roles: [...new Set(roles as string[])] });
