@@ -91,8 +91,11 @@ function openSqliteFile(config: Extract<DatabaseConfig, { kind: 'sqlite' }>): Re
 const configs = new WeakMap<DatabaseHandle, DatabaseConfig>();
 const sqliteMigrations = new Map<string, Promise<unknown>>();
 
-/** Numbered migrations; the name's number gives the order. */
-function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
+/**
+ * Numbered migrations; the name's number gives the order. Exported for the tests that stop partway
+ * (Kysely's Migrator.migrateTo) to run one migration on rows written before it.
+ */
+export function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
   const dialect: m0001.Dialect = kind === 'sqlite'
     ? { autoId: 'integer', millis: 'integer' }
     : { autoId: 'serial', millis: 'bigint' };
