@@ -22,7 +22,7 @@ import { scimRoutes } from './routes/scim.ts';
 import { universalLogoutRoutes } from './routes/universal-logout.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { sessionCookieName } from './session/cookie.ts';
-import { requireLogin } from './session/guards.ts';
+import { loginGuard, type RequireLogin } from './session/guards.ts';
 import { renewSession } from './session/renewal.ts';
 
 declare module 'fastify' {
@@ -48,10 +48,11 @@ declare module 'fastify' {
      * A preHandler hook for routes that need a signed-in user:
      * `app.get('/account', { preHandler: app.requireLogin }, handler)`. Page navigations are sent to
      * the login page (and come back through `next`); other requests get 401. Called with roles it
-     * makes a hook that also needs them (403 otherwise):
+     * makes a hook that also needs them: without one, a page navigation gets a 403 page, other
+     * requests a FORBIDDEN error (403) for the app's error handler:
      * `app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, handler)`.
      */
-    requireLogin: typeof requireLogin;
+    requireLogin: RequireLogin;
     /**
      * A preHandler hook that protects a route with bearer access tokens (RFC 6750), the way
      * `/api/me` is protected: `app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['api:read'] }) }, handler)`.
@@ -116,13 +117,13 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     });
   }
 
-  app.decorate('requireLogin', requireLogin);
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
   app.decorateReply('csrfToken', function csrfToken(this: FastifyReply) {
     return formToken(this);
   });
+  app.decorate('requireLogin', loginGuard(ctx.views));
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));

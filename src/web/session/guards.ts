@@ -1,6 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { User } from '../../db/schema.ts';
 import { OidcConnectError } from '../../errors.ts';
+import { errorPageHtml } from '../pages/error-pages.ts';
+import type { ViewRenderer } from '../pages/views.ts';
 import { isNavigation } from './renewal.ts';
 
 /**
@@ -19,8 +22,6 @@ export interface LoginRequirements {
   roles?: readonly string[];
 }
 
-type LoginHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
-
 /** FORBIDDEN for a signed-in user who lacks one of `roles`, else undefined. */
 export function missingRoles(user: { readonly roles: readonly string[] }, roles: readonly string[]): OidcConnectError | undefined {
   const missing = roles.filter((role) => !user.roles.includes(role));
@@ -36,31 +37,53 @@ export function requiredRoles(options: LoginRequirements): readonly string[] {
   return Object.freeze([...roles]);
 }
 
+/** Our 403 page for a page navigation that lacks a role, for every framework; undefined for other requests. */
+export function forbiddenPage(views: ViewRenderer, request: { method: string; headers: IncomingHttpHeaders }, user: User, refusal: OidcConnectError): string | undefined {
+  return isNavigation(request) ? errorPageHtml(views, user, refusal) : undefined;
+}
+
+type LoginHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+
+/** `app.requireLogin`: a preHandler as it is, and, called with requirements, one that checks roles too. */
+export interface RequireLogin {
+  (options: LoginRequirements): LoginHook;
+  (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+}
+
+/** The preHandler of our own routes that need a signed-in user (roles are theirs to check). */
+export async function requireLogin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  if (request.user) return undefined;
+  const refusal = loginRequired(request, request.url);
+  if (typeof refusal === 'string') return reply.redirect(refusal, 302);
+  throw refusal;
+}
+
 /**
- * The Fastify preHandler (`app.requireLogin`) for routes that need a signed-in user, used as it is,
- * or called with requirements to make one that also checks roles:
+ * `app.requireLogin` for the host's routes, used as it is or called with requirements. A user
+ * without a required role gets 403: a page navigation our error page, anything else FORBIDDEN
+ * thrown to the app's error handler, as LOGIN_REQUIRED is.
  *
  * @example
  * app.get('/account', { preHandler: app.requireLogin }, handler);
  * app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, handler);
  */
-export function requireLogin(options: LoginRequirements): LoginHook;
-export function requireLogin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
-export function requireLogin(first: FastifyRequest | LoginRequirements, reply?: FastifyReply): LoginHook | Promise<FastifyReply | undefined> {
-  if (reply === undefined) {
-    const roles = requiredRoles(first as LoginRequirements);
-    return (request, hookReply) => loginGuard(request, hookReply, roles);
-  }
-  return loginGuard(first as FastifyRequest, reply, []);
-}
-
-async function loginGuard(request: FastifyRequest, reply: FastifyReply, roles: readonly string[]): Promise<FastifyReply | undefined> {
-  if (request.user) {
+export function loginGuard(views: ViewRenderer): RequireLogin {
+  const guard = async (request: FastifyRequest, reply: FastifyReply, roles: readonly string[]): Promise<FastifyReply | undefined> => {
+    if (!request.user) return requireLogin(request, reply);
     const refusal = missingRoles(request.user, roles);
-    if (refusal) throw refusal;
-    return undefined;
+    if (!refusal) return undefined;
+    const page = forbiddenPage(views, request, request.user, refusal);
+    if (page === undefined) throw refusal;
+    return reply.code(403).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
+  };
+  function hook(options: LoginRequirements): LoginHook;
+  function hook(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+  function hook(first: FastifyRequest | LoginRequirements, reply?: FastifyReply): LoginHook | Promise<FastifyReply | undefined> {
+    if (reply === undefined) {
+      const roles = requiredRoles(first as LoginRequirements);
+      return (request, hookReply) => guard(request, hookReply, roles);
+    }
+    return guard(first as FastifyRequest, reply, []);
   }
-  const refusal = loginRequired(request, request.url);
-  if (typeof refusal === 'string') return reply.redirect(refusal, 302);
-  throw refusal;
+  return hook;
 }
