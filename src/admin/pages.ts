@@ -95,7 +95,6 @@ export async function userPage(
       firstName: target.first_name,
       lastName: target.last_name,
       groups,
-      source: target.source,
       roles: userRoles(target),
       staffFromRule: flagFromRule(target, 'staff'),
     },

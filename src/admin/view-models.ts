@@ -3,6 +3,7 @@
  * and formatting decided here, so that templates hold no logic beyond loops and conditions.
  */
 import type { UserListRow } from '../accounts/user-list.ts';
+import type { UserSource } from '../db/schema.ts';
 import type { AuditEventType, AdminAction } from '../audit/index.ts';
 import type { EventRow } from '../audit/stats.ts';
 import { ERROR_CODES } from '../errors.ts';
@@ -48,6 +49,8 @@ export interface UserRowView {
   staff: boolean;
   superuser: boolean;
   localPassword: boolean;
+  /** How the account came to be: Local, Provider or SCIM. */
+  source: string;
   lastLogin: string;
   joined: string;
 }
@@ -63,8 +66,6 @@ export interface UsersView extends AdminBase {
 export interface UserDetailView extends AdminBase {
   target: UserRowView & {
     firstName: string; lastName: string; groups: string[];
-    /** How the account came to be: local, provider or scim. */
-    source: string;
     /** Every role (ROLE_RULES, staff, superuser). */
     roles: string[];
     /** Staff comes from a ROLE_RULES rule: the staff button is not offered. */
@@ -196,6 +197,9 @@ export function eventView(e: EventRow, methodLabel: (method: string) => string, 
   };
 }
 
+/** users.source as the admin shows it. */
+const SOURCE_LABELS: Record<UserSource, string> = { local: 'Local', provider: 'Provider', scim: 'SCIM' };
+
 export function userRowView(u: Omit<UserListRow, 'has_password'> & { has_password: boolean | number }): UserRowView {
   return {
     id: u.id,
@@ -206,6 +210,7 @@ export function userRowView(u: Omit<UserListRow, 'has_password'> & { has_passwor
     staff: u.is_staff === 1,
     superuser: u.is_superuser === 1,
     localPassword: Boolean(u.has_password),
+    source: SOURCE_LABELS[u.source] ?? u.source,
     lastLogin: formatTime(u.last_login),
     joined: formatTime(u.date_joined),
   };
