@@ -1,8 +1,9 @@
 /**
  * SCIM 2.0 at /scim/v2, on every database: each request exactly as Okta's SCIM 2.0 reference
  * ("Okta and SCIM Version 2.0") and Microsoft's "Develop and plan provisioning for a SCIM endpoint"
- * and "Known issues … SCIM 2.0 protocol compliance" (aadOptscim062020) show them, then bad input:
- * each refusal a SCIM error object, and nothing written.
+ * and "Known issues … SCIM 2.0 protocol compliance" (aadOptscim062020) show them (compared with the
+ * guides' text in okta/okta-developer-docs and MicrosoftDocs/entra-docs; where a guide shows no body,
+ * the comment says what stands in), then bad input: each refusal a SCIM error object, and nothing written.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -128,23 +129,24 @@ describe('SCIM 2.0', () => {
         assert.equal(read.status, 200);
         assert.equal(read.headers.get('etag'), read.body.meta.version);
 
-        // "Update a specific User (PUT)": the whole user, with id, groups, password and meta (read-only: ignored).
+        // "Update a specific User (PUT)", Okta's body as documented: the user as read back, the change made
+        // (middleName), emails with display, no externalId, displayName or password; id, groups and meta are
+        // read-only (ignored), and what is absent and kept apart (externalId) stays as it was.
         const put = await scim('PUT', `/Users/${id}`, {
           schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
           id,
           userName: 'test.user@okta.local',
-          name: { givenName: 'Another', familyName: 'User' },
-          emails: [{ primary: true, value: 'test.user@okta.local', type: 'work' }],
-          displayName: 'Another User',
-          locale: 'en-US',
-          groups: [],
-          password: '1mz050nq',
+          name: { givenName: 'Another', middleName: 'Excited', familyName: 'User' },
+          emails: [{ primary: true, value: 'test.user@okta.local', type: 'work', display: 'test.user@okta.local' }],
           active: true,
-          meta: { resourceType: 'User', created: '2018-03-27T19:59:26.000Z', lastModified: '2018-03-27T19:59:26.000Z' },
+          groups: [],
+          meta: { resourceType: 'User' },
         });
         assert.equal(put.status, 200, JSON.stringify(put.body));
-        assert.equal(put.body.name.givenName, 'Another');
-        assert.equal(put.body.displayName, 'Another User');
+        assert.deepEqual(put.body.name, { givenName: 'Another', familyName: 'User', formatted: 'Another User' });
+        assert.deepEqual(put.body.emails, [{ value: 'test.user@okta.local', type: 'work', primary: true }]);
+        assert.equal(put.body.externalId, '00ujl29u0le5T6Aj10h7', 'an absent externalId stays');
+        assert.equal(put.body.active, true);
 
         const session = await createSession(t.database.db, t.config.session, { userId: Number(id) });
         assert.ok(await loadSession(t.database.db, t.config.session, session));
@@ -160,19 +162,21 @@ describe('SCIM 2.0', () => {
         const event = await t.database.db.selectFrom('audit_log').selectAll().where('type', '=', 'provisioning').where('user_id', '=', Number(id)).orderBy('id', 'desc').executeTakeFirstOrThrow();
         assert.match(event.detail, /^deactivated; 1 session\(s\) ended$/);
 
+        // Reactivation and password sync also come as PATCH; the reference shows no body for them, so these
+        // are deactivation's shape with active true, and with the password.
         const reactivated = await scim('PATCH', `/Users/${id}`, {
           schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
           Operations: [{ op: 'replace', value: { active: true } }],
         });
         assert.equal(reactivated.body.active, true);
-        // Password sync (PATCH): accepted and discarded.
+        // Password sync: accepted and discarded.
         const sync = await scim('PATCH', `/Users/${id}`, {
           schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
           Operations: [{ op: 'replace', value: { password: 'New Password' } }],
         });
         assert.equal(sync.status, 200);
         assert.equal((await users())[0]!.password, null);
-        // Custom apps deactivate with PUT active:false.
+        // Custom (AIW) apps deactivate with PUT active:false: the user as read, active false.
         const byPut = await scim('PUT', `/Users/${id}`, { ...put.body, active: false });
         assert.equal(byPut.status, 200);
         assert.equal(byPut.body.active, false);
@@ -183,34 +187,52 @@ describe('SCIM 2.0', () => {
         assert.equal(imported.body.Resources[0].userName, 'test.user@okta.local');
       });
 
-      test('Okta: push groups (create, read, rename, add and remove members, replace with PUT, delete) and the roles they give', async () => {
-        const user = await scim('POST', '/Users', {
-          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'pusher@okta.local',
-          name: { givenName: 'Push', familyName: 'Er' }, emails: [{ primary: true, value: 'pusher@okta.local', type: 'work' }], active: true,
-        });
-        const userId = user.body.id;
+      test('Okta: push groups (create, read, rename, membership update, full push, replace with PUT, delete) and the roles they give', async () => {
+        const okta = async (userName: string) => (await scim('POST', '/Users', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName,
+          name: { givenName: 'Push', familyName: 'Er' }, emails: [{ primary: true, value: userName, type: 'work' }], active: true,
+        })).body.id as string;
+        const userId = await okta('pusher@okta.local');
+        const otherId = await okta('other@okta.local');
+        const staffOf = async (id: string) => (await users()).find((u) => u.id === Number(id))!.is_staff;
+        // "Create Groups", as documented.
         const created = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Test SCIMv2', members: [] });
         assert.equal(created.status, 201, JSON.stringify(created.body));
         const groupId = created.body.id;
         assert.equal((await scim('GET', `/Groups/${groupId}`)).body.displayName, 'Test SCIMv2');
         assert.equal((await scim('GET', '/Groups?startIndex=1&count=100')).body.totalResults, 1);
-        // Rename as Okta sends it: no path, the id along with the new name.
-        const renamed = await scim('PATCH', `/Groups/${groupId}`, {
+        // "Update a specific Group name", as documented: no path, the id with the name (sent with every
+        // membership update, so the same name too). Then the same request with a new name, which ROLE_RULES maps.
+        const rename = (displayName: string) => scim('PATCH', `/Groups/${groupId}`, {
           schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'replace', value: { id: groupId, displayName: 'Support' } }],
+          Operations: [{ op: 'replace', value: { id: groupId, displayName } }],
         });
+        assert.equal((await rename('Test SCIMv2')).status, 204);
+        const renamed = await rename('Support');
         assert.equal(renamed.status, 204, JSON.stringify(renamed.body));
+        // The add half of the documented membership update, for the member it then removes.
         const added = await scim('PATCH', `/Groups/${groupId}`, {
           schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'add', path: 'members', value: [{ value: userId, display: 'pusher@okta.local' }] }],
+          Operations: [{ op: 'add', path: 'members', value: [{ value: otherId, display: 'other@okta.local' }] }],
         });
         assert.equal(added.status, 204);
+        assert.equal(await staffOf(otherId), 1);
+        // "Update specific Group membership", as documented: one request removes a member by filter and adds another.
+        const membership = await scim('PATCH', `/Groups/${groupId}`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [
+            { op: 'remove', path: `members[value eq "${otherId}"]` },
+            { op: 'add', path: 'members', value: [{ value: userId, display: 'pusher@okta.local' }] },
+          ],
+        });
+        assert.equal(membership.status, 204, JSON.stringify(membership.body));
         const group = await scim('GET', `/Groups/${groupId}`);
         assert.deepEqual(group.body.members.map((m: any) => m.value), [userId]);
         assert.deepEqual((await scim('GET', `/Users/${userId}`)).body.groups.map((g: any) => g.display), ['Support']);
-        let row = (await users()).find((u) => u.id === Number(userId))!;
+        const row = (await users()).find((u) => u.id === Number(userId))!;
         assert.equal(row.is_staff, 1, 'ROLE_RULES: Support gives staff');
         assert.deepEqual(JSON.parse(row.rule_roles), ['staff', 'support']);
+        assert.equal(await staffOf(otherId), 0, 'the member removed lost it');
 
         const session = await createSession(t.database.db, t.config.session, { userId: Number(userId) });
         assert.deepEqual((await loadSession(t.database.db, t.config.session, session))!.user.roles, ['staff', 'support']);
@@ -219,105 +241,174 @@ describe('SCIM 2.0', () => {
           Operations: [{ op: 'remove', path: `members[value eq "${userId}"]` }],
         });
         assert.equal(removed.status, 204);
-        row = (await users()).find((u) => u.id === Number(userId))!;
-        assert.equal(row.is_staff, 0, 'staff rights go with the group, at once');
+        assert.equal(await staffOf(userId), 0, 'staff rights go with the group, at once');
         assert.deepEqual((await loadSession(t.database.db, t.config.session, session))!.user.roles, [], 'the cached session sees it at its next request');
 
+        // The documented full push: replace of members with the whole list.
+        const pushed = await scim('PATCH', `/Groups/${groupId}`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{
+            op: 'replace',
+            path: 'members',
+            value: [{ value: userId, display: 'pusher@okta.local' }, { value: otherId, display: 'other@okta.local' }],
+          }],
+        });
+        assert.equal(pushed.status, 204, JSON.stringify(pushed.body));
+        assert.deepEqual((await scim('GET', `/Groups/${groupId}`)).body.members.map((m: any) => m.value), [userId, otherId]);
+        assert.deepEqual([await staffOf(userId), await staffOf(otherId)], [1, 1]);
+
+        // Custom (AIW) apps update a group with PUT (the reference shows no body): the group, whole.
         const replaced = await scim('PUT', `/Groups/${groupId}`, {
           schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], id: groupId, displayName: 'Support', members: [{ value: userId, display: 'pusher@okta.local' }],
         });
         assert.equal(replaced.status, 200);
         assert.equal(replaced.body.members.length, 1);
-        assert.equal((await users()).find((u) => u.id === Number(userId))!.is_staff, 1);
+        assert.deepEqual([await staffOf(userId), await staffOf(otherId)], [1, 0]);
         assert.equal((await scim('GET', `/Groups?filter=${encodeURIComponent('displayName eq "Support"')}`)).body.Resources[0].id, groupId);
+        // "Delete a specific Group", as documented.
         assert.equal((await scim('DELETE', `/Groups/${groupId}`)).status, 204);
-        assert.equal((await users()).find((u) => u.id === Number(userId))!.is_staff, 0, 'deleting the group takes its roles');
+        assert.equal(await staffOf(userId), 0, 'deleting the group takes its roles');
         assertScimError(await scim('GET', `/Groups/${groupId}`), 404);
       });
 
-      test('Entra: create, get, query (with zero results), update multi- and single-valued properties, disable, delete', async () => {
+      test('Entra: create, get, query (with zero results), update multi- and single-valued properties, both PATCH dialects, disable, delete', async () => {
+        const USER_NAME = 'Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee';
+        const patch = (...Operations: object[]) => scim('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations });
+        // "Create User", as the tutorial shows it.
         const created = await scim('POST', '/Users', {
           schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'],
           externalId: '0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef',
-          userName: 'Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1',
+          userName: USER_NAME,
           active: true,
-          emails: [{ primary: true, type: 'work', value: 'Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com' }],
+          emails: [{ primary: true, type: 'work', value: 'Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com' }],
           meta: { resourceType: 'User' },
           name: { formatted: 'givenName familyName', familyName: 'familyName', givenName: 'givenName' },
           roles: [],
         });
         assert.equal(created.status, 201, JSON.stringify(created.body));
         const id = created.body.id;
-        assert.equal((await scim('GET', `/Users/${id}`)).body.userName, 'Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1');
-        const query = await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1"')}`);
+        // "Get User", "Get User by query", "Get User by query - Zero results" (also Test Connection's answer).
+        assert.equal((await scim('GET', `/Users/${id}`)).body.userName, USER_NAME);
+        const query = await scim('GET', `/Users?filter=${encodeURIComponent(`userName eq "${USER_NAME}"`)}`);
         assert.equal(query.body.totalResults, 1);
         const none = await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "non-existent user"')}`);
         assert.equal(none.status, 200);
         assert.deepEqual([none.body.totalResults, none.body.Resources], [0, []]);
-        for (const filter of ['externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"', 'emails[type eq "work"].value eq "test_user_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com"']) {
+        // The matching attributes the tutorial names: externalId, and emails[type eq "work"].value.
+        for (const filter of ['externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"', 'emails[type eq "work"].value eq "test_user_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"']) {
           const found = await scim('GET', `/Users?filter=${encodeURIComponent(filter)}`);
           assert.deepEqual(found.body.Resources.map((r: any) => r.id), [id], filter);
         }
         // "Update User [Multi-valued properties]"
-        const multi = await scim('PATCH', `/Users/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [
-            { op: 'Replace', path: 'emails[type eq "work"].value', value: 'updatedEmail@microsoft.com' },
-            { op: 'Replace', path: 'name.familyName', value: 'updatedFamilyName' },
-          ],
-        });
+        const multi = await patch(
+          { op: 'Replace', path: 'emails[type eq "work"].value', value: 'updatedEmail@microsoft.com' },
+          { op: 'Replace', path: 'name.familyName', value: 'updatedFamilyName' },
+        );
         assert.equal(multi.status, 200, JSON.stringify(multi.body));
         assert.equal(multi.body.emails[0].value, 'updatedEmail@microsoft.com');
         assert.equal(multi.body.name.familyName, 'updatedFamilyName');
         // "Update User [Single-valued properties]"
-        const single = await scim('PATCH', `/Users/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'Replace', path: 'userName', value: '5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com' }],
-        });
+        const single = await patch({ op: 'Replace', path: 'userName', value: '5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com' });
         assert.equal(single.body.userName, '5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com');
-        // Default dialect: "Add" nickName, and disable with "False" as a string.
-        const nick = await scim('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'nickName', value: 'Babs' }] });
+
+        // The known-issues page, without aadOptscim062020 (the default): each request as shown.
+        const nick = await patch({ op: 'Add', path: 'nickName', value: 'Babs' });
         assert.equal(nick.body.nickName, 'Babs', 'Entra\'s nickName is stored');
-        const disabled = await scim('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] });
+        const replacedDefault = await patch(
+          { op: 'Replace', path: 'displayName', value: 'Pvlo' },
+          { op: 'Replace', path: 'emails[type eq "work"].value', value: 'TestBcwqnm@test.microsoft.com' },
+          { op: 'Replace', path: 'name.givenName', value: 'Gtfd' },
+          { op: 'Replace', path: 'name.familyName', value: 'Pkqf' },
+          { op: 'Replace', path: 'externalId', value: 'Eqpj' },
+          { op: 'Replace', path: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber', value: 'Eqpj' },
+        );
+        assert.equal(replacedDefault.status, 200, JSON.stringify(replacedDefault.body));
+        assert.deepEqual([replacedDefault.body.displayName, replacedDefault.body.emails[0].value, replacedDefault.body.name.givenName, replacedDefault.body.name.familyName, replacedDefault.body.externalId],
+          ['Pvlo', 'TestBcwqnm@test.microsoft.com', 'Gtfd', 'Pkqf', 'Eqpj']);
+        const disabled = await patch({ op: 'Replace', path: 'active', value: 'False' });
         assert.equal(disabled.body.active, false);
-        // aadOptscim062020: real booleans, and path-less objects whose keys are paths.
-        const enabled = await scim('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: true }] });
-        assert.equal(enabled.body.active, true);
-        const flagged = await scim('PATCH', `/Users/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [
-            { op: 'add', value: { nickName: 'Barbs' } },
-            {
-              op: 'replace',
-              value: {
-                displayName: 'Pvlo',
-                'emails[type eq "work"].value': 'TestBcwqnm@test.microsoft.com',
-                'name.givenName': 'Gtfd',
-                'name.familyName': 'Pkqf',
-                'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber': 'Wwdrhd',
-                'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department': 'Tgvgcm',
-              },
+        // (Entra documents no reactivation body; this is the same request with "True".)
+        assert.equal((await patch({ op: 'Replace', path: 'active', value: 'True' })).body.active, true);
+
+        // With aadOptscim062020: each request as shown.
+        const flaggedDisable = await patch({ op: 'replace', path: 'active', value: false });
+        assert.equal(flaggedDisable.body.active, false);
+        assert.equal((await patch({ op: 'replace', path: 'active', value: true })).body.active, true);
+        const flaggedNick = await patch({ op: 'add', path: 'nickName', value: 'Babs' });
+        assert.equal(flaggedNick.status, 200, JSON.stringify(flaggedNick.body));
+        const flagged = await patch(
+          { op: 'replace', path: 'emails[type eq "work"].value', value: 'TestMhvaes@test.microsoft.com' },
+          {
+            op: 'replace',
+            value: {
+              displayName: 'Bjfe',
+              'name.givenName': 'Kkom',
+              'name.familyName': 'Unua',
+              'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber': 'Aklq',
             },
-          ],
-        });
+          },
+        );
         assert.equal(flagged.status, 200, JSON.stringify(flagged.body));
         assert.deepEqual([flagged.body.nickName, flagged.body.displayName, flagged.body.emails[0].value, flagged.body.name.givenName, flagged.body.name.familyName],
-          ['Barbs', 'Pvlo', 'TestBcwqnm@test.microsoft.com', 'Gtfd', 'Pkqf']);
-        // "Delete User": 204, then 404, and the account stays deactivated and marked deleted.
+          ['Babs', 'Bjfe', 'TestMhvaes@test.microsoft.com', 'Kkom', 'Unua']);
+
+        // "Disable User", as the tutorial shows it (Operations first, "Replace" with a real boolean).
         const session = await createSession(t.database.db, t.config.session, { userId: Number(id) });
+        const disable = await scim('PATCH', `/Users/${id}`, {
+          Operations: [{ op: 'Replace', path: 'active', value: false }],
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        });
+        assert.equal(disable.status, 200, JSON.stringify(disable.body));
+        assert.equal(disable.body.active, false);
+        assert.equal(await loadSession(t.database.db, t.config.session, session), undefined, 'the session ended');
+        assert.equal((await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq "Eqpj"')}`)).body.totalResults, 1, 'a disabled user is still found');
+        // "Delete User": 204, then 404, and the account stays deactivated and marked deleted.
         assert.equal((await scim('DELETE', `/Users/${id}`)).status, 204);
         assertScimError(await scim('GET', `/Users/${id}`), 404);
-        assertScimError(await scim('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: true }] }), 404);
-        assert.equal(await loadSession(t.database.db, t.config.session, session), undefined);
+        assertScimError(await patch({ op: 'replace', path: 'active', value: true }), 404);
         const row = (await users()).find((u) => u.id === Number(id))!;
         assert.equal(row.is_active, 0);
         assert.ok(row.deleted);
-        assert.equal((await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"')}`)).body.totalResults, 0);
+        assert.equal((await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq "Eqpj"')}`)).body.totalResults, 0);
       });
 
-      test('Entra: groups (create, get without members, by displayName, rename, add and remove members in both dialects, 409 on a taken name, delete)', async () => {
-        const member = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'entra-member', externalId: 'oid-entra-member', active: true });
-        const other = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'entra-other', active: true });
+      test('Entra: the tutorial\'s "Provision a user" example (nulls, top-level department and manager, a misspelt extension URN) and its query by externalId', async () => {
+        // Example 2 as shown. Its nulls assert nothing (RFC 7643 §2.5: null is unassigned), so the two
+        // attributes of no declared schema with a null value are not refused; with a value they would be.
+        const created = await scim('POST', '/Users', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0User'],
+          externalId: 'jyoung',
+          userName: 'jyoung@testuser.com',
+          active: true,
+          addresses: null,
+          displayName: 'Joy Young',
+          emails: [{ type: 'work', value: 'jyoung@Contoso.com', primary: true }],
+          meta: { resourceType: 'User' },
+          name: { familyName: 'Young', givenName: 'Joy' },
+          phoneNumbers: null,
+          preferredLanguage: null,
+          title: null,
+          department: null,
+          manager: null,
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.deepEqual([created.body.displayName, created.body.emails[0].value, created.body.externalId], ['Joy Young', 'jyoung@Contoso.com', 'jyoung']);
+        // Example 1's query, with its value quoted as RFC 7644 §3.4.2.2 requires and Entra sends it; the
+        // tutorial's unquoted `externalId eq jyoung` is not a filter, and is refused as one.
+        const found = await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq "jyoung"')}`);
+        assert.deepEqual(found.body.Resources.map((r: any) => r.id), [created.body.id]);
+        assertScimError(await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq jyoung')}`), 400, 'invalidFilter');
+        assertScimError(await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'jdoe@testuser.com', department: 'Sales' }), 400, 'invalidValue');
+        assert.equal(await t.database.db.selectFrom('users').select('id').where('username', '=', 'jdoe@testuser.com').executeTakeFirst(), undefined);
+      });
+
+      test('Entra: groups (create, get without members, by displayName, rename, add members, remove them in each documented form, 409 on a taken name, delete)', async () => {
+        const entra = async (userName: string) =>
+          (await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, externalId: `oid-${userName}`, active: true })).body.id as string;
+        const [first, second, third] = [await entra('entra-first'), await entra('entra-second'), await entra('entra-third')];
+        const patch = (...Operations: object[]) => scim('PATCH', `/Groups/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations });
+        const members = async () => (await scim('GET', `/Groups/${id}`)).body.members.map((m: any) => m.value);
+        // "Create Group", as the tutorial shows it.
         const created = await scim('POST', '/Groups', {
           schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group', 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group'],
           externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159',
@@ -326,36 +417,35 @@ describe('SCIM 2.0', () => {
         });
         assert.equal(created.status, 201, JSON.stringify(created.body));
         const id = created.body.id;
+        // "Get Group" and "Get Group by displayName", without members.
         const got = await scim('GET', `/Groups/${id}?excludedAttributes=members`);
         assert.equal(got.body.members, undefined);
         assert.equal(got.body.externalId, '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159');
         const byName = await scim('GET', `/Groups?excludedAttributes=members&filter=${encodeURIComponent('displayName eq "displayName"')}`);
         assert.deepEqual(byName.body.Resources.map((g: any) => g.id), [id]);
+        assert.equal(byName.body.Resources[0].members, undefined);
         const taken = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'displayName' });
         assertScimError(taken, 409, 'uniqueness');
-        const rename = await scim('PATCH', `/Groups/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'Replace', path: 'displayName', value: '1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName' }],
-        });
-        assert.equal(rename.status, 204);
-        const add = await scim('PATCH', `/Groups/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'Add', path: 'members', value: [{ $ref: null, value: member.body.id }, { $ref: null, value: other.body.id }] }],
-        });
-        assert.equal(add.status, 204);
-        const removeByList = await scim('PATCH', `/Groups/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'Remove', path: 'members', value: [{ $ref: null, value: member.body.id }] }],
-        });
-        assert.equal(removeByList.status, 204);
-        assert.deepEqual((await scim('GET', `/Groups/${id}`)).body.members.map((m: any) => m.value), [other.body.id]);
-        const removeByFilter = await scim('PATCH', `/Groups/${id}`, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'remove', path: `members[value eq "${other.body.id}"]` }],
-        });
-        assert.equal(removeByFilter.status, 204);
-        assert.deepEqual((await scim('GET', `/Groups/${id}`)).body.members, []);
+        // "Update Group [Non-member attributes]"
+        assert.equal((await patch({ op: 'Replace', path: 'displayName', value: '1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName' })).status, 204);
+        // "Update Group [Add Members]", once per member.
+        for (const member of [first, second, third]) {
+          const add = await patch({ op: 'Add', path: 'members', value: [{ $ref: null, value: member }] });
+          assert.equal(add.status, 204, JSON.stringify(add.body));
+        }
+        assert.deepEqual(await members(), [first, second, third]);
+        // "Update Group [Remove Members]" (the tutorial).
+        assert.equal((await patch({ op: 'Remove', path: 'members', value: [{ $ref: null, value: first }] })).status, 204);
+        assert.deepEqual(await members(), [second, third]);
+        // Removing a member without aadOptscim062020 (the known-issues page): no $ref.
+        assert.equal((await patch({ op: 'Remove', path: 'members', value: [{ value: second }] })).status, 204);
+        assert.deepEqual(await members(), [third]);
+        // And with aadOptscim062020: a filter path.
+        assert.equal((await patch({ op: 'remove', path: `members[value eq "${third}"]` })).status, 204);
+        assert.deepEqual(await members(), []);
+        // "Delete Group"
         assert.equal((await scim('DELETE', `/Groups/${id}`)).status, 204);
+        assertScimError(await scim('GET', `/Groups/${id}`), 404);
       });
 
       test('filters: the operators with and, or, not and grouping, on each supported attribute', async () => {

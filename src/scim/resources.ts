@@ -44,7 +44,9 @@ function optionalString(doc: Doc, key: string, label: string, max: number): stri
 
 /**
  * The schemas a POST or PUT body declares: the core one must be among them, and every attribute
- * must belong to one of them (an extension's attributes sit under its URN).
+ * must belong to one of them (an extension's attributes sit under its URN). An attribute whose value
+ * is null asserts nothing (RFC 7643 §2.5: null is unassigned), so it is let be whatever its name:
+ * Entra's tutorial sends `"department": null, "manager": null` at the top level.
  */
 function checkDeclared(body: Record<string, unknown>, core: string, known: ReadonlySet<string>): void {
   const schemas = body.schemas;
@@ -53,7 +55,7 @@ function checkDeclared(body: Record<string, unknown>, core: string, known: Reado
   if (!declared.has(core.toLowerCase())) throw invalidValue(`schemas must include ${core}.`);
   for (const [key, value] of Object.entries(body)) {
     const lower = key.toLowerCase();
-    if (known.has(lower)) continue;
+    if (known.has(lower) || value === null) continue;
     if (declared.has(lower)) {
       if (!isObject(value)) throw invalidValue(`${key} must be an object of that schema's attributes.`);
       continue;
