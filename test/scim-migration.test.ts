@@ -5,14 +5,10 @@
  * createsuperuser --no-input may leave) stays local. SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Migrator, type Kysely } from 'kysely';
-import { loadConfig } from '../src/config/index.ts';
-import { migrations, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
-import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { migrations, type DatabaseHandle } from '../src/db/index.ts';
+import { databaseTargets, openTestDatabase, type TestDatabase } from './support/postgres.ts';
 
 const HASH = 'pbkdf2_sha256$600000$salt$hash';
 const JOINED = Date.parse('2023-05-04T03:02:01Z');
@@ -33,12 +29,7 @@ for (const target of databaseTargets) {
 
     before(async () => {
       database = await target.create();
-      const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-config-'));
-      try {
-        handle = openDatabase(loadConfig({ cwd, env: { DATABASE_URL: database.url } }).database);
-      } finally {
-        rmSync(cwd, { recursive: true, force: true });
-      }
+      handle = openTestDatabase(database);
     });
     after(async () => {
       await handle?.close();

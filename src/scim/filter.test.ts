@@ -6,14 +6,10 @@
  * than `or`, `pr` means "has a non-empty value", and a filter on anything else is invalidFilter.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createDirectoryUser, findDirectoryUsers, markUserDeleted, type DirectoryProfile } from '../accounts/directory.ts';
-import { loadConfig } from '../config/index.ts';
-import { migrate, openDatabase, type DatabaseHandle } from '../db/index.ts';
-import { databaseTargets, type TestDatabase } from '../../test/support/postgres.ts';
+import { migrate, type DatabaseHandle } from '../db/index.ts';
+import { databaseTargets, openTestDatabase, type TestDatabase } from '../../test/support/postgres.ts';
 import { ScimError } from './errors.ts';
 import { parseFilter, userCondition } from './filter.ts';
 
@@ -108,12 +104,7 @@ for (const target of databaseTargets) {
 
     before(async () => {
       database = await target.create();
-      const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-filter-'));
-      try {
-        handle = openDatabase(loadConfig({ cwd, env: { DATABASE_URL: database.url } }).database);
-      } finally {
-        rmSync(cwd, { recursive: true, force: true });
-      }
+      handle = openTestDatabase(database);
       await migrate(handle);
       for (const [user, modified] of USERS) await createDirectoryUser(handle.db, user, modified);
       const dee = await findDirectoryUsers(handle.db, { op: 'eq', field: 'username', value: 'dee' }, { offset: 0, limit: 1 });
