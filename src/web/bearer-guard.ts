@@ -49,6 +49,7 @@ export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
   for (const scope of options.scopes ?? []) {
     if (!isScopeName(scope)) throw new TypeError(`requireBearer: ${JSON.stringify(scope)} is not a valid scope name`);
   }
+  if (options.roles !== undefined && !Array.isArray(options.roles)) throw new TypeError('requireBearer: roles must be an array of role names');
   for (const role of options.roles ?? []) {
     if (typeof role !== 'string' || role === '') throw new TypeError(`requireBearer: ${JSON.stringify(role)} is not a role name`);
   }
