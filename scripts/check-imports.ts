@@ -22,6 +22,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['server.ts'],
   ['web'],
   ['admin'],
+  ['scim'], // SCIM resources mapped onto accounts/ (users, groups) and sessions/ (deprovisioning ends them); no SQL of its own
   ['rp'], // rp may import sessions (it ends them on logout), never the reverse
   ['provisioning'],
   ['sessions'],
@@ -55,6 +56,7 @@ export const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'pg': ['db'], // loaded through db/pg.ts, since it is an optional peer dependency
   'openid-client': ['rp'],
   'nodemailer': ['mail'],
+  'scim2-parse-filter': ['scim'],
 };
 
 const RANK = new Map(LAYERS.flatMap((row, index) => row.map((unit) => [unit, index] as const)));

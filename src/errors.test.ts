@@ -5,7 +5,8 @@ import { causeMessages, ERROR_CODES, networkFailure, OidcConnectError } from './
 
 const docs = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 /** docs/errors.md's table rows: | `CODE` | status | meaning | what to do | */
-const documented = new Map([...docs.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+const rows = [...docs.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+const documented = new Map(rows);
 
 test('docs/errors.md has a row for every code, with its status', () => {
   for (const [code, { status }] of Object.entries(ERROR_CODES)) {
@@ -13,6 +14,12 @@ test('docs/errors.md has a row for every code, with its status', () => {
     // BAD_REQUEST keeps the 4xx status Fastify gave.
     assert.equal(documented.get(code), code === 'BAD_REQUEST' ? '4xx' : String(status), `status of ${code} in docs/errors.md`);
   }
+});
+
+test('docs/errors.md has one row per code, never two', () => {
+  const seen = new Set<string>();
+  const twice = rows.filter(([code]) => seen.has(code) || !seen.add(code)).map(([code]) => code);
+  assert.deepEqual(twice, []);
 });
 
 test('docs/errors.md documents no code that does not exist', () => {

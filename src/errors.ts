@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   PASSWORD_INVALID: { status: 400, title: 'Password not accepted', meaning: 'a new password is blank, typed differently twice, or refused by Django\'s password validators' },
   USERNAME_TAKEN: { status: 409, title: 'Username taken', meaning: 'another user already has this username' },
   USER_NOT_FOUND: { status: 404, title: 'No such user', meaning: 'no user has this id' },
+  NAME_TAKEN: { status: 409, title: 'Name taken', meaning: 'another group already has this name' },
   RESET_LINK_INVALID: { status: 400, title: 'Link not valid', meaning: 'a password reset or email verification link is malformed, used, expired or not for this account' },
   // outgoing mail
   MAIL_NOT_CONFIGURED: { status: 503, title: 'Email is not set up', meaning: 'no EMAIL_URL is set, so no mail can be sent' },
@@ -56,6 +57,10 @@ export const ERROR_CODES = {
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
   INSUFFICIENT_USER_AUTHENTICATION: { status: 401, title: 'Stronger sign-in needed', meaning: 'the bearer token\'s acr is not one this API requires (RFC 9470)' },
+  // provisioning and Universal Logout
+  SCIM_UNAUTHORIZED: { status: 401, title: 'SCIM token refused', meaning: 'a SCIM request without a bearer token from SCIM_TOKENS' },
+  UNIVERSAL_LOGOUT_UNAUTHORIZED: { status: 401, title: 'Universal Logout refused', meaning: 'the Universal Logout request\'s signed JWT failed a check' },
+  UNKNOWN_SUBJECT: { status: 404, title: 'Unknown user', meaning: 'a Universal Logout request named no user of this app' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createUser } from '../src/accounts/users.ts';
+import { createUser, findUserByUsername } from '../src/accounts/users.ts';
 import { sessionIdFor } from '../src/sessions/index.ts';
 import { ADAPTERS, startAdapterApp, type AdapterApp } from './support/adapters.ts';
 import { confirmProviderLogout, providerLogin } from './support/dev-stack.ts';
@@ -15,6 +15,7 @@ import { HttpClient, hiddenField } from './support/http-client.ts';
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
 const navigation = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };
+const SCIM_TOKEN = 'adapter-scim-token-0123456789abcdefghijklmnop';
 
 interface Whoami {
   user: string | null;
@@ -26,7 +27,7 @@ for (const adapter of ADAPTERS) {
   describe(`the sign-in through the ${adapter} adapter`, () => {
     let s: AdapterApp;
     before(async () => {
-      s = await startAdapterApp(adapter);
+      s = await startAdapterApp(adapter, { SCIM_TOKENS: SCIM_TOKEN, ROLE_RULES: JSON.stringify({ Support: ['support'] }) });
       await createUser(s.database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
     });
     after(() => s.close());
@@ -190,6 +191,60 @@ for (const adapter of ADAPTERS) {
       // A Bearer header is the request's only credential: the session cookie riding along is not used.
       const both = await client.get(`${s.url}/`, { authorization: 'Bearer not-a-token' });
       assert.equal((JSON.parse(both.body) as Whoami).user, null);
+    });
+
+    test('roles: requireLogin({ roles }) and requireBearer({ roles }) let a user with the role in and refuse one without (page navigation: 403 page; API: 403 FORBIDDEN JSON; bearer: 403 insufficient_scope); a role SCIM takes away is gone at the next request', async () => {
+      const carol = new HttpClient();
+      assert.equal((await formLogin(carol)).status, 302);
+      const aliceClient = new HttpClient();
+      await providerLogin(aliceClient, s.url, alice);
+      const token = await accessToken(aliceClient);
+      const page = () => carol.get(`${s.url}/support`, navigation);
+      const api = () => carol.get(`${s.url}/support`, { accept: 'application/json' });
+      const bearer = () => new HttpClient().get(`${s.url}/api/support-things`, { accept: 'application/json', authorization: `Bearer ${token}` });
+      const scim = async (method: string, path: string, body: unknown) => {
+        const response = await fetch(`${s.url}/scim/v2${path}`, {
+          method, headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' }, body: JSON.stringify(body),
+        });
+        return { status: response.status, body: await response.text() };
+      };
+      const refused = async () => {
+        const html = await page();
+        assert.equal(html.status, 403);
+        assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+        assert.match(html.body, /Access denied/);
+        assert.match(html.body, /This page needs the role support\./);
+        const json = await api();
+        assert.equal(json.status, 403);
+        assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+        assert.match(json.body, /"FORBIDDEN"/); // Fastify's host answers through its own error handler, as `code`
+        const token = await bearer();
+        assert.equal(token.status, 403);
+        assert.equal(token.headers.get('www-authenticate'),
+          'Bearer error="insufficient_scope", error_description="This request needs the role support.", scope="email"');
+        assert.deepEqual(JSON.parse(token.body), { error: 'INSUFFICIENT_SCOPE', message: 'This request needs the role support.' });
+      };
+
+      await refused();
+      const ids = await Promise.all(['carol', 'alice'].map(async (name) => String((await findUserByUsername(s.database.db, name))!.id)));
+      const group = await scim('POST', '/Groups', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Support', members: ids.map((value) => ({ value })),
+      });
+      assert.equal(group.status, 201, group.body);
+      assert.deepEqual(JSON.parse((await page()).body), { support: 'carol' });
+      assert.deepEqual(JSON.parse((await api()).body), { support: 'carol' });
+      const allowed = await bearer();
+      assert.equal(allowed.status, 200, allowed.body);
+      assert.deepEqual(JSON.parse(allowed.body), { support: 'alice' });
+
+      const removed = await scim('PATCH', `/Groups/${JSON.parse(group.body).id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: ids.map((id) => ({ op: 'remove', path: `members[value eq "${id}"]` })),
+      });
+      assert.equal(removed.status, 204, removed.body);
+      await refused();
+      const anonymous = await new HttpClient().get(`${s.url}/support`, navigation);
+      assert.equal(anonymous.status, 302, 'no user: still the login page, not a 403');
     });
 
     test('back-channel logout: signing out at the provider ends this app\'s session', async () => {

@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { reserveAttempt } from '../src/accounts/lockout.ts';
-import { createUser, findUserByUsername } from '../src/accounts/users.ts';
+import { createDirectoryUser } from '../src/accounts/directory.ts';
+import { ensureGroups, setUserGroups } from '../src/accounts/groups.ts';
+import { applyRoleRules } from '../src/accounts/roles.ts';
+import { createUser, createUserWithFreeUsername, findUserByUsername } from '../src/accounts/users.ts';
 import { recordEvent } from '../src/audit/index.ts';
 import type { Db } from '../src/db/index.ts';
 import { createSession, sessionIdFor } from '../src/sessions/index.ts';
@@ -459,6 +462,71 @@ describe('admin pages', () => {
       const now2 = Date.now();
       const expected = await db.selectFrom('sessions').select('id').where('expires', '>', now2).execute();
       assert.equal(Number(active?.[1]), expected.length);
+    });
+  });
+
+  // Runs last: the users it adds would change the lists the tests above expect.
+  describe('source, groups and roles', () => {
+    const RULES = [{ group: 'Support', roles: ['staff', 'support'] }];
+    /** The text of a `<dt>` row of the user's page, badges joined by commas. */
+    const row = (body: string, name: string): string => {
+      const cell = new RegExp(`<dt>${name}</dt><dd>([\\s\\S]*?)</dd>`).exec(body)?.[1];
+      assert.ok(cell !== undefined, `the page has a ${name} row`);
+      const badges = [...cell.matchAll(/<span class="badge plain">([^<]*)<\/span>/g)].map((m) => m[1]);
+      return badges.length > 0 ? badges.join(', ') : cell.trim();
+    };
+
+    before(async () => {
+      const sam = await createDirectoryUser(db, { username: 'sam', externalId: 'okta-sam', email: 'sam@example.com', firstName: '', lastName: '', displayName: '', nickName: '', active: true });
+      await setUserGroups(db, sam.id, [...(await ensureGroups(db, ['Support', 'Everyone'])).values()]);
+      assert.equal(await applyRoleRules(db, sam, RULES), true);
+      await createUserWithFreeUsername(db, ['pat'], { email: 'pat@example.com' });
+    });
+
+    test('a user\'s page shows their source (Local, Provider, SCIM), their groups, and their roles from ROLE_RULES and the flags', async () => {
+      const page = async (username: string) => {
+        const hop = await root.get(`${t.url}/admin/users/${await userId(db, username)}/`);
+        assert.equal(hop.status, 200);
+        return hop.body;
+      };
+      const sam = await page('sam');
+      assert.deepEqual([row(sam, 'Source'), row(sam, 'Groups')], ['SCIM', 'Everyone, Support']);
+      assert.match(row(sam, 'Roles'), /^staff, support/);
+      const pat = await page('pat');
+      assert.deepEqual([row(pat, 'Source'), row(pat, 'Groups'), row(pat, 'Roles')], ['Provider', '—', '—']);
+      const dave = await page('dave');
+      assert.deepEqual([row(dave, 'Source'), row(dave, 'Groups'), row(dave, 'Roles')], ['Local', '—', '—']);
+      const rootPage = await page('root');
+      assert.deepEqual([row(rootPage, 'Source'), row(rootPage, 'Roles')], ['Local', 'staff, superuser'], 'the flags are roles too');
+    });
+
+    test('staff that a ROLE_RULES rule gives can\'t be changed by hand: no button, and a forged POST is refused with a message and changes nothing', async () => {
+      const sam = await userId(db, 'sam');
+      const page = await root.get(`${t.url}/admin/users/${sam}/`);
+      assert.doesNotMatch(page.body, /Remove staff status/, 'the superuser is not offered the button');
+      assert.match(page.body, /Given by a ROLE_RULES rule for one of the user’s groups/);
+      const refused = await root.post(`${t.url}/admin/users/${sam}/staff`, { _csrf: hiddenField(page.body, '_csrf'), staff: '0' });
+      assert.equal(refused.status, 400);
+      assert.match(refused.body, /Staff comes from a ROLE_RULES rule for one of this user&#39;s groups: change the group at the provider instead\./);
+      const after = (await findUserByUsername(db, 'sam'))!;
+      assert.deepEqual([after.is_staff, JSON.parse(after.rule_roles)], [1, ['staff', 'support']]);
+      const actions = (await auditRows(db)).filter((e) => e.type === 'admin_action' && e.user_id === sam);
+      assert.deepEqual(actions, [], 'nothing to audit: nothing was done');
+      // A staff flag set by hand stays the admin's to change.
+      const dave = await userId(db, 'dave');
+      assert.equal((await adminPost(root, 'dave', 'staff', { staff: '1' })).status, 303);
+      const davePage = await root.get(`${t.url}/admin/users/${dave}/`);
+      assert.match(davePage.body, /Remove staff status/);
+      assert.equal((await adminPost(root, 'dave', 'staff', { staff: '0' })).status, 303);
+      assert.equal((await findUserByUsername(db, 'dave'))!.is_staff, 0);
+    });
+
+    test('the users list shows each user\'s source', async () => {
+      const hop = await staffer.get(`${t.url}/admin/users/`);
+      assert.equal(hop.status, 200);
+      assert.match(hop.body, /<th>Source<\/th>/);
+      const sources = Object.fromEntries([...hop.body.matchAll(/<a href="\/admin\/users\/\d+\/">([^<]+)<\/a>[\s\S]*?<td class="nowrap source">([^<]*)<\/td>/g)].map((m) => [m[1], m[2]]));
+      assert.deepEqual([sources.sam, sources.pat, sources.dave, sources.root], ['SCIM', 'Provider', 'Local', 'Local']);
     });
   });
 });

@@ -3,20 +3,16 @@
  * comparison key, and only emails an operator set count as verified. SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import { normalizeEmail } from '../src/accounts/email.ts';
-import { loadConfig } from '../src/config/index.ts';
-import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
+import type { DatabaseHandle } from '../src/db/index.ts';
 import * as m0001 from '../src/db/migrations/0001_init.ts';
 import * as m0002 from '../src/db/migrations/0002_logout_tokens.ts';
 import * as m0003 from '../src/db/migrations/0003_session_refresh.ts';
 import * as m0004 from '../src/db/migrations/0004_audit_log.ts';
 import * as m0005 from '../src/db/migrations/0005_email_verification.ts';
-import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { databaseTargets, openTestDatabase, type TestDatabase } from './support/postgres.ts';
 
 const EMAILS = [' Ann@Example.COM', 'bob@example.com', '\u212Aate@example.com', 'ÉLODIE@Example.com\t', ''];
 
@@ -27,12 +23,7 @@ for (const target of databaseTargets) {
 
     before(async () => {
       database = await target.create();
-      const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-config-'));
-      try {
-        handle = openDatabase(loadConfig({ cwd, env: { DATABASE_URL: database.url, SESSION_SECRET: 'x'.repeat(32), DEV_IDP_PORT: '1' } }).database);
-      } finally {
-        rmSync(cwd, { recursive: true, force: true });
-      }
+      handle = openTestDatabase(database);
     });
     after(async () => {
       await handle?.close();

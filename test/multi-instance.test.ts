@@ -68,6 +68,8 @@ async function signInAtProvider(client: HttpClient, start: Hop, callbackPrefix: 
   throw new Error('too many redirects at the provider');
 }
 
+const SCIM_TOKEN = 'multi-instance-scim-token-0123456789abcdef';
+
 const sessionCount = (db: DatabaseHandle['db']) => rowCount(db, 'sessions');
 
 describe('two app instances sharing one PostgreSQL database', { skip: postgresTarget.skip }, () => {
@@ -94,6 +96,7 @@ describe('two app instances sharing one PostgreSQL database', { skip: postgresTa
       OIDC_ISSUER: idp.issuer,
       OIDC_RP_CLIENT_ID: DEV_CLIENT_ID,
       OIDC_RP_CLIENT_SECRET: DEV_CLIENT_SECRET,
+      SCIM_TOKENS: SCIM_TOKEN,
     };
     // Started at the same moment, on an empty database: both migrate, and neither may trip on the other.
     const started = await Promise.allSettled([startInstance('A', portA, env, dirs[0]!), startInstance('B', portB, env, dirs[1]!)]);
@@ -178,5 +181,27 @@ describe('two app instances sharing one PostgreSQL database', { skip: postgresTa
     assert.equal(onB.status, 429, 'B refuses even the right password while the account is locked');
     assert.equal(client.cookie(b!.url, 'oc_session'), undefined, 'and starts no session');
     assert.equal((await login(a!, 'carol-local-pass')).status, 429);
+  });
+
+  test('a deactivation through SCIM on A ends the user\'s sessions cached on B by B\'s next request', async () => {
+    const client = shareCookies(new HttpClient(), [a!.url, b!.url]);
+    const start = await client.get(`${a!.url}/authorization-code/authenticate/?next=%2F`);
+    const callback = await signInAtProvider(client, start, `${a!.url}/authorization-code/callback`, alice);
+    assert.equal((await client.get(`${a!.url}${callback.pathname}${callback.search}`)).status, 302);
+    // B serves the session twice: the second time from its cache.
+    for (let i = 0; i < 2; i++) assert.match((await client.get(`${b!.url}/`)).body, /Hi alice/);
+    const user = await handle!.db.selectFrom('users').select('id').where('email', '=', alice.email).executeTakeFirstOrThrow();
+
+    const answer = await fetch(`${a!.url}/scim/v2/Users/${user.id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: false } }] }),
+    });
+    assert.equal(answer.status, 200, await answer.text());
+    // A answered once it heard its own NOTIFY, which B hears at the same moment: B's next request is refused.
+    const onB = await client.get(`${b!.url}/`);
+    assert.match(onB.body, /You are not logged in/);
+    assert.equal((await client.get(`${b!.url}/api/me`, { accept: 'application/json' })).status, 401);
+    await handle!.db.updateTable('users').set({ is_active: 1 }).where('id', '=', user.id).execute();
   });
 });

@@ -9,7 +9,8 @@ const django = (id: number, username: string, email: string, extra: Partial<Djan
 
 const here = (id: number, username: string, email: string, extra: Partial<ImportTarget> = {}): ImportTarget => ({
   id, username, email, email_key: email.toLowerCase(), email_verified: 1, first_name: '', last_name: '', password: null,
-  is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: 500, djangoId: null, groups: [], hasIdentity: false, ...extra,
+  is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: 500, source: 'local', external_id: null, nick_name: '',
+  display_name: '', deleted: null, modified: 500, rule_roles: '[]', djangoId: null, groups: [], hasIdentity: false, ...extra,
 });
 
 function targets(...users: ImportTarget[]): ImportTargets {

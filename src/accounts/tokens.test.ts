@@ -9,6 +9,7 @@ const user: User = {
   id: 42, username: 'carol', email: 'carol@example.com', email_key: 'carol@example.com', email_verified: 1, first_name: '', last_name: '',
   password: 'scrypt$131072$8$1$c2FsdA$aGFzaA', is_active: 1, is_staff: 0, is_superuser: 0,
   last_login: Date.UTC(2026, 2, 5, 14, 3, 9, 777), date_joined: Date.UTC(2025, 0, 1),
+  source: 'local', external_id: null, nick_name: '', display_name: '', deleted: null, modified: Date.UTC(2025, 0, 1), rule_roles: '[]',
 };
 const NOW = Date.UTC(2026, 2, 6, 9, 30, 0, 250);
 

@@ -27,7 +27,7 @@ export interface UserCursor {
 }
 
 export type UserListRow = Pick<User,
-  'id' | 'username' | 'email' | 'first_name' | 'last_name' | 'is_active' | 'is_staff' | 'is_superuser' | 'last_login' | 'date_joined'
+  'id' | 'username' | 'email' | 'first_name' | 'last_name' | 'is_active' | 'is_staff' | 'is_superuser' | 'last_login' | 'date_joined' | 'source'
 > & {
   /** Whether the user has a local password (the hash itself is never selected). */
   has_password: number;
@@ -75,7 +75,7 @@ async function phase(
     .selectFrom('users')
     .select([
       'id', 'username', 'email', 'first_name', 'last_name', 'is_active', 'is_staff', 'is_superuser',
-      'last_login', 'date_joined',
+      'last_login', 'date_joined', 'source',
     ])
     .select((eb) => [
       eb.case().when('password', 'is', null).then(0).else(1).end().as('has_password'),

@@ -86,6 +86,7 @@ export async function createUser(db: Db, account: NewAccount, now = Date.now()):
     is_superuser: account.isSuperuser ? 1 : 0,
     last_login: null,
     date_joined: now,
+    modified: now,
   };
   try {
     return await db.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow();
@@ -149,7 +150,7 @@ export async function updateProfile(db: Db, user: User, profile: Profile): Promi
   if (fields.every((field) => set[field] === user[field])) return user;
   return changing(
     db,
-    (db) => db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow(),
+    (db) => db.updateTable('users').set({ ...set, modified: Date.now() }).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow(),
     (updated) => (fields.some((field) => updated[field] !== user[field]) ? userChanged(user.id)() : []),
   );
 }
@@ -168,7 +169,7 @@ export async function createUserWithFreeUsername(db: Db, candidates: Iterable<st
     return db.insertInto('users').values({
       username, email: profile.email ?? '', email_key: normalizeEmail(profile.email ?? ''),
       email_verified: profile.email && profile.emailVerified ? 1 : 0, first_name: profile.first_name ?? '', last_name: profile.last_name ?? '',
-      password: null, is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: now,
+      password: null, is_active: 1, is_staff: 0, is_superuser: 0, last_login: null, date_joined: now, source: 'provider', modified: now,
     }).returningAll().executeTakeFirstOrThrow();
   }
   return undefined;

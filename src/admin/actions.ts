@@ -6,6 +6,7 @@
 import { isEmailAddress } from '../accounts/email.ts';
 import { setEmail } from '../accounts/email-verification.ts';
 import { checkNewPassword } from '../accounts/password-validation.ts';
+import { flagFromRule } from '../accounts/roles.ts';
 import { setActive, setPassword, setStaff } from '../accounts/users.ts';
 import type { AdminAction } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
@@ -63,6 +64,8 @@ export const setStaffStatus: AdminActionRun = async ({ db, actor, target, form }
   if (staff !== '0' && staff !== '1') return { error: 'Choose whether the user is staff.' };
   const refusal = selfRefusal(actor, target, 'staff');
   if (refusal) return { error: refusal };
+  // A flag a ROLE_RULES rule gives follows the user's groups; a hand edit would be undone at their next change.
+  if (flagFromRule(target, 'staff')) return { error: 'Staff comes from a ROLE_RULES rule for one of this user\'s groups: change the group at the provider instead.' };
   await setStaff(db, target.id, staff === '1');
   return staff === '1' ? { action: 'grant_staff', done: 'staff_granted' } : { action: 'revoke_staff', done: 'staff_revoked' };
 };

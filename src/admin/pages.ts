@@ -3,6 +3,7 @@
  * parameters arrive raw; anything malformed means "no filter" or "first page".
  */
 import { groupsOfUsers, userGroups } from '../accounts/groups.ts';
+import { flagFromRule, userRoles } from '../accounts/roles.ts';
 import { findUserById, usernamesByIds } from '../accounts/users.ts';
 import { AUDIT_EVENT_TYPES, isAuditEventType } from '../audit/index.ts';
 import { DAY_MS, dayOf, failuresByCode, listEvents, signInsPerDay, type EventRow } from '../audit/stats.ts';
@@ -97,6 +98,8 @@ export async function userPage(
       lastName: target.last_name,
       groups,
       emailVerified: target.email_verified === 1,
+      roles: userRoles(target),
+      staffFromRule: flagFromRule(target, 'staff'),
     },
     identities: identities.map((i) => ({
       id: i.id,

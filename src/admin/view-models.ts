@@ -3,6 +3,7 @@
  * and formatting decided here, so that templates hold no logic beyond loops and conditions.
  */
 import type { UserListRow } from '../accounts/user-list.ts';
+import type { UserSource } from '../db/schema.ts';
 import type { AuditEventType, AdminAction } from '../audit/index.ts';
 import type { EventRow } from '../audit/stats.ts';
 import { ERROR_CODES } from '../errors.ts';
@@ -48,6 +49,8 @@ export interface UserRowView {
   staff: boolean;
   superuser: boolean;
   localPassword: boolean;
+  /** How the account came to be: Local, Provider or SCIM. */
+  source: string;
   lastLogin: string;
   joined: string;
 }
@@ -61,8 +64,15 @@ export interface UsersView extends AdminBase {
 }
 
 export interface UserDetailView extends AdminBase {
-  /** `emailVerified`: an operator entered the address, a provider said it is verified, or its user followed the mailed link. */
-  target: UserRowView & { firstName: string; lastName: string; groups: string[]; emailVerified: boolean };
+  target: UserRowView & {
+    firstName: string; lastName: string; groups: string[];
+    /** An operator entered the address, a provider said it is verified, or its user followed the mailed link. */
+    emailVerified: boolean;
+    /** Every role (ROLE_RULES, staff, superuser). */
+    roles: string[];
+    /** Staff comes from a ROLE_RULES rule: the staff button is not offered. */
+    staffFromRule: boolean;
+  };
   identities: { id: number; issuer: string; subject: string; provider: string; created: string; lastLogin: string }[];
   sessions: {
     id: string; created: string; lastSeen: string; expires: string; method: string; ip: string;
@@ -118,6 +128,8 @@ export const TYPE_LABELS: Record<AuditEventType, string> = {
   session_end: 'Session ended by its user',
   mail_failed: 'Mail not delivered',
   second_factor: 'Second factor',
+  provisioning: 'Provisioning (SCIM)',
+  universal_logout: 'Universal Logout',
 };
 
 const ACTION_LABELS: Record<AdminAction, string> = {
@@ -207,6 +219,9 @@ export function eventView(e: EventRow, methodLabel: (method: string) => string, 
   };
 }
 
+/** users.source as the admin shows it. */
+const SOURCE_LABELS: Record<UserSource, string> = { local: 'Local', provider: 'Provider', scim: 'SCIM' };
+
 export function userRowView(u: Omit<UserListRow, 'has_password'> & { has_password: boolean | number }): UserRowView {
   return {
     id: u.id,
@@ -217,6 +232,7 @@ export function userRowView(u: Omit<UserListRow, 'has_password'> & { has_passwor
     staff: u.is_staff === 1,
     superuser: u.is_superuser === 1,
     localPassword: Boolean(u.has_password),
+    source: SOURCE_LABELS[u.source] ?? u.source,
     lastLogin: formatTime(u.last_login),
     joined: formatTime(u.date_joined),
   };

@@ -33,6 +33,8 @@ export const AUDIT_EVENT_TYPES = [
   'mail_failed',
   // A second factor added, removed or reset by its user (src/mfa/); its detail says which.
   'second_factor',
+  'provisioning',
+  'universal_logout',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -5,6 +5,7 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readEnv, type Env } from './env.ts';
+import { roleRules, scimMatchClaim, scimTokenHashes, universalLogoutIssuer } from './enterprise.ts';
 import { parseMail } from './mail.ts';
 import { oktaIssuer } from './okta.ts';
 import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, names, redact, text } from './parse.ts';
@@ -14,7 +15,7 @@ import { parseTrustProxy } from './trust-proxy.ts';
 import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
 import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
-export type { Config, DatabaseConfig, MailConfig, ProviderConfig, SmtpSettings, UsernameAlgo } from './types.ts';
+export type { Config, DatabaseConfig, MailConfig, ProviderConfig, RoleRule, SmtpSettings, UsernameAlgo } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 const CREDENTIALS = 'OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET';
@@ -113,6 +114,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     },
     localRequiredGroups: names(env, 'LOCAL_REQUIRED_GROUPS'),
     apiAudience: text(env, 'OIDC_API_AUDIENCE') ?? 'api://default',
+    scim: { tokenHashes: scimTokenHashes(env, problems), matchClaim: scimMatchClaim(env, problems) },
+    roleRules: roleRules(env, problems, cwd),
+    universalLogoutIssuer: universalLogoutIssuer(env, problems, providers[0]?.issuer),
     opaqueTokens: {
       allowedClients: list(env, 'OIDC_API_ALLOWED_CLIENTS'),
       userinfoFallback: boolean(env, problems, 'OIDC_API_OPAQUE_USERINFO', false),

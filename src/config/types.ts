@@ -73,6 +73,12 @@ export interface MailConfig {
   readonly passwordResetTimeoutSeconds: number;
 }
 
+/** A ROLE_RULES entry: members of `group` get `roles` (src/accounts/roles.ts). */
+export interface RoleRule {
+  readonly group: string;
+  readonly roles: readonly string[];
+}
+
 export interface Config {
   readonly production: boolean;
   readonly host: string;
@@ -112,6 +118,17 @@ export interface Config {
   /** LOCAL_REQUIRED_GROUPS: when set, the password form signs in only their members, and superusers. */
   readonly localRequiredGroups: readonly string[];
   readonly apiAudience: string;
+  /** SCIM 2.0 at /scim/v2 (src/scim/): off while `tokenHashes` is empty. */
+  readonly scim: Readonly<{
+    /** SHA-256 (base64url) of each SCIM_TOKENS token; several for rotation. */
+    tokenHashes: readonly string[];
+    /** SCIM_MATCH_CLAIM: the ID-token claim compared with a SCIM user's externalId at their first sign-in. */
+    matchClaim: string;
+  }>;
+  /** ROLE_RULES: group name -> roles. */
+  readonly roleRules: readonly RoleRule[];
+  /** UNIVERSAL_LOGOUT_ISSUER (default: the first provider's issuer); null without a provider. */
+  readonly universalLogoutIssuer: string | null;
   /** Opaque bearer tokens, which only the provider can check (src/rp/bearer/opaque.ts). */
   readonly opaqueTokens: Readonly<{
     /** Clients besides our own whose tokens the API accepts (OIDC_API_ALLOWED_CLIENTS). */

@@ -19,6 +19,7 @@ import * as m0009 from './migrations/0009_session_csrf.ts';
 import * as m0010 from './migrations/0010_change_log.ts';
 import * as m0011 from './migrations/0011_mail.ts';
 import * as m0012 from './migrations/0012_second_factors.ts';
+import * as m0013 from './migrations/0013_scim.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -94,8 +95,11 @@ function openSqliteFile(config: Extract<DatabaseConfig, { kind: 'sqlite' }>): Re
 const configs = new WeakMap<DatabaseHandle, DatabaseConfig>();
 const sqliteMigrations = new Map<string, Promise<unknown>>();
 
-/** Numbered migrations; the name's number gives the order. */
-function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
+/**
+ * Numbered migrations; the name's number gives the order. Exported for the tests that stop partway
+ * (Kysely's Migrator.migrateTo) to run one migration on rows written before it.
+ */
+export function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
   const dialect: m0001.Dialect = kind === 'sqlite'
     ? { autoId: 'integer', millis: 'integer' }
     : { autoId: 'serial', millis: 'bigint' };
@@ -112,6 +116,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0010_change_log': { up: (db) => m0010.up(db, dialect) },
     '0011_mail': { up: (db) => m0011.up(db, dialect) },
     '0012_second_factors': { up: (db) => m0012.up(db, dialect) },
+    '0013_scim': { up: (db) => m0013.up(db, dialect) },
   };
 }
 

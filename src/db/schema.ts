@@ -24,7 +24,21 @@ export interface UsersTable {
   is_superuser: Flag;
   last_login: Millis | null;
   date_joined: Millis;
+  /** How the account came to be: 'local' (an operator, import-django), 'provider' (a first sign-in), 'scim'. */
+  source: ColumnType<UserSource, UserSource | undefined, UserSource>;
+  /** The provider's id of a SCIM user (SCIM externalId); unique when set. */
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
+  nick_name: ColumnType<string, string | undefined, string>;
+  display_name: ColumnType<string, string | undefined, string>;
+  /** When a SCIM DELETE removed the account; it stays, inactive, for the audit trail. */
+  deleted: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
+  /** Last change to what SCIM shows (meta.lastModified, version). */
+  modified: ColumnType<Millis, Millis | undefined, Millis>;
+  /** JSON array: the roles ROLE_RULES gave from the user's groups at their last change (src/accounts/roles.ts). */
+  rule_roles: ColumnType<string, string | undefined, string>;
 }
+
+export type UserSource = 'local' | 'provider' | 'scim';
 
 export interface SessionsTable {
   /** base64url SHA-256 of the cookie's secret; the secret itself is never stored. */
@@ -126,6 +140,10 @@ export interface AuditLogTable {
 export interface GroupsTable {
   id: Generated<number>;
   name: string;
+  /** SCIM externalId of a pushed group. */
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
+  created: ColumnType<Millis, Millis | undefined, Millis>;
+  modified: ColumnType<Millis, Millis | undefined, Millis>;
 }
 
 export interface UserGroupsTable {
@@ -263,3 +281,4 @@ export type SessionRow = Selectable<SessionsTable>;
 export type Identity = Selectable<IdentitiesTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
 export type OutboxRow = Selectable<MailOutboxTable>;
+export type Group = Selectable<GroupsTable>;

@@ -1,6 +1,9 @@
 import { normalizeEmail } from '../accounts/email.ts';
-import { createUserWithFreeUsername, findVerifiedUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
-import type { Config, ProviderConfig } from '../config/index.ts';
+import { findUserByExternalId } from '../accounts/directory.ts';
+import { ensureGroups, setUserGroups } from '../accounts/groups.ts';
+import { applyRoleRules } from '../accounts/roles.ts';
+import { createUserWithFreeUsername, findUserById, findVerifiedUsersByEmail, updateProfile, type Profile } from '../accounts/users.ts';
+import type { Config, ProviderConfig, RoleRule } from '../config/index.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import type { User } from '../db/schema.ts';
@@ -19,9 +22,24 @@ export interface ProviderClaims {
   [claim: string]: unknown;
 }
 
-export type ProvisioningPolicy = Config['provisioning'];
+export type ProvisioningPolicy = Config['provisioning'] & {
+  /**
+   * SCIM_MATCH_CLAIM: at a first sign-in, the claim compared with the externalId of a SCIM user (Entra: `oid`,
+   * since its `sub` is pairwise). Unset: no such matching.
+   */
+  readonly matchClaim?: string;
+  /**
+   * ROLE_RULES: when set, the `groups` claim becomes the groups of a user not managed by SCIM at each
+   * sign-in, and their roles follow (src/accounts/roles.ts).
+   */
+  readonly roleRules?: readonly RoleRule[];
+};
 
-export type LinkedBy = 'identity' | 'email' | 'created';
+/** How the sign-in found its user: `external_id` is a SCIM user matched by SCIM_MATCH_CLAIM. */
+export type LinkedBy = 'identity' | 'external_id' | 'email' | 'created';
+
+/** Group names taken from one groups claim, at most. */
+const MAX_CLAIM_GROUPS = 500;
 
 const str = (value: unknown, max: number): string => (typeof value === 'string' ? value.slice(0, max) : '');
 
@@ -88,12 +106,20 @@ async function provisionIn(
 
   const identity = await findIdentityWithUser(db, provider.issuer, claims.sub);
   let user: User | undefined;
-  let linkedBy: LinkedBy;
+  let linkedBy: LinkedBy | undefined;
   if (identity) {
     user = identity.user;
     linkedBy = 'identity';
   } else {
-    if (policy.linkByEmail && verified && email) {
+    const external = policy.matchClaim === undefined ? undefined : claims[policy.matchClaim];
+    if (typeof external === 'string' && external !== '' && external.length <= 255) {
+      user = await findUserByExternalId(db, external);
+      if (user && await hasOtherIdentityAt(db, user.id, provider.issuer, claims.sub)) {
+        throw new OidcConnectError('IDENTITY_CONFLICT', `The account provisioned for you here is already linked to another ${provider.name} identity. Ask an administrator to unlink the old one.`);
+      }
+    }
+    if (user) linkedBy = 'external_id';
+    else if (policy.linkByEmail && verified && email) {
       const matches = await findVerifiedUsersByEmail(db, email, 2);
       // Two users with that verified email: linking either would be a guess.
       if (matches.length === 1) user = matches[0]!;
@@ -104,7 +130,7 @@ async function provisionIn(
         throw new OidcConnectError('IDENTITY_CONFLICT', `The account here with this email is already linked to another ${provider.name} identity. If both are yours, ask an administrator to unlink the old one.`);
       }
     }
-    linkedBy = user ? 'email' : 'created';
+    linkedBy ??= user ? 'email' : 'created';
   }
   if (user && !user.is_active) {
     throw new OidcConnectError('USER_INACTIVE', 'This account has been deactivated. Contact an administrator.');
@@ -123,5 +149,12 @@ async function provisionIn(
     await touchIdentity(db, identity.identityId, now);
   }
   if (Object.keys(profile).length > 0) user = await updateProfile(db, user, profile);
+  const rules = policy.roleRules ?? [];
+  // A SCIM user's groups are SCIM's; the claim would undo them at every sign-in.
+  if (rules.length > 0 && Array.isArray(claims.groups) && user.source !== 'scim') {
+    const names = claims.groups.filter((g): g is string => typeof g === 'string' && g !== '' && g.length <= 150).slice(0, MAX_CLAIM_GROUPS);
+    await setUserGroups(db, user.id, [...(await ensureGroups(db, names)).values()]);
+    if (await applyRoleRules(db, user, rules, now)) user = (await findUserById(db, user.id)) ?? user;
+  }
   return { user, linkedBy };
 }

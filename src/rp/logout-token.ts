@@ -180,17 +180,26 @@ function replayKey(issuer: string, jti: string): string {
  */
 export async function consumeLogoutToken(db: Db, token: LogoutToken): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const recorded = await trx
-      .insertInto('logout_tokens')
-      .values({ id: replayKey(token.issuer, token.jti), provider: token.provider, expires: token.replayUntil })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    if (Number(recorded.numInsertedOrUpdatedRows ?? 0n) === 0) throw invalid('it was already used (jti).');
+    if (!await recordTokenUse(trx, token.issuer, token.jti, token.provider, token.replayUntil)) throw invalid('it was already used (jti).');
 
     if (token.sid !== undefined) return endProviderSessions(trx, token.provider, { sid: token.sid });
     const userId = await findIdentityUserId(trx, token.issuer, token.sub!);
     return userId === undefined ? 0 : endProviderSessions(trx, token.provider, { userId });
   });
+}
+
+/**
+ * Records that a signed token (issuer, jti) was used, until `until` (epoch ms) when its time checks
+ * would refuse it anyway; false when it was recorded already, on any instance sharing the database.
+ * The replay cache of logout tokens and of Universal Logout's bearer JWTs (./universal-logout.ts).
+ */
+export async function recordTokenUse(db: Db, issuer: string, jti: string, provider: string, until: number): Promise<boolean> {
+  const recorded = await db
+    .insertInto('logout_tokens')
+    .values({ id: replayKey(issuer, jti), provider, expires: until })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .executeTakeFirst();
+  return Number(recorded.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
 /** Forgets jtis whose tokens would fail the time checks anyway. */

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { changing, type Change } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { prepared, preparedInsert } from '../db/prepared.ts';
-import type { SessionRow, User } from '../db/schema.ts';
+import { userRoles, type SignedInUser } from '../accounts/roles.ts';
+import type { SessionRow } from '../db/schema.ts';
 import { sha256Base64url } from '../digest.ts';
 import { sessionCacheFor, type CachedSession } from './cache.ts';
 import { parsedOnDemand, type ProviderTokens } from './tokens.ts';
@@ -33,7 +34,8 @@ export interface NewSession {
 export interface ActiveSession {
   id: string;
   row: SessionRow;
-  user: User;
+  /** The user with their roles (src/accounts/roles.ts). */
+  user: SignedInUser;
   /** Parsed from the row when first read; a refresh replaces them. */
   tokens: ProviderTokens;
 }
@@ -42,11 +44,11 @@ export interface ActiveSession {
 class LoadedSession implements ActiveSession {
   readonly id: string;
   row: SessionRow;
-  readonly user: User;
+  readonly user: SignedInUser;
   readonly #stored: () => ProviderTokens;
   #replaced: ProviderTokens | undefined;
 
-  constructor(id: string, row: SessionRow, user: User, stored: () => ProviderTokens) {
+  constructor(id: string, row: SessionRow, user: SignedInUser, stored: () => ProviderTokens) {
     this.id = id;
     this.row = row;
     this.user = user;
@@ -154,10 +156,12 @@ export async function loadSession(db: Db, policy: SessionPolicy, secret: string,
     lastSeen = now;
   }
   // Built field by field: a rest spread over the joined row was a measurable part of every request.
-  const user: User = {
+  const user: SignedInUser = {
     id: found.id, username: found.username, email: found.email, email_key: found.email_key, email_verified: found.email_verified,
     first_name: found.first_name, last_name: found.last_name, password: found.password, is_active: found.is_active,
     is_staff: found.is_staff, is_superuser: found.is_superuser, last_login: found.last_login, date_joined: found.date_joined,
+    source: found.source, external_id: found.external_id, nick_name: found.nick_name, display_name: found.display_name,
+    deleted: found.deleted, modified: found.modified, rule_roles: found.rule_roles, roles: Object.freeze(userRoles(found)),
   };
   const row: SessionRow = {
     id, user_id: found.id, created: found.s_created, expires: found.s_expires, last_seen: lastSeen,

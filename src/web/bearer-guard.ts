@@ -60,8 +60,12 @@ export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
     // It goes into the challenge's acr_values as it is: an RFC 6750 quotable string without spaces.
     if (!isScopeName(value)) throw new TypeError(`requireBearer: ${JSON.stringify(value)} is not a valid acr value`);
   }
+  if (options.roles !== undefined && !Array.isArray(options.roles)) throw new TypeError('requireBearer: roles must be an array of role names');
+  for (const role of options.roles ?? []) {
+    if (typeof role !== 'string' || role === '') throw new TypeError(`requireBearer: ${JSON.stringify(role)} is not a role name`);
+  }
   const settings: BearerRequirements & { allowSession?: boolean } = {
-    ...options, scopes: Object.freeze([...(options.scopes ?? [])]), acr: Object.freeze([...acr]),
+    ...options, scopes: Object.freeze([...(options.scopes ?? [])]), acr: Object.freeze([...acr]), roles: Object.freeze([...(options.roles ?? [])]),
   };
   return async (authenticator, authorization, ip) => {
     try {

@@ -4,7 +4,7 @@ import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { changeFeedOf } from '../db/change-feed.ts';
-import type { User } from '../db/schema.ts';
+import type { SignedInUser } from '../accounts/roles.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
@@ -23,17 +23,19 @@ import { backchannelRoutes } from './routes/backchannel.ts';
 import { devMailboxRoutes } from './routes/dev-mailbox.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { passwordResetRoutes } from './routes/password-reset.ts';
+import { scimRoutes } from './routes/scim.ts';
+import { universalLogoutRoutes } from './routes/universal-logout.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { sessionCookieName } from './session/cookie.ts';
-import { requireLogin } from './session/guards.ts';
+import { loginGuard, type RequireLogin } from './session/guards.ts';
 import { renewSession } from './session/renewal.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The live session for this request's cookie, or null. */
     session: ActiveSession | null;
-    /** The signed-in user, or null. */
-    user: User | null;
+    /** The signed-in user with their roles (`request.user.roles`), or null. */
+    user: SignedInUser | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
   }
@@ -50,9 +52,12 @@ declare module 'fastify' {
     /**
      * A preHandler hook for routes that need a signed-in user:
      * `app.get('/account', { preHandler: app.requireLogin }, handler)`. Page navigations are sent to
-     * the login page (and come back through `next`); other requests get 401.
+     * the login page (and come back through `next`); other requests get 401. Called with roles it
+     * makes a hook that also needs them: without one, a page navigation gets a 403 page, other
+     * requests a FORBIDDEN error (403) for the app's error handler:
+     * `app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, handler)`.
      */
-    requireLogin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+    requireLogin: RequireLogin;
     /**
      * A preHandler hook that protects a route with bearer access tokens (RFC 6750), the way
      * `/api/me` is protected: `app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['api:read'] }) }, handler)`.
@@ -117,13 +122,13 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     });
   }
 
-  app.decorate('requireLogin', requireLogin);
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
   app.decorateRequest('bearer', null);
   app.decorateReply('csrfToken', function csrfToken(this: FastifyReply) {
     return formToken(this);
   });
+  app.decorate('requireLogin', loginGuard(ctx.views));
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
@@ -175,6 +180,8 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);
+    universalLogoutRoutes(own, ctx);
+    await scimRoutes(own, ctx);
   });
 }
 

@@ -4,6 +4,7 @@
  *   GET /          JSON { user, provider, csrf }: who the host sees, and a CSRF token for our forms
  *   GET /private   requireLogin
  *   GET /api/things, /api/admin-things   requireBearer with scope email, and admin
+ *   GET /support, /api/support-things   requireLogin and requireBearer (scope email) with the role support
  *   POST /echo     the host's own form and JSON bodies, to show ours don't take them
  * The development provider is started by the adapter's `devIdp: true`.
  */
@@ -87,6 +88,9 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['email'] }) }, async (request) =>
     ({ user: request.user?.username ?? null, subject: request.bearer!.subject }));
   app.get('/api/admin-things', { preHandler: app.requireBearer({ scopes: ['admin'] }) }, async () => ({ secret: true }));
+  app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, async (request) => ({ support: request.user!.username }));
+  app.get('/api/support-things', { preHandler: app.requireBearer({ scopes: ['email'], roles: ['support'] }) }, async (request) =>
+    ({ support: request.user!.username }));
   app.post('/echo', async (request) => ({ body: request.body }));
   await app.listen({ port, host: '127.0.0.1' });
   return { url: `http://127.0.0.1:${port}`, idp: pluginState(app).runtime.devIdp!, close: () => app.close() };
@@ -110,6 +114,12 @@ async function expressHost(adapter: Adapter, options: Options, port: number): Pr
   });
   app.get('/api/admin-things', requireBearer({ scopes: ['admin'] }), (_req, res) => {
     res.json({ secret: true });
+  });
+  app.get('/support', requireLogin({ roles: ['support'] }), (req, res) => {
+    res.json({ support: req.user!.username });
+  });
+  app.get('/api/support-things', requireBearer({ scopes: ['email'], roles: ['support'] }), (req, res) => {
+    res.json({ support: req.user!.username });
   });
   app.post('/echo', (req, res) => {
     res.json({ body: req.body as unknown });

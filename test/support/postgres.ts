@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { loadConfig } from '../../src/config/index.ts';
+import { openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
 
 /**
  * Test databases. Every suite that touches storage runs once per target: SQLite (always) and
@@ -75,6 +77,16 @@ export const postgresTarget: DatabaseTarget = {
 };
 
 export const databaseTargets: readonly DatabaseTarget[] = [sqliteTarget, postgresTarget];
+
+/** A handle on a test database, not migrated: the configuration its DATABASE_URL gives, read in an empty folder. */
+export function openTestDatabase(database: TestDatabase): DatabaseHandle {
+  const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-config-'));
+  try {
+    return openDatabase(loadConfig({ cwd, env: { DATABASE_URL: database.url } }).database);
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
 
 /** Runs `work` with a short-lived connection to TEST_DATABASE_URL's own database (the admin connection). */
 async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {

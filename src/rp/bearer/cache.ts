@@ -13,8 +13,8 @@
  * none (`user: 'optional'`), is looked up again next time, so an account made meanwhile counts.
  */
 import type { ChangeFeed } from '../../db/change-feed.ts';
+import type { SignedInUser } from '../../accounts/roles.ts';
 import { InvalidatedCache } from '../../db/invalidated-cache.ts';
-import type { User } from '../../db/schema.ts';
 import { sha256Base64url } from '../../digest.ts';
 import type { JwksCache } from '../jwks.ts';
 import type { BearerToken } from './token.ts';
@@ -26,7 +26,7 @@ export const MAX_ENTRIES = 10_000;
 
 export interface VerifiedToken {
   readonly token: BearerToken;
-  readonly user: User;
+  readonly user: SignedInUser;
   /** The key set it was verified against, and that set's version then. */
   readonly keys: JwksCache;
   readonly keysVersion: number;

@@ -12,11 +12,11 @@
  *
  * The token itself never appears in an answer, a log line or the cache.
  */
+import { hasRoles, withRoles, type SignedInUser } from '../../accounts/roles.ts';
 import type { Config } from '../../config/index.ts';
 import { changeFeedOf } from '../../db/change-feed.ts';
 import type { Db } from '../../db/index.ts';
 import type { CacheStats } from '../../db/invalidated-cache.ts';
-import type { User } from '../../db/schema.ts';
 import { findActiveUserByIdentity } from '../../provisioning/identities.ts';
 import type { RelyingParty } from '../index.ts';
 import type { JwksCache } from '../jwks.ts';
@@ -49,6 +49,11 @@ export interface BearerRequirements {
    * `insufficient_user_authentication` and these as `acr_values`, for the client to sign in again with.
    */
   acr?: readonly string[];
+  /**
+   * Every one of these roles (src/accounts/roles.ts: ROLE_RULES, staff, superuser) must be the user's,
+   * or the answer is 403 insufficient_scope. Implies `user: 'required'`.
+   */
+  roles?: readonly string[];
 }
 
 /** Who sent the token: opaque tokens that need the provider count against the client IP's budget. */
@@ -58,7 +63,8 @@ export interface BearerCaller {
 
 export interface BearerAuthentication {
   token: BearerToken;
-  user: User | null;
+  /** The local user, with their roles. */
+  user: SignedInUser | null;
 }
 
 export type BearerAuthenticatorOptions = OpaqueTokenOptions;
@@ -117,7 +123,8 @@ export class BearerAuthenticator {
     const token = await this.verifyToken(raw, caller);
     const keys = keep ? await this.#keysOf(token) : undefined;
     // Read at every request unless cached, and a cached user is dropped when it changes, so deactivation is immediate.
-    const user = (await findActiveUserByIdentity(this.#db, token.issuer, token.subject)) ?? null;
+    const found = await findActiveUserByIdentity(this.#db, token.issuer, token.subject);
+    const user = found ? withRoles(found) : null;
     if (keep && keys && user) keep(raw, { token, user, ...keys });
     return this.#admit(token, user, options);
   }
@@ -140,13 +147,18 @@ export class BearerAuthenticator {
   }
 
   /** The user and scope checks, on a verified token. */
-  #admit(token: BearerToken, user: User | null, options: BearerRequirements): BearerAuthentication {
-    if (!user && (options.user ?? 'required') === 'required') {
+  #admit(token: BearerToken, user: SignedInUser | null, options: BearerRequirements): BearerAuthentication {
+    const roles = options.roles ?? [];
+    if (!user && ((options.user ?? 'required') === 'required' || roles.length > 0)) {
       throw new BearerError('invalid_token', 'The access token does not belong to an active account here.');
     }
     const acr = options.acr ?? [];
     if (acr.length > 0 && !acr.includes(token.claims['acr'] as string)) {
       throw new BearerError('insufficient_user_authentication', 'This request needs a stronger sign-in (acr) than the token shows.', { acrValues: acr });
+    }
+    if (user && !hasRoles(user, roles)) {
+      // RFC 6750 has no error of its own for a missing role; 403 insufficient_scope is its "not enough rights".
+      throw new BearerError('insufficient_scope', `This request needs the role ${roles.filter((role) => !user.roles.includes(role)).join(' ')}.`, { requiredScopes: options.scopes ?? [] });
     }
     const required = options.scopes ?? [];
     const missing = missingScopes(token.scopes, required);

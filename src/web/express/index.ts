@@ -14,23 +14,24 @@ import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify
 import type { Config } from '../../config/index.ts';
 import { loadConfig } from '../../config/index.ts';
 import type { Db } from '../../db/index.ts';
-import type { User as AccountUser } from '../../db/schema.ts';
+import type { SignedInUser as AccountUser } from '../../accounts/roles.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
 import { toOidcConnectError } from '../pages/error-pages.ts';
+import type { ViewRenderer } from '../pages/views.ts';
 import { oidcConnect as plugin, pluginState, type OidcConnectOptions } from '../plugin.ts';
 import { csrfTokens } from '../protection/csrf.ts';
 import { serverOptions } from '../server-options.ts';
-import { loginRequired } from '../session/guards.ts';
+import { forbiddenPage, loginRequired, missingRoles, requiredRoles, type LoginRequirements } from '../session/guards.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';
 
 declare global {
   namespace Express {
-    /** The signed-in user: their row of the users table (Passport's `Express.User` gets the same fields). */
+    /** The signed-in user: their row of the users table and their `roles` (Passport's `Express.User` gets the same fields). */
     interface User extends AccountUser {}
     interface Request {
       /** The signed-in user, by session cookie or (after `requireBearer`) by bearer token. */
@@ -88,6 +89,8 @@ export class OidcConnectRequest {
 interface HandOver {
   next: (error?: unknown) => void;
   bearer: BearerAuthenticator;
+  /** Our pages, for requireLogin's 403 page. */
+  views: ViewRenderer;
   /** The inner instance's view of the request, once handed back: its client IP (TRUST_PROXY) and logger. */
   request?: FastifyRequest;
 }
@@ -141,7 +144,7 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
       next(new Error(`oidc-connect: mount the middleware at the root of the app (app.use(auth)), not under ${req.baseUrl}: its routes are /accounts/…, /authorization-code/… and APP_URL's redirect URIs`));
       return;
     }
-    req[HAND_OVER] = { next, bearer };
+    req[HAND_OVER] = { next, bearer, views: runtime.views };
     app.routing(req, res);
   };
   return Object.assign(middleware, {
@@ -154,12 +157,25 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
 
 /**
  * For routes that need a signed-in user: a page navigation goes to the login page and comes back
- * through `next`; anything else gets 401 JSON `{ error: 'LOGIN_REQUIRED', message }`.
+ * through `next`; anything else gets 401 JSON `{ error: 'LOGIN_REQUIRED', message }`. With `roles`,
+ * a user without every one of them gets 403: a page navigation our error page, anything else JSON
+ * `{ error: 'FORBIDDEN', message }`.
+ *
+ * @example
+ * app.get('/support', requireLogin({ roles: ['support'] }), handler);
  */
-export function requireLogin(): Middleware {
+export function requireLogin(options: LoginRequirements = {}): Middleware {
+  const roles = requiredRoles(options);
   return (req: HostRequest, res, next) => {
     if (!req[HAND_OVER]) return next(notMounted('requireLogin'));
-    if (req.user) return next();
+    if (req.user) {
+      const refusal = missingRoles(req.user, roles);
+      if (!refusal) return next();
+      const page = forbiddenPage(req[HAND_OVER].views, { method: req.method ?? 'GET', headers: req.headers }, req.user, refusal);
+      if (page === undefined) return sendJson(res, refusal.status, { error: refusal.code, message: refusal.message }, {});
+      res.writeHead(refusal.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
+      return undefined;
+    }
     const refusal = loginRequired({ method: req.method ?? 'GET', headers: req.headers }, req.originalUrl ?? req.url ?? '/');
     if (typeof refusal === 'string') {
       res.writeHead(302, { location: refusal }).end();

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseUnavailable } from '../../db/errors.ts';
+import type { User } from '../../db/schema.ts';
 import { ERROR_CODES, isOidcConnectError, OidcConnectError, type ErrorCode } from '../../errors.ts';
 import { errorReason } from '../logging.ts';
 import { formExpired } from '../protection/csrf.ts';
@@ -44,14 +45,19 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: O
   const retry = RETRY_FROM_LOGIN.has(error.code)
     ? '/accounts/login/'
     : error.code === 'CSRF_INVALID' ? request.url : null;
-  return reply.type('text/html; charset=utf-8').send(views.render('error', {
-    user: userView(request.user),
+  return reply.type('text/html; charset=utf-8').send(errorPageHtml(views, request.user, error, retry));
+}
+
+/** The error page, for our routes and for a refusal on the host's (src/web/session/guards.ts). */
+export function errorPageHtml(views: ViewRenderer, user: User | null, error: OidcConnectError, retry: string | null = null): string {
+  return views.render('error', {
+    user: userView(user),
     title: ERROR_CODES[error.code].title,
     message: error.message,
     code: error.code,
     status: error.status,
     retry,
-  }));
+  });
 }
 
 /** The error handler of our routes (the plugin's scope), and of the standalone app's. */

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { OidcConnectError } from '../../errors.ts';
-import type { User } from '../../db/schema.ts';
+import type { SignedInUser } from '../../accounts/roles.ts';
 import type { AppContext } from '../context.ts';
 
-function profile(user: User) {
+function profile(user: SignedInUser) {
   return {
     id: user.id,
     username: user.username,
@@ -13,6 +13,7 @@ function profile(user: User) {
     last_name: user.last_name,
     is_staff: user.is_staff === 1,
     is_superuser: user.is_superuser === 1,
+    roles: user.roles,
   };
 }
 

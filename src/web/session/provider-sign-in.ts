@@ -32,7 +32,7 @@ export async function completeProviderSignIn(
     : { ...result.tokens, renewAt: Date.now() + config.renewIdTokenExpirySeconds * 1000 };
 
   const signIn = () => ctx.db.transaction().execute(async (trx: Db) => {
-    const { user, linkedBy } = await provisionUser(trx, config.provisioning, provider, claims);
+    const { user, linkedBy } = await provisionUser(trx, { ...config.provisioning, matchClaim: config.scim.matchClaim, roleRules: config.roleRules }, provider, claims);
     const secret = await openSession(trx, config, request, {
       userId: user.id,
       provider: provider.id,
@@ -44,7 +44,7 @@ export async function completeProviderSignIn(
     });
     await recordEvent(trx, requestEvent(request, {
       type: 'login_success', method: provider.id, userId: user.id, username: user.username,
-      detail: linkedBy === 'created' ? 'new user created' : linkedBy === 'email' ? 'linked by verified email' : '',
+      detail: linkedBy === 'created' ? 'new user created' : linkedBy === 'email' ? 'linked by verified email' : linkedBy === 'external_id' ? 'linked to the SCIM user by SCIM_MATCH_CLAIM' : '',
     }));
     return { user, linkedBy, secret };
   });
