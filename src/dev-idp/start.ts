@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { isMissingPackage, missingPackageMessage } from '../optional-packages.ts';
-import { API_AUDIENCE, appClient } from './clients.ts';
-import type { ClientRegistration } from './clients.ts';
+import { API_AUDIENCE, appClient, CLIENT_AUTH_METHODS } from './clients.ts';
+import type { ClientAuthMethod, ClientRegistration } from './clients.ts';
 import { DEMO_USERS, loadUsersFile, UserDirectory } from './demo-users.ts';
 import type { DemoUser } from './demo-users.ts';
 import { loadOrCreateKeys, publicJwks } from './keys.ts';
@@ -28,6 +28,11 @@ export interface DevIdpOptions {
   dataDir: string;
   clientId?: string;
   clientSecret?: string;
+  /**
+   * How the app's client authenticates (OIDC_RP_TOKEN_AUTH_METHOD); default client_secret_basic.
+   * private_key_jwt: its keys are fetched from the app's /.well-known/jwks.json.
+   */
+  clientAuthMethod?: ClientAuthMethod;
   /** A JSON file of users replacing the demo users (see loadUsersFile). */
   usersFile?: string;
   /** More clients, for tests and benchmarks. */
@@ -63,6 +68,9 @@ function checkOptions(options: DevIdpOptions): { appUrl: string; host: string } 
     appUrl = parsed.href.replace(/\/+$/, '');
   }
   if (!options.dataDir) problems.push('development provider data directory is empty');
+  if (options.clientAuthMethod !== undefined && !(CLIENT_AUTH_METHODS as readonly string[]).includes(options.clientAuthMethod)) {
+    problems.push(`OIDC_RP_TOKEN_AUTH_METHOD: the development provider takes ${CLIENT_AUTH_METHODS.join(', ')}, not ${String(options.clientAuthMethod)}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return { appUrl, host };
 }
@@ -102,7 +110,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const userList = options.usersFile ? loadUsersFile(options.usersFile) : DEMO_USERS;
   const users = new UserDirectory(userList);
   const clients: ClientRegistration[] = [
-    appClient(appUrl, options.clientId ?? DEV_CLIENT_ID, options.clientSecret ?? DEV_CLIENT_SECRET),
+    appClient(appUrl, options.clientId ?? DEV_CLIENT_ID, options.clientSecret ?? DEV_CLIENT_SECRET, options.clientAuthMethod),
     ...(options.extraClients ?? []),
   ];
 

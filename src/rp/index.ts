@@ -5,6 +5,8 @@ import { sha256Base64url } from '../digest.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
+import type { JSONWebKeySet } from 'jose';
+import { keySet } from './client-auth.ts';
 import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
 
 export interface CompletedSignIn extends SignInResult {
@@ -27,6 +29,8 @@ export interface RelyingParty {
   finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
   /** Where to send the browser after the local session ended: the provider's logout, or null. */
   logoutUrl(session: ActiveSession): Promise<string | null>;
+  /** Every provider's OIDC_RP_PRIVATE_KEY public keys, for /.well-known/jwks.json. */
+  publicJwks(): Promise<JSONWebKeySet>;
 }
 
 /** The provider would not renew the session without the user: log in again, then go to `next`. */
@@ -110,6 +114,10 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     async logoutUrl(session) {
       if (!session.row.provider || !clients.has(session.row.provider)) return null;
       return provider(session.row.provider).endSessionUrl(session.tokens.idToken);
+    },
+
+    async publicJwks() {
+      return keySet(await Promise.all([...clients.values()].map((c) => c.publicKeys())));
     },
   };
 }

@@ -4,7 +4,8 @@ import type { TokenAuthMethod } from '../config/types.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { OidcConnectError } from '../errors.ts';
 import { toMetadataLookupError, toSignInError } from './errors.ts';
-import type { JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
+import { ClientCredentials } from './client-auth.ts';
 import { providerFetch } from './http.ts';
 import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
@@ -44,6 +45,7 @@ export class ProviderClient {
   private readonly insecure: boolean;
   private metadata: Promise<ServerMetadata> | undefined;
   private jwks: JwksCache | undefined;
+  private readonly credentials: ClientCredentials;
 
   constructor(config: ProviderConfig, options: ProviderOptions) {
     this.config = config;
@@ -52,6 +54,7 @@ export class ProviderClient {
     this.postLogoutRedirectUri = `${options.appUrl}/signout/callback`;
     const issuer = new URL(config.issuer);
     this.insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
+    this.credentials = new ClientCredentials(config);
   }
 
   /** Discovery from the issuer URL (so openid-client compares the issuer), cached once it succeeds. */
@@ -110,9 +113,9 @@ export class ProviderClient {
     const reusable = this.reusable;
     if (reusable && reusable.auth === auth && reusable.jwks === jwks && now - reusable.at < 55_000) return reusable.configuration;
     const configuration = new client.Configuration(metadata, this.config.clientId, {
-      client_secret: this.config.clientSecret,
+      ...(this.config.clientSecret === undefined ? {} : { client_secret: this.config.clientSecret }),
       [client.clockTolerance]: this.options.clockToleranceSeconds,
-    }, auth === 'client_secret_post' ? client.ClientSecretPost(this.config.clientSecret) : client.ClientSecretBasic(this.config.clientSecret));
+    }, await this.credentials.clientAuth(auth, metadata));
     // No timeout of openid-client's (an AbortSignal.timeout per request): fetchHook gives each request its own, cheaper one.
     configuration.timeout = 0;
     configuration[client.customFetch] = this.fetchHook;
@@ -302,6 +305,16 @@ export class ProviderClient {
       post_logout_redirect_uri: this.postLogoutRedirectUri,
       ...(idToken ? { id_token_hint: idToken } : {}),
     }).href;
+  }
+
+  /** The public halves of OIDC_RP_PRIVATE_KEY's keys, with their kids; empty without keys. */
+  publicKeys(): Promise<JWK[]> {
+    return this.credentials.publicKeys();
+  }
+
+  /** The algorithm private_key_jwt assertions are signed with (it may depend on the metadata). */
+  async assertionAlgorithm(): Promise<string> {
+    return this.credentials.assertionAlgorithm(await this.serverMetadata());
   }
 
   // --- Bearer access tokens (src/rp/bearer/) ---
