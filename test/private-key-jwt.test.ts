@@ -105,6 +105,9 @@ describe('private_key_jwt against the development provider (which fetches the ap
 
   test('alice signs in: every client request carries an assertion signed by the first key, and no secret', async () => {
     const client = new HttpClient();
+    const start = await client.get(`${s.app.url}/authorization-code/authenticate/`);
+    // The request was pushed (PAR), which this provider accepts from this client with the key only.
+    assert.ok(new URL(start.location!).searchParams.get('request_uri'));
     const done = await providerLogin(client, s.app.url, alice);
     assert.equal(done.status, 302, done.body);
     assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice - alice@example.com!/);

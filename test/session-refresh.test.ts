@@ -93,7 +93,8 @@ describe('refresh tokens', () => {
 describe('silent re-authentication without refresh tokens (prompt=none)', () => {
   let s: DevStack;
   before(async () => {
-    s = await startDevStack({ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: '60' });
+    // Without PAR, so that the tests can read prompt in the query (with PAR: test/par.test.ts).
+    s = await startDevStack({ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: '60', OIDC_USE_PAR: 'off' });
   });
   after(() => s.close());
 

@@ -1,6 +1,6 @@
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
-import { causeMessages, type OidcConnectError } from '../errors.ts';
+import { causeMessages, type ConfigError, type OidcConnectError } from '../errors.ts';
 import { ProviderClient } from '../rp/provider.ts';
 import { discoveryHint, providerFindings } from './provider-hints.ts';
 
@@ -33,6 +33,14 @@ export async function checkSetup(config: Config, print: (line: string) => void):
       const metadata = await rp.serverMetadata();
       print(`OK ${provider.name}: discovery from ${provider.issuer} (issuer matches)`);
       if (!metadata.end_session_endpoint) print(`OK ${provider.name}: no end_session_endpoint, so logout will be local only`);
+      try {
+        rp.requireFeatures(metadata);
+      } catch (error) {
+        for (const problem of (error as ConfigError).problems) fail(problem);
+      }
+      if (rp.pushes(metadata) && metadata.pushed_authorization_request_endpoint) {
+        print(`OK ${provider.name}: authorization requests are pushed first (PAR, OIDC_USE_PAR=${provider.par ?? 'auto'})`);
+      }
       const methods = metadata.token_endpoint_auth_methods_supported;
       if (!provider.tokenAuthMethod && methods && !methods.includes('client_secret_basic') && !methods.includes('client_secret_post')) {
         fail(`${provider.name}: the provider supports neither client_secret_basic nor client_secret_post (${methods.join(', ')}); set OIDC_RP_TOKEN_AUTH_METHOD to one it lists`);

@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import type { ProviderConfig } from '../config/index.ts';
 import type { TokenAuthMethod } from '../config/types.ts';
 import { isLoopbackHost } from '../config/parse.ts';
-import { OidcConnectError } from '../errors.ts';
+import { ConfigError, OidcConnectError } from '../errors.ts';
 import { toMetadataLookupError, toSignInError } from './errors.ts';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { ClientCredentials } from './client-auth.ts';
@@ -197,7 +197,25 @@ export class ProviderClient {
     return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs });
   };
 
+  /**
+   * The URL that sends the browser to the provider. With PAR (OIDC_USE_PAR) the parameters are pushed
+   * first, the client authenticating as at the token endpoint (RFC 9126 §2), and the browser carries
+   * only the request_uri; otherwise they ride in the query.
+   */
   async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
+    const metadata = await this.serverMetadata();
+    this.requireFeatures(metadata);
+    const own: Record<string, string> = { state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge };
+    if (params.promptNone) own['prompt'] = 'none';
+    if (this.pushes(metadata)) {
+      try {
+        return await this.withClientAuth((configuration) => client.buildAuthorizationUrlWithPAR(configuration, {
+          redirect_uri: this.redirectUri, scope: this.config.scopes.join(' '), code_challenge_method: 'S256', ...own,
+        }));
+      } catch (error) {
+        throw toSignInError(error, 'par', this.config);
+      }
+    }
     const configuration = await this.configuration();
     // The parameters every login sends are put in by openid-client once per Configuration; a login
     // adds its own. (Building the whole URL each time re-serialised its query at every parameter.)
@@ -211,12 +229,40 @@ export class ProviderClient {
         }).href,
       };
     }
-    const own = new URLSearchParams({ state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge });
-    if (params.promptNone) own.set('prompt', 'none');
-    return new URL(`${this.authorizationBase.href}&${own}`);
+    return new URL(`${this.authorizationBase.href}&${new URLSearchParams(own)}`);
   }
 
   private authorizationBase: { configuration: client.Configuration; href: string } | undefined;
+
+  /** OIDC_USE_PAR: `on`, or `auto` where the provider lists a PAR endpoint. */
+  pushes(metadata: ServerMetadata): boolean {
+    const mode = this.config.par ?? 'auto';
+    return mode === 'on' || (mode === 'auto' && metadata.pushed_authorization_request_endpoint !== undefined);
+  }
+
+  /**
+   * What the configuration asks of the provider that its metadata does not offer: a ConfigError
+   * naming the setting. Run at start when the provider answers then (web/runtime.ts), at every
+   * login start otherwise, and by `check`.
+   */
+  requireFeatures(metadata: ServerMetadata): void {
+    const problems: string[] = [];
+    if (this.config.par === 'on' && !metadata.pushed_authorization_request_endpoint) {
+      problems.push(`OIDC_USE_PAR=on: ${this.config.name} (${this.config.issuer}) lists no pushed_authorization_request_endpoint, so authorization requests can't be pushed; set OIDC_USE_PAR=auto (or off), or turn PAR on at the provider`);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** Checks requireFeatures against the provider's metadata when it answers; when it doesn't, the first sign-in will. */
+  async checkFeatures(): Promise<void> {
+    let metadata: ServerMetadata;
+    try {
+      metadata = await this.serverMetadata();
+    } catch {
+      return;
+    }
+    this.requireFeatures(metadata);
+  }
 
   /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
   async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {

@@ -80,6 +80,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     const devIdp = startDevProvider ? await startConfiguredDevIdp(config) : null;
     if (devIdp) stops.push(() => devIdp.close());
     const rp = options.rp ?? createRelyingParty(config, db, log);
+    // What OIDC_USE_PAR=on or OIDC_DPOP=on ask of a provider is checked now if it answers, else at its first sign-in.
+    await Promise.all(config.providers.filter((p) => p.par === 'on' || p.dpop).map((p) => rp.provider(p.id).checkFeatures()));
     // Expired rows are swept on a timer, stopped before the database closes.
     const housekeeping = startHousekeeping({ db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log });
     stops.push(() => housekeeping.stop());
