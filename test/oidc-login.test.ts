@@ -8,6 +8,7 @@ import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } fr
 import { HttpClient, hiddenField } from './support/http-client.ts';
 import { signInRows } from './support/rows.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
@@ -53,8 +54,9 @@ for (const target of databaseTargets) {
       const cookie = client.cookie(s.app.url, 'oc_session')!;
       assert.ok(!cookie.includes('.'), 'the cookie is an opaque secret, not a token');
       const row = await s.app.database.db.selectFrom('sessions').select(['data', 'provider', 'provider_sid']).orderBy('created', 'desc').executeTakeFirstOrThrow();
-      const tokens = JSON.parse(row.data);
+      const tokens = await openRowTokens(s.app.config.sessionSecret, row.data);
       assert.ok(tokens.idToken && tokens.accessToken, 'tokens are kept in the session row');
+      for (const token of [tokens.idToken, tokens.accessToken]) assert.ok(!row.data.includes(token), 'sealed: no token in the clear in the row');
       assert.equal(row.provider, 'default');
       const identity = await s.app.database.db.selectFrom('identities').selectAll().where('subject', '=', DEMO_USERS[0]!.sub).executeTakeFirstOrThrow();
       assert.equal(identity.issuer, s.idp.issuer);
@@ -134,11 +136,11 @@ describe('a restart of the development provider', () => {
       // The refresh token was kept across the restart (grants persist in ./data).
       const id = sessionIdFor(client.cookie(s.app.url, 'oc_session')!);
       const row = await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
-      const tokens = JSON.parse(row.data) as { refreshToken: string; accessToken: string };
+      const tokens = await openRowTokens(s.app.config.sessionSecret, row.data);
       // Expired, announced as a refresh would be, so that the session cache lets the old tokens go.
-      await changing(s.app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify({ ...tokens, expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
+      await changing(s.app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify({ ...JSON.parse(row.data), expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
       assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice/);
-      const after = JSON.parse((await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
+      const after = await openRowTokens(s.app.config.sessionSecret, (await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
       assert.notEqual(after.accessToken, tokens.accessToken, 'refreshed at the restarted provider');
       // Same keys: a fresh login's ID token verifies against the app's cached JWKS.
       assert.equal((await providerLogin(new HttpClient(), s.app.url, bob)).status, 302);

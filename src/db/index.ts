@@ -17,6 +17,7 @@ import * as m0007 from './migrations/0007_flow_session.ts';
 import * as m0008 from './migrations/0008_anonymous_bounds.ts';
 import * as m0009 from './migrations/0009_session_csrf.ts';
 import * as m0010 from './migrations/0010_change_log.ts';
+import * as m0014 from './migrations/0014_protocol_depth.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -108,6 +109,7 @@ function migrations(kind: DatabaseConfig['kind']): Record<string, Migration> {
     '0008_anonymous_bounds': { up: (db) => m0008.up(db) },
     '0009_session_csrf': { up: (db) => m0009.up(db) },
     '0010_change_log': { up: (db) => m0010.up(db, dialect) },
+    '0014_protocol_depth': { up: (db) => m0014.up(db, dialect) },
   };
 }
 

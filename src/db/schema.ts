@@ -39,7 +39,7 @@ export interface SessionsTable {
   provider_sid: string | null;
   user_agent: string;
   ip: string;
-  /** JSON: provider tokens, kept on the server only. */
+  /** JSON: provider tokens, kept on the server only: their times in the clear, the tokens sealed (sessions/tokens.ts). */
   data: ColumnType<string, string | undefined, string>;
   /** Until when one instance holds the right to refresh this session's tokens. */
   refresh_lock: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
@@ -86,6 +86,17 @@ export interface LogoutTokensTable {
   id: string;
   /** Provider id. */
   provider: string;
+  expires: Millis;
+}
+
+/** Access tokens a session got for other APIs by token exchange (sessions/exchanged-tokens.ts). */
+export interface SessionTokensTable {
+  session_id: string;
+  /** base64url SHA-256 of `${audience}\n${scope}`. */
+  audience_key: string;
+  /** The token and its type, sealed (src/sealed.ts). */
+  sealed: string;
+  /** When the token expires. */
   expires: Millis;
 }
 
@@ -155,6 +166,7 @@ export interface Database {
   user_groups: UserGroupsTable;
   django_users: DjangoUsersTable;
   change_log: ChangeLogTable;
+  session_tokens: SessionTokensTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -43,7 +43,8 @@ export function clientMetadata(registration: ClientRegistration): Record<string,
     redirect_uris: registration.redirect_uris,
     post_logout_redirect_uris: registration.post_logout_redirect_uris ?? [],
     application_type: 'web',
-    grant_types: ['authorization_code', 'refresh_token'],
+    // Token exchange as Okta's custom servers offer it (RFC 8693; ./token-exchange.ts).
+    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     response_types: ['code'],
     // oidc-provider accepts client_secret_post as well from a client registered for client_secret_basic.
     token_endpoint_auth_method: registration.token_endpoint_auth_method ?? 'client_secret_basic',

@@ -5,8 +5,9 @@ import { SCOPE_CLAIMS, SUPPORTED_SCOPES, userClaims } from './claims.ts';
 import { API_AUDIENCE, clientMetadata } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
 import type { UserDirectory } from './demo-users.ts';
-import type { ProviderKeys } from './keys.ts';
+import { publicJwks, type ProviderKeys } from './keys.ts';
 import type { SqliteStore } from './op-storage.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 import { renderError, renderLogout, renderSignedOut } from './views.ts';
 
 /** Okta's endpoint paths, relative to the issuer. */
@@ -200,6 +201,7 @@ export function createProvider(setup: ProviderSetup): Provider {
   const provider = new Provider(setup.issuer, configuration);
   // The development provider is reached directly, never through a proxy.
   provider.proxy = false;
+  registerTokenExchange(provider, { issuer: setup.issuer, jwks: publicJwks(setup.keys) });
   provider.on('server_error', (_ctx: unknown, error: unknown) => {
     console.error('[dev-idp] server error:', error);
   });

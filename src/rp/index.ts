@@ -8,6 +8,7 @@ import { saveFlow, takeFlow } from './flows.ts';
 import type { JSONWebKeySet } from 'jose';
 import { keySet } from './client-auth.ts';
 import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
+import { SessionTokens } from './session-tokens.ts';
 
 export interface CompletedSignIn extends SignInResult {
   provider: ProviderClient;
@@ -18,6 +19,8 @@ export interface CompletedSignIn extends SignInResult {
 export interface RelyingParty {
   readonly providers: readonly ProviderConfig[];
   provider(id: string | undefined): ProviderClient;
+  /** Seals and opens the provider tokens that sessions keep (under SESSION_SECRET). */
+  readonly tokens: SessionTokens;
   /**
    * Starts a login; returns the provider URL to redirect the browser to. With `renewsSession` (a
    * session id) it is that session's silent renewal: prompt=none, and a login_required answer ends it.
@@ -77,9 +80,12 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     return found;
   };
 
+  const tokens = new SessionTokens(config.sessionSecret);
+
   return {
     providers: config.providers,
     provider,
+    tokens,
 
     async startLogin({ provider: id, next, binding, newBinding, client: address, renewsSession }) {
       const target = provider(id);
@@ -113,7 +119,8 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
 
     async logoutUrl(session) {
       if (!session.row.provider || !clients.has(session.row.provider)) return null;
-      return provider(session.row.provider).endSessionUrl(session.tokens.idToken);
+      // Tokens that can't be opened (another SESSION_SECRET) give a logout without id_token_hint.
+      return provider(session.row.provider).endSessionUrl((await tokens.open(session.tokens))?.idToken);
     },
 
     async publicJwks() {

@@ -26,7 +26,20 @@ export interface WarnLog {
 export interface SignInResult {
   claims: client.IDToken;
   userinfo: Record<string, unknown>;
-  tokens: { idToken: string; accessToken: string; refreshToken?: string; expiresAt?: number; scope?: string };
+  tokens: { idToken: string; accessToken: string; refreshToken?: string; tokenType?: string; expiresAt?: number; scope?: string };
+}
+
+/** RFC 8693's grant type, and its URI for an access token. */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/** An access token a provider issued to us (token exchange). */
+export interface IssuedAccessToken {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch ms. */
+  expiresAt?: number;
+  scope?: string;
 }
 
 /** The provider's discovery document, as openid-client reads it (re-exported so that only rp/ imports openid-client). */
@@ -309,6 +322,7 @@ export class ProviderClient {
       tokens: {
         idToken: tokens.id_token,
         accessToken: tokens.access_token,
+        tokenType: tokens.token_type,
         ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
         ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
         ...(tokens.scope ? { scope: tokens.scope } : {}),
@@ -332,7 +346,43 @@ export class ProviderClient {
     return {
       idToken: idToken ?? '',
       accessToken: tokens.access_token,
+      tokenType: tokens.token_type,
       refreshToken: tokens.refresh_token ?? current.refreshToken,
+      ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+      ...(tokens.scope ? { scope: tokens.scope } : {}),
+    };
+  }
+
+  /** Whether the provider's metadata lists RFC 8693 token exchange. */
+  async offersTokenExchange(): Promise<boolean> {
+    return (await this.serverMetadata()).grant_types_supported?.includes(TOKEN_EXCHANGE) === true;
+  }
+
+  /**
+   * RFC 8693 token exchange: a user's access token (`subjectToken`) for one meant for `audience`,
+   * with `scope`. A refusal is TOKEN_EXCHANGE_REFUSED with the provider's error; a refused client,
+   * CLIENT_AUTH_FAILED.
+   */
+  async exchange(input: { subjectToken: string; audience?: string; scope?: string }): Promise<IssuedAccessToken> {
+    let tokens: Awaited<ReturnType<typeof client.genericGrantRequest>>;
+    try {
+      tokens = await this.withClientAuth((configuration) => client.genericGrantRequest(configuration, TOKEN_EXCHANGE, {
+        subject_token: input.subjectToken,
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        requested_token_type: ACCESS_TOKEN_TYPE,
+        ...(input.audience !== undefined ? { audience: input.audience } : {}),
+        ...(input.scope !== undefined ? { scope: input.scope } : {}),
+      }));
+    } catch (error) {
+      const mapped = toSignInError(error, 'token', this.config);
+      if (mapped.code !== 'PROVIDER_ERROR') throw mapped;
+      const refusal = error instanceof client.ResponseBodyError ? `${error.error}${error.error_description ? `: ${error.error_description}` : ''}` : mapped.message;
+      throw new OidcConnectError('TOKEN_EXCHANGE_REFUSED', `${this.config.name} refused to exchange the access token${input.audience ? ` for ${input.audience}` : ''} (${refusal}).`, { cause: error });
+    }
+    const expiresIn = tokens.expiresIn();
+    return {
+      accessToken: tokens.access_token,
+      tokenType: tokens.token_type,
       ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
       ...(tokens.scope ? { scope: tokens.scope } : {}),
     };

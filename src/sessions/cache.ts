@@ -8,7 +8,7 @@ import { changeFeedOf, type ChangeFeed } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
 import { InvalidatedCache } from '../db/invalidated-cache.ts';
 import type { SessionRow, User } from '../db/schema.ts';
-import type { ProviderTokens } from './tokens.ts';
+import type { StoredTokens } from './tokens.ts';
 
 export interface CachedSession {
   /** Its `last_seen` is this instance's last touch; its `refresh_lock` is not kept current (the lease is always read from the database). */
@@ -16,7 +16,7 @@ export interface CachedSession {
   /** Its `last_login` is as it was when the session was read: a sign-in elsewhere is not announced. */
   readonly user: User;
   /** The row's provider tokens, parsed at the first call (see parsedOnDemand). */
-  readonly tokens: () => ProviderTokens;
+  readonly tokens: () => StoredTokens;
 }
 
 export type SessionCache = InvalidatedCache<CachedSession>;

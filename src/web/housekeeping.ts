@@ -11,6 +11,7 @@ import { pruneChangeLog } from '../db/change-log.ts';
 import type { Db } from '../db/index.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
+import { pruneExchangedTokens } from '../sessions/exchanged-tokens.ts';
 import { deleteExpiredSessions } from '../sessions/index.ts';
 
 export const SWEEP_INTERVAL_MS = 5 * 60 * 1000;
@@ -28,6 +29,7 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
   const { db, log } = options;
   const tasks: [string, () => Promise<number>][] = [
     ['sessions', () => deleteExpiredSessions(db, now)],
+    ['session_tokens', () => pruneExchangedTokens(db, now)],
     ['oidc_flows', () => pruneFlows(db, now)],
     ['logout_tokens', () => pruneLogoutTokens(db, now)],
     ['audit_log', () => pruneAuditLog(db, options.auditRetentionDays, now)],

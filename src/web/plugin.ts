@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { changeFeedOf } from '../db/change-feed.ts';
 import type { User } from '../db/schema.ts';
+import { sessionAccessToken, type AccessToken, type AccessTokenOptions } from '../rp/access-token.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
@@ -31,6 +32,16 @@ declare module 'fastify' {
     user: User | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
+    /**
+     * An access token of the signed-in provider session for calling downstream APIs, valid for at
+     * least another minute (refreshed when needed, once across instances), or with `{ audience,
+     * scope }` one exchanged for another API (RFC 8693). Throws NO_PROVIDER_TOKENS, REFRESH_REFUSED
+     * (the session has ended), TOKEN_EXCHANGE_UNSUPPORTED or TOKEN_EXCHANGE_REFUSED.
+     * @example
+     * const token = await request.accessToken();
+     * const answer = await fetch(url, { headers: await token.headers('GET', url) });
+     */
+    accessToken(options?: AccessTokenOptions): Promise<AccessToken>;
   }
   interface FastifyReply {
     /**
@@ -118,6 +129,10 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.decorateRequest('bearer', null);
   app.decorateReply('csrfToken', function csrfToken(this: FastifyReply) {
     return formToken(this);
+  });
+  const tokenContext = { db: ctx.db, rp: ctx.rp, httpTimeoutMs: config.httpTimeoutMs };
+  app.decorateRequest('accessToken', function accessToken(this: FastifyRequest, options?: AccessTokenOptions) {
+    return sessionAccessToken(tokenContext, this.session, options);
   });
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed

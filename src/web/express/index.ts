@@ -16,6 +16,7 @@ import { loadConfig } from '../../config/index.ts';
 import type { Db } from '../../db/index.ts';
 import type { User as AccountUser } from '../../db/schema.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
+import type { AccessToken, AccessTokenOptions } from '../../rp/access-token.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
@@ -27,6 +28,7 @@ import { loginRequired } from '../session/guards.ts';
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';
+export type { AccessToken, AccessTokenOptions } from '../../rp/access-token.ts';
 
 declare global {
   namespace Express {
@@ -67,10 +69,24 @@ export class OidcConnectRequest {
   /** The live session for this request's cookie, or null. */
   readonly session: ActiveSession | null;
   readonly #csrfToken: () => string;
+  readonly #accessToken: (options?: AccessTokenOptions) => Promise<AccessToken>;
 
-  constructor(session: ActiveSession | null, csrfToken: () => string) {
+  constructor(session: ActiveSession | null, csrfToken: () => string, accessToken: (options?: AccessTokenOptions) => Promise<AccessToken>) {
     this.session = session;
     this.#csrfToken = csrfToken;
+    this.#accessToken = accessToken;
+  }
+
+  /**
+   * An access token of the signed-in provider session for calling downstream APIs, as Fastify's
+   * `request.accessToken()` gives it: valid for at least another minute, or exchanged for another
+   * API with `{ audience, scope }`. Throws NO_PROVIDER_TOKENS, REFRESH_REFUSED, TOKEN_EXCHANGE_*.
+   * @example
+   * const token = await req.oidcConnect.accessToken();
+   * const answer = await fetch(url, { headers: await token.headers('GET', url) });
+   */
+  accessToken(options?: AccessTokenOptions): Promise<AccessToken> {
+    return this.#accessToken(options);
   }
 
   /**
@@ -124,7 +140,8 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     handOver.request = request;
     req.user = request.user ?? undefined;
     req.oidcConnect = new OidcConnectRequest(request.session,
-      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
+      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)),
+      (options) => request.accessToken(options));
     reply.hijack();
     done();
     handOver.next();
