@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
+  INVALID_DPOP_PROOF: { status: 401, title: 'Invalid DPoP proof', meaning: 'the DPoP proof of a bound access token is missing, invalid, for another request or key, too old, or used before' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -212,6 +212,21 @@ for (const adapter of ADAPTERS) {
       assert.equal((JSON.parse(both.body) as Whoami).user, null);
     });
 
+    test('DPoP: a route that requires it refuses a Bearer token with a DPoP challenge; an unbound token sent as DPoP is refused', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.url, alice);
+      const token = await accessToken(client);
+      const bearer = await new HttpClient().get(`${s.url}/api/dpop-things`, { authorization: `Bearer ${token}` });
+      assert.equal(bearer.status, 401);
+      assert.match(bearer.headers.get('www-authenticate')!, /^DPoP error="invalid_token", error_description="This API takes DPoP-bound access tokens only\.", algs="ES256 /);
+      const none = await new HttpClient().get(`${s.url}/api/dpop-things`);
+      assert.match(none.headers.get('www-authenticate')!, /^DPoP algs="/);
+      const unbound = await new HttpClient().get(`${s.url}/api/things`, { authorization: `DPoP ${token}`, dpop: 'x.y.z' });
+      assert.equal(unbound.status, 401);
+      assert.equal(JSON.parse(unbound.body).error, 'INVALID_TOKEN');
+      assert.match(unbound.headers.get('www-authenticate')!, /not DPoP-bound/);
+    });
+
     test('back-channel logout: signing out at the provider ends this app\'s session', async () => {
       const client = new HttpClient();
       await providerLogin(client, s.url, bob);

@@ -193,7 +193,7 @@ for (const target of databaseTargets) {
       const marker = await fixture(a.db);
       await cachedOnA(f);
       await cachedOnA(marker);
-      await saveFlow(b.db, `state-${f.id}`, `binding-${f.id}`, { provider: 'p1', codeVerifier: 'v', nonce: 'n', next: '/', renewsSession: null });
+      await saveFlow(b.db, `state-${f.id}`, `binding-${f.id}`, { provider: 'p1', codeVerifier: 'v', nonce: 'n', next: '/', renewsSession: null, dpopKey: null });
       await recordEvent(b.db, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username: f.user.username });
       await reserveAttempt(b.db, { maxFailures: 5, windowSeconds: 60 }, f.user.username);
       await createSession(b.db, policy, { userId: f.user.id });

@@ -73,7 +73,7 @@ const provider: ProviderConfig = {
   scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {},
 };
 const otherProvider: ProviderConfig = { ...provider, id: 'other', name: 'Other', issuer: 'https://other.example.test' };
-const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null };
+const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null, dpopKey: null };
 
 for (const target of databaseTargets) {
   describe(`storage on ${target.name}`, { skip: target.skip }, () => {
@@ -359,6 +359,11 @@ for (const target of databaseTargets) {
       test('a silent renewal flow keeps the session it renews', async () => {
         await saveFlow(db, 'state-silent', 'b', { ...flow, renewsSession: 'session-id-hash' }, { now: T0 });
         assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).renewsSession, 'session-id-hash');
+      });
+
+      test('a DPoP sign-in keeps its sealed key until the callback', async () => {
+        await saveFlow(db, 'state-dpop', 'b', { ...flow, dpopKey: 'sealed.key.jwe' }, { now: T0 });
+        assert.equal((await takeFlow(db, 'state-dpop', 'b', T0)).dpopKey, 'sealed.key.jwe');
       });
 
       test('concurrent callbacks for one state: exactly one takes the flow', async () => {

@@ -78,6 +78,15 @@ export interface OidcFlowsTable {
   expires: Millis;
   /** base64url SHA-256 of the client's address (IPv6 by its /64): its pending logins are capped. */
   client: ColumnType<string, string | undefined, string>;
+  /** With OIDC_DPOP: the sign-in's DPoP key, a private JWK, sealed (src/sealed.ts); it becomes the session's. */
+  dpop_key: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** DPoP proofs our API accepted (rp/bearer/dpop-replay.ts), until they would be refused as too old. */
+export interface DpopProofsTable {
+  /** base64url SHA-256 of `${jkt}\n${jti}`. */
+  id: string;
+  expires: Millis;
 }
 
 /** Back-channel logout tokens already accepted (replay cache), until they would expire anyway. */
@@ -167,6 +176,7 @@ export interface Database {
   django_users: DjangoUsersTable;
   change_log: ChangeLogTable;
   session_tokens: SessionTokensTable;
+  dpop_proofs: DpopProofsTable;
 }
 
 export type User = Selectable<UsersTable>;

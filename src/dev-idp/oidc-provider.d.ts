@@ -139,6 +139,7 @@ declare module 'oidc-provider' {
     readonly InvalidGrant: new (description?: string) => OIDCProviderError;
     readonly InvalidScope: new (description?: string, scope?: string) => OIDCProviderError;
     readonly InvalidTarget: new (description?: string) => OIDCProviderError;
+    readonly InvalidDpopProof: new (description?: string) => OIDCProviderError;
     readonly SessionNotFound: new (description?: string) => OIDCProviderError;
   };
 

@@ -7,6 +7,7 @@ import { isMissingPackage, missingPackageMessage } from '../optional-packages.ts
 import { API_AUDIENCE, appClient, CLIENT_AUTH_METHODS } from './clients.ts';
 import type { ClientAuthMethod, ClientRegistration } from './clients.ts';
 import { DEMO_USERS, loadUsersFile, UserDirectory } from './demo-users.ts';
+import { DevDpop } from './dpop.ts';
 import type { DemoUser } from './demo-users.ts';
 import { loadOrCreateKeys, publicJwks } from './keys.ts';
 import { isLoopbackHost, listenLoopback } from './listen.ts';
@@ -84,6 +85,7 @@ async function loadOidcProvider() {
     const [op, interactions, router] = await Promise.all([import('./op.ts'), import('./interactions.ts'), import('./router.ts')]);
     return {
       createProvider: op.createProvider,
+      ROUTES: op.ROUTES,
       createInteractionHandler: interactions.createInteractionHandler,
       createRouter: router.createRouter,
       ISSUER_PATH: router.ISSUER_PATH,
@@ -106,7 +108,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     throw new ConfigError([PRODUCTION_REFUSAL]);
   }
   const { appUrl, host } = checkOptions(options);
-  const { createProvider, createInteractionHandler, createRouter, ISSUER_PATH } = await loadOidcProvider();
+  const { createProvider, createInteractionHandler, createRouter, ISSUER_PATH, ROUTES } = await loadOidcProvider();
   const userList = options.usersFile ? loadUsersFile(options.usersFile) : DEMO_USERS;
   const users = new UserDirectory(userList);
   const clients: ClientRegistration[] = [
@@ -130,11 +132,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }, host, options.port);
 
     const issuer = `http://localhost:${listening.port}${ISSUER_PATH}`;
-    const provider = createProvider({ issuer, keys, store, users, clients });
+    const dpop = new DevDpop();
+    const provider = createProvider({ issuer, keys, store, users, clients, dpop });
     handler = createRouter({
       provider,
       handleUserinfo: createUserinfoHandler({
         issuer,
+        url: `${issuer}${ROUTES.userinfo}`,
+        dpop,
         audience: API_AUDIENCE,
         jwks: publicJwks(keys),
         users,

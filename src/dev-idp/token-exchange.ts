@@ -4,6 +4,7 @@ import { errors } from 'oidc-provider';
 import type { GrantContext, Provider, ResourceServerInfo } from 'oidc-provider';
 
 import { API_AUDIENCE } from './clients.ts';
+import type { DevDpop } from './dpop.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -13,13 +14,17 @@ export const REPORTS_AUDIENCE = 'api://reports';
 
 /** The APIs a token can be exchanged for, and their tokens. */
 const AUDIENCES: Readonly<Record<string, ResourceServerInfo>> = {
-  [REPORTS_AUDIENCE]: { scope: 'reports:read reports:write', audience: REPORTS_AUDIENCE, accessTokenFormat: 'opaque', accessTokenTTL: 10 * 60 },
+  [REPORTS_AUDIENCE]: { scope: 'reports:read reports:write', audience: REPORTS_AUDIENCE, accessTokenFormat: 'opaque' },
 };
 
 export interface TokenExchangeOptions {
   issuer: string;
   /** The provider's public keys: the subject token is one of its own JWT access tokens. */
   jwks: { keys: JWK[] };
+  /** A DPoP proof sent with the exchange binds the new token to its key (RFC 9449 §5). */
+  dpop: DevDpop;
+  /** The token endpoint's URL, which proofs name (htu). */
+  tokenUrl: string;
 }
 
 /**
@@ -27,7 +32,8 @@ export interface TokenExchangeOptions {
  * access token of a signed-in user (`subject_token`, issued here for api://default to that same
  * client) for one meant for another API (`audience`), with scopes that API has. oidc-provider has no
  * such grant of its own; this one is registered through its public `registerGrantType`, and mints
- * with its AccessToken model.
+ * with its AccessToken model. With a DPoP proof the new token is bound to the proof's key, which must
+ * be the subject token's key when that one is bound.
  */
 export function registerTokenExchange(provider: Provider, options: TokenExchangeOptions): void {
   const keys = createLocalJWKSet(options.jwks);
@@ -52,6 +58,15 @@ export function registerTokenExchange(provider: Provider, options: TokenExchange
       throw new errors.InvalidGrant('subject_token is not a valid access token of this provider');
     }
     if (subject['client_id'] !== client.clientId) throw new errors.InvalidGrant('subject_token was issued to another client');
+    let jkt: string | undefined;
+    const proof = ctx.get('DPoP');
+    if (proof) {
+      const checked = await options.dpop.check(proof, { method: 'POST', url: options.tokenUrl, nonce: false });
+      if (!checked.ok) throw new errors.InvalidDpopProof(checked.description);
+      jkt = checked.jkt;
+    }
+    const bound = (subject['cnf'] as { jkt?: unknown } | undefined)?.jkt;
+    if (bound !== undefined && bound !== jkt) throw new errors.InvalidGrant('subject_token is DPoP-bound: prove possession of its key');
 
     const allowed = new Set(server.scope.split(' '));
     const asked = params['scope']?.split(' ').filter(Boolean) ?? [...allowed];
@@ -60,6 +75,7 @@ export function registerTokenExchange(provider: Provider, options: TokenExchange
 
     const token = new provider.AccessToken({ accountId: subject.sub!, client, scope: asked.join(' '), gty: 'token-exchange' });
     token.resourceServer = new provider.ResourceServer(audience, server);
+    if (jkt) token.setThumbprint('jkt', jkt);
     const value = await token.save();
     ctx.body = {
       access_token: value,

@@ -5,12 +5,14 @@
  * for another API (RFC 8693), kept per session and audience. The tokens never leave the server
  * but through this call; the web layer exposes it as `request.accessToken()`.
  */
+import type { JWK } from 'jose';
 import type { Db } from '../db/index.ts';
 import { sha256Base64url } from '../digest.ts';
 import { OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { findExchangedToken, keepExchangedToken } from '../sessions/exchanged-tokens.ts';
 import { needsRefresh } from '../sessions/refresh-lease.ts';
+import { dpopProof } from './dpop.ts';
 import type { RelyingParty } from './index.ts';
 import type { IssuedAccessToken, ProviderClient } from './provider.ts';
 import { refreshSession } from './refresh.ts';
@@ -70,9 +72,9 @@ export async function sessionAccessToken(ctx: AccessTokenContext, session: Activ
   const provider = ctx.rp.provider(providerId);
   const tokens = await freshTokens(ctx, provider, session);
   if (options.audience === undefined && options.scope === undefined) {
-    return accessToken({ accessToken: tokens.accessToken!, tokenType: tokens.tokenType ?? 'Bearer', ...times(tokens) });
+    return accessToken({ accessToken: tokens.accessToken!, tokenType: tokens.tokenType ?? 'Bearer', ...times(tokens) }, tokens.dpopKey);
   }
-  return accessToken(await exchanged(ctx, provider, session, tokens, options));
+  return accessToken(await exchanged(ctx, provider, session, tokens, options), tokens.dpopKey);
 }
 
 function checkOptions(options: AccessTokenOptions): void {
@@ -116,7 +118,8 @@ async function exchanged(ctx: AccessTokenContext, provider: ProviderClient, sess
     const opened = await ctx.rp.tokens.openExchanged(kept.sealed);
     if (opened) return opened;
   }
-  const issued = await provider.exchange({ subjectToken: tokens.accessToken!, ...options });
+  // With DPoP the exchange carries a proof of the session's key, so the new token is bound to it too.
+  const issued = await provider.exchange({ subjectToken: tokens.accessToken!, ...options, ...(tokens.dpopKey ? { dpopKey: tokens.dpopKey } : {}) });
   // A token without an expiry is not kept: nothing would say when it stops working.
   if (issued.expiresAt !== undefined) {
     await keepExchangedToken(ctx.db, session.id, key, { sealed: await ctx.rp.tokens.sealExchanged(issued), expires: issued.expiresAt });
@@ -128,17 +131,21 @@ function times(tokens: ProviderTokens): Pick<IssuedAccessToken, 'expiresAt' | 's
   return { ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}), ...(tokens.scope !== undefined ? { scope: tokens.scope } : {}) };
 }
 
-function accessToken(issued: IssuedAccessToken): AccessToken {
-  const type = issued.tokenType.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+/** A token bound to the session's key (token_type DPoP) gets its proofs made with that key. */
+function accessToken(issued: IssuedAccessToken, dpopKey: JWK | undefined): AccessToken {
+  const bound = issued.tokenType.toLowerCase() === 'dpop';
+  if (bound && !dpopKey) throw new OidcConnectError('NO_PROVIDER_TOKENS', 'This session\'s access token is DPoP-bound, but the session holds no DPoP key.');
   return Object.freeze({
     token: issued.accessToken,
-    type,
+    type: bound ? 'DPoP' : 'Bearer',
     expiresAt: issued.expiresAt,
     scope: issued.scope,
-    async headers(method: string, url: string | URL) {
-      if (typeof method !== 'string' || method === '') throw new TypeError('headers: method must be an HTTP method such as GET');
+    async headers(method: string, url: string | URL, options: { nonce?: string } = {}): Promise<Record<string, string>> {
+      if (typeof method !== 'string' || !/^[A-Z]+$/.test(method)) throw new TypeError('headers: method must be an upper-case HTTP method such as GET');
       if (!URL.canParse(String(url))) throw new TypeError('headers: url must be an absolute URL');
-      return { authorization: `Bearer ${issued.accessToken}` };
+      if (!bound) return { authorization: `Bearer ${issued.accessToken}` };
+      const proof = await dpopProof(dpopKey!, { method, url, accessToken: issued.accessToken, ...(options.nonce !== undefined ? { nonce: options.nonce } : {}) });
+      return { authorization: `DPoP ${issued.accessToken}`, dpop: proof };
     },
   });
 }

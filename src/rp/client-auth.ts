@@ -4,7 +4,7 @@
  * OIDC_RP_PRIVATE_KEY (private_key_jwt). openid-client builds and signs the assertions; this module
  * picks the key, its kid and its algorithm, and gives the public keys to publish.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK, type JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
 import type { ClientKey, ClientKeyAlgorithm, ProviderConfig, TokenAuthMethod } from '../config/index.ts';
@@ -17,9 +17,9 @@ interface SigningKey {
   key: CryptoKey;
 }
 
-/** The public half of a private JWK, with the members RFC 7517 gives it; node:crypto derives it. */
-export function publicJwkOf(jwk: ClientKey['jwk']): JWK {
-  return createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+/** The public half of a private JWK (RSA, EC, OKP), with the members RFC 7517 gives it; node:crypto derives it. */
+export function publicJwkOf(jwk: ClientKey['jwk'] | JWK): JWK {
+  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
 }
 
 /** A key's kid: its own, or its RFC 7638 thumbprint (what `oidc-connect keygen` prints), by jose. */

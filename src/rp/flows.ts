@@ -18,6 +18,8 @@ export interface Flow {
   next: string;
   /** The session (its id) that this silent prompt=none renewal confirms; null for a login. */
   renewsSession: string | null;
+  /** With OIDC_DPOP: the sign-in's DPoP key, sealed (rp/session-tokens.ts); null without. */
+  dpopKey: string | null;
 }
 
 export interface SaveOptions {
@@ -52,6 +54,7 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     renews_session: flow.renewsSession,
     expires: now + FLOW_LIFETIME_MS,
     client: hashed.client,
+    dpop_key: flow.dpopKey,
   };
   // One transaction, so the writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
@@ -67,7 +70,7 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
  * them with Kysely at each start and callback was a tenth of a login's CPU.
  */
 
-const insertFlow = preparedInsert('oidc_flows', ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client']);
+const insertFlow = preparedInsert('oidc_flows', ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'dpop_key']);
 
 /**
  * Keeps the newest `keep` flows of one browser or address: counts them on the (column, expires)
@@ -118,7 +121,7 @@ export async function takeFlow(db: Db, state: string, binding: string | undefine
   if (binding === undefined || digest(binding) !== row.binding) {
     throw new OidcConnectError('STATE_INVALID', 'This sign-in was started in another browser. Please start again here.');
   }
-  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session };
+  return { provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session, dpopKey: row.dpop_key };
 }
 
 /** The provider a pending flow is for, without taking it; undefined when `state` names none. */

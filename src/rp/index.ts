@@ -7,6 +7,7 @@ import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
 import type { JSONWebKeySet } from 'jose';
 import { keySet } from './client-auth.ts';
+import { newDpopKey } from './dpop.ts';
 import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
 import { SessionTokens } from './session-tokens.ts';
 
@@ -90,10 +91,16 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     async startLogin({ provider: id, next, binding, newBinding, client: address, renewsSession }) {
       const target = provider(id);
       const { state, nonce, codeVerifier } = flowSecrets();
+      // OIDC_DPOP: each sign-in its own key, which becomes its session's.
+      const dpopKey = target.config.dpop ? await newDpopKey(await target.dpopAlgorithm()) : undefined;
       const url = await target.authorizationUrl({
-        state, nonce, promptNone: renewsSession !== undefined, codeChallenge: pkceChallenge(codeVerifier),
+        state, nonce, promptNone: renewsSession !== undefined, codeChallenge: pkceChallenge(codeVerifier), ...(dpopKey ? { dpopKey } : {}),
       });
-      await saveFlow(db, state, binding, { provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null },
+      const flow = {
+        provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null,
+        dpopKey: dpopKey ? await tokens.sealDpopKey(dpopKey) : null,
+      };
+      await saveFlow(db, state, binding, flow,
         { newBinding, ...(address === undefined ? {} : { client: address, maxPerClient: config.pendingLoginsPerIp }) });
       return url;
     },
@@ -105,8 +112,12 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
       }
       const flow = await takeFlow(db, state, binding);
       const target = provider(flow.provider);
+      const dpopKey = flow.dpopKey === null ? undefined : await tokens.openDpopKey(flow.dpopKey);
+      if (flow.dpopKey !== null && dpopKey === undefined) {
+        throw new OidcConnectError('STATE_INVALID', 'This sign-in was started by an instance with another SESSION_SECRET, so it can\'t be finished here. Please start again.');
+      }
       try {
-        const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier });
+        const result = await target.finish(callbackUrl, { state, nonce: flow.nonce, codeVerifier: flow.codeVerifier, ...(dpopKey ? { dpopKey } : {}) });
         return { ...result, provider: target, next: flow.next };
       } catch (error) {
         // A silent renewal the provider can't satisfy (login_required…) means its session is over.

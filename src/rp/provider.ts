@@ -6,6 +6,7 @@ import { ConfigError, OidcConnectError } from '../errors.ts';
 import { toMetadataLookupError, toSignInError } from './errors.ts';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { ClientCredentials } from './client-auth.ts';
+import { dpopAlgorithm, dpopHandle } from './dpop.ts';
 import { providerFetch } from './http.ts';
 import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
@@ -26,7 +27,7 @@ export interface WarnLog {
 export interface SignInResult {
   claims: client.IDToken;
   userinfo: Record<string, unknown>;
-  tokens: { idToken: string; accessToken: string; refreshToken?: string; tokenType?: string; expiresAt?: number; scope?: string };
+  tokens: { idToken: string; accessToken: string; refreshToken?: string; tokenType?: string; expiresAt?: number; scope?: string; dpopKey?: JWK };
 }
 
 /** RFC 8693's grant type, and its URI for an access token. */
@@ -215,20 +216,24 @@ export class ProviderClient {
    * first, the client authenticating as at the token endpoint (RFC 9126 §2), and the browser carries
    * only the request_uri; otherwise they ride in the query.
    */
-  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean }): Promise<URL> {
+  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; promptNone: boolean; dpopKey?: JWK }): Promise<URL> {
     const metadata = await this.serverMetadata();
     this.requireFeatures(metadata);
     const own: Record<string, string> = { state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge };
     if (params.promptNone) own['prompt'] = 'none';
+    const { dpopKey } = params;
     if (this.pushes(metadata)) {
       try {
-        return await this.withClientAuth((configuration) => client.buildAuthorizationUrlWithPAR(configuration, {
+        // With DPoP, the proof sent with the pushed request binds the code to the sign-in's key (RFC 9449 §10.1).
+        return await this.withClientAuth(async (configuration) => client.buildAuthorizationUrlWithPAR(configuration, {
           redirect_uri: this.redirectUri, scope: this.config.scopes.join(' '), code_challenge_method: 'S256', ...own,
-        }));
+        }, dpopKey ? { DPoP: await dpopHandle(configuration, dpopKey) } : undefined));
       } catch (error) {
         throw toSignInError(error, 'par', this.config);
       }
     }
+    // Without PAR, dpop_jkt (the key's thumbprint) binds it (RFC 9449 §10).
+    if (dpopKey) own['dpop_jkt'] = await (await dpopHandle(await this.configuration(), dpopKey)).calculateThumbprint();
     const configuration = await this.configuration();
     // The parameters every login sends are put in by openid-client once per Configuration; a login
     // adds its own. (Building the whole URL each time re-serialised its query at every parameter.)
@@ -263,7 +268,20 @@ export class ProviderClient {
     if (this.config.par === 'on' && !metadata.pushed_authorization_request_endpoint) {
       problems.push(`OIDC_USE_PAR=on: ${this.config.name} (${this.config.issuer}) lists no pushed_authorization_request_endpoint, so authorization requests can't be pushed; set OIDC_USE_PAR=auto (or off), or turn PAR on at the provider`);
     }
+    if (this.config.dpop && dpopAlgorithm(metadata) === undefined) {
+      const listed = metadata.dpop_signing_alg_values_supported;
+      problems.push(listed
+        ? `OIDC_DPOP=on: ${this.config.name} (${this.config.issuer}) takes DPoP proofs signed ${listed.join(', ')} only, none of which oidc-connect makes (ES256, Ed25519, PS256, RS256); set OIDC_DPOP=off`
+        : `OIDC_DPOP=on: ${this.config.name} (${this.config.issuer}) lists no dpop_signing_alg_values_supported, so it does not take DPoP proofs; set OIDC_DPOP=off, or turn DPoP on at the provider`);
+    }
     if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** With OIDC_DPOP: the algorithm a sign-in's key is made for (the provider's metadata decides). */
+  async dpopAlgorithm(): Promise<string> {
+    const metadata = await this.serverMetadata();
+    this.requireFeatures(metadata);
+    return dpopAlgorithm(metadata)!;
   }
 
   /** Checks requireFeatures against the provider's metadata when it answers; when it doesn't, the first sign-in will. */
@@ -277,19 +295,24 @@ export class ProviderClient {
     this.requireFeatures(metadata);
   }
 
-  /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
-  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<SignInResult> {
+  /**
+   * Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host.
+   * With `dpopKey` (the sign-in's), the token request and userinfo carry proofs made with it.
+   */
+  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string; dpopKey?: JWK }): Promise<SignInResult> {
     let configuration!: client.Configuration;
+    let dpop: client.DPoPHandle | undefined;
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
-      tokens = await this.withClientAuth((used) => {
+      tokens = await this.withClientAuth(async (used) => {
         configuration = used;
+        dpop = checks.dpopKey ? await dpopHandle(used, checks.dpopKey) : undefined;
         return client.authorizationCodeGrant(used, callbackUrl, {
           pkceCodeVerifier: checks.codeVerifier,
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           idTokenExpected: true,
-        }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
+        }, undefined, { redirectUri: this.redirectUri, ...(dpop ? { DPoP: dpop } : {}) } as client.AuthorizationCodeGrantOptions);
       });
     } catch (error) {
       throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config);
@@ -310,7 +333,7 @@ export class ProviderClient {
     // Our copy of the metadata: Configuration.serverMetadata() returns a structuredClone at each call.
     if ((await this.serverMetadata()).userinfo_endpoint) {
       try {
-        userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)) };
+        userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub, dpop ? { DPoP: dpop } : undefined)) };
       } catch (error) {
         throw toSignInError(error, 'userinfo', this.config);
       }
@@ -326,6 +349,7 @@ export class ProviderClient {
         ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
         ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
         ...(tokens.scope ? { scope: tokens.scope } : {}),
+        ...(checks.dpopKey ? { dpopKey: checks.dpopKey } : {}),
       },
     };
   }
@@ -334,10 +358,11 @@ export class ProviderClient {
    * Trades a refresh token for new tokens. The provider may rotate the refresh token; the old ID
    * token is kept when no new one comes, because logout needs one as id_token_hint.
    */
-  async refresh(current: { refreshToken: string; idToken?: string }): Promise<SignInResult['tokens']> {
+  async refresh(current: { refreshToken: string; idToken?: string; dpopKey?: JWK }): Promise<SignInResult['tokens']> {
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
     try {
-      tokens = await this.withClientAuth((configuration) => client.refreshTokenGrant(configuration, current.refreshToken));
+      tokens = await this.withClientAuth(async (configuration) => client.refreshTokenGrant(configuration, current.refreshToken, undefined,
+        current.dpopKey ? { DPoP: await dpopHandle(configuration, current.dpopKey) } : undefined));
     } catch (error) {
       throw toSignInError(error, 'token', this.config);
     }
@@ -363,16 +388,16 @@ export class ProviderClient {
    * with `scope`. A refusal is TOKEN_EXCHANGE_REFUSED with the provider's error; a refused client,
    * CLIENT_AUTH_FAILED.
    */
-  async exchange(input: { subjectToken: string; audience?: string; scope?: string }): Promise<IssuedAccessToken> {
+  async exchange(input: { subjectToken: string; audience?: string; scope?: string; dpopKey?: JWK }): Promise<IssuedAccessToken> {
     let tokens: Awaited<ReturnType<typeof client.genericGrantRequest>>;
     try {
-      tokens = await this.withClientAuth((configuration) => client.genericGrantRequest(configuration, TOKEN_EXCHANGE, {
+      tokens = await this.withClientAuth(async (configuration) => client.genericGrantRequest(configuration, TOKEN_EXCHANGE, {
         subject_token: input.subjectToken,
         subject_token_type: ACCESS_TOKEN_TYPE,
         requested_token_type: ACCESS_TOKEN_TYPE,
         ...(input.audience !== undefined ? { audience: input.audience } : {}),
         ...(input.scope !== undefined ? { scope: input.scope } : {}),
-      }));
+      }, input.dpopKey ? { DPoP: await dpopHandle(configuration, input.dpopKey) } : undefined));
     } catch (error) {
       const mapped = toSignInError(error, 'token', this.config);
       if (mapped.code !== 'PROVIDER_ERROR') throw mapped;

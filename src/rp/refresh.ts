@@ -61,7 +61,9 @@ export async function refreshSession(db: Db, provider: ProviderClient, session: 
     return { outcome: 'unavailable', error: new OidcConnectError('NO_PROVIDER_TOKENS', 'This session\'s provider tokens can\'t be opened here: was SESSION_SECRET changed, or does this instance have another one?') };
   }
   try {
-    const fresh = await provider.refresh({ refreshToken: tokens.refreshToken, ...(tokens.idToken ? { idToken: tokens.idToken } : {}) });
+    const fresh = await provider.refresh({
+      refreshToken: tokens.refreshToken, ...(tokens.idToken ? { idToken: tokens.idToken } : {}), ...(tokens.dpopKey ? { dpopKey: tokens.dpopKey } : {}),
+    });
     const next = await options.tokens.seal({ ...tokens, ...fresh });
     if (!(await writeRefreshedTokens(db, session.id, next, lease))) return { outcome: await waitForRefresh(db, session, marginMs) };
     session.tokens = next;

@@ -32,6 +32,7 @@ type Secrets = Pick<ProviderTokens, 'idToken' | 'accessToken' | 'refreshToken' |
 export class SessionTokens {
   readonly #box: Sealer;
   readonly #exchanged: Sealer;
+  readonly #dpopKeys: Sealer;
   /** What each stored value opens to; a cached session's frozen value is opened once for all its requests. */
   readonly #opened = new WeakMap<StoredTokens, Promise<ProviderTokens | undefined>>();
 
@@ -39,6 +40,18 @@ export class SessionTokens {
   constructor(secret: string) {
     this.#box = sealer(secret, 'session tokens');
     this.#exchanged = sealer(secret, 'exchanged tokens');
+    this.#dpopKeys = sealer(secret, 'dpop key');
+  }
+
+  /** A sign-in's DPoP key (a private JWK), sealed for its flow row until the callback, on whichever instance. */
+  sealDpopKey(jwk: JWK): Promise<string> {
+    return this.#dpopKeys.seal(JSON.stringify(jwk));
+  }
+
+  /** undefined when it can't be opened (another SESSION_SECRET, or altered). */
+  async openDpopKey(sealed: string): Promise<JWK | undefined> {
+    const text = await this.#dpopKeys.open(sealed);
+    return text === undefined ? undefined : JSON.parse(text) as JWK;
   }
 
   /** A token got by token exchange, sealed for sessions/exchanged-tokens.ts. */

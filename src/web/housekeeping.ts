@@ -9,6 +9,7 @@ import { pruneLoginFailures, type LockoutPolicy } from '../accounts/lockout.ts';
 import { pruneAuditLog } from '../audit/index.ts';
 import { pruneChangeLog } from '../db/change-log.ts';
 import type { Db } from '../db/index.ts';
+import { pruneDpopProofs } from '../rp/bearer/dpop-replay.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
 import { pruneExchangedTokens } from '../sessions/exchanged-tokens.ts';
@@ -32,6 +33,7 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
     ['session_tokens', () => pruneExchangedTokens(db, now)],
     ['oidc_flows', () => pruneFlows(db, now)],
     ['logout_tokens', () => pruneLogoutTokens(db, now)],
+    ['dpop_proofs', () => pruneDpopProofs(db, now)],
     ['audit_log', () => pruneAuditLog(db, options.auditRetentionDays, now)],
     ['login_failures', () => pruneLoginFailures(db, options.lockout, now)],
     ['change_log', () => pruneChangeLog(db, now)],

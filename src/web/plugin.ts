@@ -81,8 +81,8 @@ declare module 'fastify' {
   }
 }
 
-/** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
-const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
+/** An Authorization header with the Bearer or DPoP scheme; requireBearer checks the token itself. */
+const BEARER_SCHEME = /^\s*(bearer|dpop)(\s|$)/i;
 
 export type OidcConnectOptions = Omit<RuntimeOptions, 'log'>;
 
@@ -142,7 +142,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
     if (secret === undefined || request.routeOptions.config.session === false) return;
-    // A request signs in with its bearer token or with its cookie, never both: a bad token riding on a
+    // A request signs in with its access token or with its cookie, never both: a bad token riding on a
     // cookie would otherwise pass as the cookie's user, and skip that session's renewal checks.
     if (BEARER_SCHEME.test(request.headers.authorization ?? '')) return;
     const session = await loadSession(ctx.db, config.session, secret);

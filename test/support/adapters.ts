@@ -4,6 +4,7 @@
  *   GET /          JSON { user, provider, csrf }: who the host sees, and a CSRF token for our forms
  *   GET /private   requireLogin
  *   GET /api/things, /api/admin-things   requireBearer with scope email, and admin
+ *   GET /api/dpop-things   requireBearer({ dpop: 'required' })
  *   POST /echo     the host's own form and JSON bodies, to show ours don't take them
  *   GET /downstream[?audience=&scope=]   the session's access token (accessToken()): a call to the
  *                  provider's userinfo with its headers() and what came back, or the error's code
@@ -33,7 +34,10 @@ export const ADAPTERS: readonly Adapter[] = ['fastify', 'express 5', 'express 4'
 
 export interface AdapterApp {
   adapter: Adapter;
+  /** APP_URL: where it is reached from outside. */
   url: string;
+  /** Where this instance listens (APP_URL's unless another was set). */
+  origin: string;
   config: Config;
   database: DatabaseHandle;
   idp: DevIdp;
@@ -66,6 +70,7 @@ export async function startAdapterApp(adapter: Adapter, env: Record<string, stri
   return {
     adapter,
     url: config.appUrl,
+    origin: host.url,
     config,
     database,
     idp: host.idp,
@@ -104,7 +109,10 @@ async function downstream(config: Config, query: Record<string, unknown>, access
   const summary: Downstream = { type: token.type, ...(token.scope ? { scope: token.scope } : {}), ...(token.expiresAt ? { expiresAt: token.expiresAt } : {}), token: createHash('sha256').update(token.token).digest('base64url') };
   if (Object.keys(options).length > 0) return [200, summary];
   const url = `${config.providers[0]!.issuer}/v1/userinfo`;
-  const answer = await fetch(url, { headers: await token.headers('GET', url) });
+  let answer = await fetch(url, { headers: await token.headers('GET', url) });
+  // A server that wants its own nonce in DPoP proofs says so once (RFC 9449 §9); the call is made again with it.
+  const nonce = answer.headers.get('dpop-nonce');
+  if (answer.status === 401 && nonce) answer = await fetch(url, { headers: await token.headers('GET', url, { nonce }) });
   return [200, { ...summary, userinfo: { status: answer.status, body: await answer.json() as Record<string, unknown>, challenge: answer.headers.get('www-authenticate') } }];
 }
 
@@ -121,6 +129,7 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/api/things', { preHandler: app.requireBearer({ scopes: ['email'] }) }, async (request) =>
     ({ user: request.user?.username ?? null, subject: request.bearer!.subject }));
   app.get('/api/admin-things', { preHandler: app.requireBearer({ scopes: ['admin'] }) }, async () => ({ secret: true }));
+  app.get('/api/dpop-things', { preHandler: app.requireBearer({ dpop: 'required' }) }, async (request) => ({ user: request.user?.username ?? null }));
   app.post('/echo', async (request) => ({ body: request.body }));
   app.get('/downstream', async (request, reply) => {
     const [status, body] = await downstream(options.config, request.query as Record<string, unknown>, (o) => request.accessToken(o));
@@ -148,6 +157,9 @@ async function expressHost(adapter: Adapter, options: Options, port: number): Pr
   });
   app.get('/api/admin-things', requireBearer({ scopes: ['admin'] }), (_req, res) => {
     res.json({ secret: true });
+  });
+  app.get('/api/dpop-things', requireBearer({ dpop: 'required' }), (req, res) => {
+    res.json({ user: req.user?.username ?? null });
   });
   app.post('/echo', (req, res) => {
     res.json({ body: req.body as unknown });

@@ -6,6 +6,9 @@ export interface Recorded {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The target's answer: its status and headers, once it came. */
+  status?: number;
+  answerHeaders?: IncomingHttpHeaders;
 }
 
 export interface RecordingProxy {
@@ -28,8 +31,11 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: body.toString('utf8') });
+      const recorded: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: body.toString('utf8') };
+      requests.push(recorded);
       const upstream = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (answer) => {
+        recorded.status = answer.statusCode;
+        recorded.answerHeaders = answer.headers;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       });

@@ -198,7 +198,11 @@ export function requireBearer(options: BearerGuardOptions = {}): Middleware {
     const { bearer, request } = req[HAND_OVER] ?? {};
     const context = req.oidcConnect;
     if (!bearer || !request || !context) return next(notMounted('requireBearer'));
-    check(bearer, req.headers.authorization, request.ip).then((result) => {
+    const dpop = req.headers.dpop;
+    check(bearer, {
+      authorization: req.headers.authorization, dpop: typeof dpop === 'string' ? dpop : undefined,
+      method: req.method ?? 'GET', path: req.originalUrl ?? req.url ?? '/', ip: request.ip,
+    }).then((result) => {
       if (result instanceof BearerRefusal) {
         request.log.info(...result.log);
         return sendJson(res, result.status, result.body, result.headers);
