@@ -36,8 +36,8 @@ export interface DevIdpOptions {
   clientAuthMethod?: ClientAuthMethod;
   /** A JSON file of users replacing the demo users (see loadUsersFile). */
   usersFile?: string;
-  /** More clients, for tests and benchmarks. */
-  extraClients?: Array<{ client_id: string; client_secret: string; redirect_uris: string[]; post_logout_redirect_uris?: string[] }>;
+  /** More clients, for tests and benchmarks (with their own client authentication, if they say). */
+  extraClients?: ClientRegistration[];
   /** When true the provider refuses to start. Default: NODE_ENV is `production`. */
   production?: boolean;
 }
