@@ -402,7 +402,7 @@ export function renderReport(results: Results): string {
     push(
       '## 7. Login CPU by protocol feature',
       '',
-      `The complete login of section 2 through four oidc-connect processes that differ in one setting each, against a provider of their own, ${options.loginConcurrency} logins at a time, interleaved rounds: the default (client_secret_basic, and PAR since the provider offers it), without PAR, private_key_jwt (an RS256 assertion at PAR and at the token endpoint), and DPoP (a new ES256 key per login, sealed in the login's row; proofs at PAR, token and userinfo, each sent twice: its first proof gets the provider's nonce). The app's CPU per login is what each setting costs it.`,
+      `The complete login of section 2 through four oidc-connect processes that differ in one setting each, against a provider of their own, ${options.loginConcurrency} logins at a time, interleaved rounds: the default (client_secret_basic, and PAR since the provider offers it), without PAR, private_key_jwt (an RS256 assertion at PAR and at the token endpoint), and DPoP (a new ES256 key per login, sealed in the login's row; proofs at PAR, token and userinfo: the pushed request is sent twice, its first proof getting the provider's nonce, which the token request then carries; the development provider's userinfo asks a nonce of its own). The app's CPU per login is what each setting costs it.`,
       '',
       '| setting | app CPU ms/login | × the default | provider CPU ms/login | logins/s | logins | errors |',
       '|---|---:|---:|---:|---:|---:|---:|',

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import { sha256Base64url } from '../digest.ts';
 import { publicJwkOf } from './client-auth.ts';
@@ -39,10 +40,24 @@ export function dpopKeyPair(jwk: JWK): Promise<client.CryptoKeyPair> {
   return pair;
 }
 
-/** openid-client's DPoP handle for a key, on one Configuration (it keeps the provider's nonces for that one). */
+/**
+ * openid-client's DPoP handle for a key. A handle keeps the nonces the provider gave, so one is kept
+ * per key for a while: a sign-in's token request then sends the nonce its pushed request got, and a
+ * session's refresh the one its last request got, instead of each being refused once for want of it.
+ * (The handle reads only the clock skew from the Configuration, the same in every one.)
+ */
 export async function dpopHandle(configuration: client.Configuration, jwk: JWK): Promise<client.DPoPHandle> {
-  return client.getDPoPHandle(configuration, await dpopKeyPair(jwk));
+  const id = `${jwk.kty}:${jwk.crv ?? ''}:${jwk.x ?? jwk.n}`;
+  let handle = handles.get(id);
+  if (handle === undefined) {
+    handle = client.getDPoPHandle(configuration, await dpopKeyPair(jwk));
+    handles.set(id, handle);
+  }
+  return handle;
 }
+
+/** Logins in flight and recently active sessions; a handle dropped costs one nonce round trip. */
+const handles = new LRUCache<string, client.DPoPHandle>({ max: 10_000, ttl: 10 * 60_000 });
 
 /**
  * A DPoP proof (RFC 9449 §4.2) for a request to `url` with `method`, made with the session's key:
