@@ -8,7 +8,7 @@ export { hashPassword, verifyPassword } from './accounts/passwords.ts';
 export { validatePassword, type PasswordOwner } from './accounts/password-validation.ts';
 export { createSession, deleteSession, deleteUserSessions, loadSession, type ActiveSession, type StoredTokens } from './sessions/index.ts';
 export { createRelyingParty, ReauthenticationRequired, type RelyingParty } from './rp/index.ts';
-export { SessionTokens, type ProviderTokens } from './rp/session-tokens.ts';
+export type { ProviderTokens } from './rp/session-tokens.ts';
 export type { AccessToken, AccessTokenOptions } from './rp/access-token.ts';
 export { BearerAuthenticator, BearerError, parseAuthorization, scopesOf, type BearerAuthentication, type BearerToken } from './rp/bearer/index.ts';
 export type { BearerGuardOptions } from './web/bearer-guard.ts';

@@ -74,10 +74,11 @@ describe('PAR against the development provider, which offers it (OIDC_USE_PAR=au
     assert.match((await browser.get(`${s.app.url}/`)).body, /You are not logged in/);
   });
 
-  test('check says the requests are pushed', async () => {
-    const run = await cli(s.app.dir, ['check'], { DEV_IDP_PORT: String(s.idp.port), APP_URL: s.app.url });
+  test('check says the requests are pushed, and with OIDC_DPOP=on which algorithm binds the tokens', async () => {
+    const run = await cli(s.app.dir, ['check'], { DEV_IDP_PORT: String(s.idp.port), APP_URL: s.app.url, OIDC_DPOP: 'on' });
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /^OK Okta: authorization requests are pushed first \(PAR, OIDC_USE_PAR=auto\)$/m);
+    assert.match(run.stdout, /^OK Okta: tokens are bound to each session's own key \(DPoP, ES256\)$/m);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
 import { causeMessages, type ConfigError, type OidcConnectError } from '../errors.ts';
+import { dpopAlgorithm } from '../rp/dpop.ts';
 import { ProviderClient } from '../rp/provider.ts';
 import { discoveryHint, providerFindings } from './provider-hints.ts';
 
@@ -41,6 +42,7 @@ export async function checkSetup(config: Config, print: (line: string) => void):
       if (rp.pushes(metadata) && metadata.pushed_authorization_request_endpoint) {
         print(`OK ${provider.name}: authorization requests are pushed first (PAR, OIDC_USE_PAR=${provider.par ?? 'auto'})`);
       }
+      if (provider.dpop && dpopAlgorithm(metadata)) print(`OK ${provider.name}: tokens are bound to each session's own key (DPoP, ${dpopAlgorithm(metadata)})`);
       const methods = metadata.token_endpoint_auth_methods_supported;
       if (!provider.tokenAuthMethod && methods && !methods.includes('client_secret_basic') && !methods.includes('client_secret_post')) {
         fail(`${provider.name}: the provider supports neither client_secret_basic nor client_secret_post (${methods.join(', ')}); set OIDC_RP_TOKEN_AUTH_METHOD to one it lists`);
