@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import { sha256Base64url } from '../digest.ts';
-import { OidcConnectError } from '../errors.ts';
+import { ConfigError, OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
 import type { JSONWebKeySet } from 'jose';
@@ -81,6 +81,9 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     return found;
   };
 
+  if (config.sessionSecret === '') {
+    throw new ConfigError(['SESSION_SECRET: the relying party seals the provider tokens it keeps with it; set SESSION_SECRET, or pass withSessionSecret(loadConfig()), as createRuntime and startServer do']);
+  }
   const tokens = new SessionTokens(config.sessionSecret);
 
   return {
