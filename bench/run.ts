@@ -15,6 +15,7 @@ import { bearerSection } from './sections/bearer.ts';
 import { loginSection } from './sections/logins.ts';
 import { mixedPeople, mixedSection } from './sections/mixed.ts';
 import { pageSection } from './sections/page.ts';
+import { protocolSection } from './sections/protocols.ts';
 import { revocationSection } from './sections/revocation.ts';
 import { scaleSection } from './sections/scale.ts';
 
@@ -102,6 +103,10 @@ async function main(): Promise<void> {
     if (options.sections.has('revocation')) {
       log(`${at()} 5. cross-instance revocation`);
       results.revocation = await revocationSection(options);
+    }
+    if (options.sections.has('protocols')) {
+      log(`${at()} 7. login CPU by protocol feature`);
+      results.protocols = await protocolSection(options);
     }
   } finally {
     await stopAll();

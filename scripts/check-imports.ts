@@ -39,6 +39,7 @@ export const LEAVES: readonly string[] = [
   'errors.ts',
   'digest.ts', // sha256Base64url
   'sealed.ts', // sealer(): secrets kept in the database, sealed under a key from a server secret
+  'dpop-proof.ts', // verifyDpopProof(): RFC 9449 proofs, for our API and the development provider
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
   'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
 ];

@@ -53,6 +53,11 @@ export const ERROR_CODES = {
   USER_NOT_ALLOWED: { status: 403, title: 'Access denied', meaning: 'refused by the email-domain or group rules' },
   USER_CREATION_DISABLED: { status: 403, title: 'No account', meaning: 'no account, and OIDC_CREATE_USER is off' },
   IDENTITY_CONFLICT: { status: 409, title: 'Account already linked', meaning: 'the account with this verified email already has another identity at this provider' },
+  // access tokens for downstream APIs (request.accessToken())
+  NO_PROVIDER_TOKENS: { status: 401, title: 'Provider sign-in needed', meaning: 'the session holds no usable provider access token (a local sign-in, or an expired token and no refresh token)' },
+  REFRESH_REFUSED: { status: 401, title: 'Please log in again', meaning: 'the provider refused to refresh the session\'s tokens, so the session ended' },
+  TOKEN_EXCHANGE_UNSUPPORTED: { status: 501, title: 'Not supported by the provider', meaning: 'a token for another audience was asked for, and the provider does not offer token exchange (RFC 8693)' },
+  TOKEN_EXCHANGE_REFUSED: { status: 403, title: 'Token exchange refused', meaning: 'the provider refused to exchange the session\'s access token for the audience or scope asked' },
   // bearer tokens
   INVALID_TOKEN: { status: 401, title: 'Invalid token', meaning: 'the bearer token is malformed, expired, revoked or not for this API' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope', meaning: 'the bearer token lacks a scope this API needs' },
@@ -61,6 +66,7 @@ export const ERROR_CODES = {
   SCIM_UNAUTHORIZED: { status: 401, title: 'SCIM token refused', meaning: 'a SCIM request without a bearer token from SCIM_TOKENS' },
   UNIVERSAL_LOGOUT_UNAUTHORIZED: { status: 401, title: 'Universal Logout refused', meaning: 'the Universal Logout request\'s signed JWT failed a check' },
   UNKNOWN_SUBJECT: { status: 404, title: 'Unknown user', meaning: 'a Universal Logout request named no user of this app' },
+  INVALID_DPOP_PROOF: { status: 401, title: 'Invalid DPoP proof', meaning: 'the DPoP proof of a bound access token is missing, invalid, for another request or key, too old, or used before' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

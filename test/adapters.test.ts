@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser, findUserByUsername } from '../src/accounts/users.ts';
 import { sessionIdFor } from '../src/sessions/index.ts';
-import { ADAPTERS, startAdapterApp, type AdapterApp } from './support/adapters.ts';
+import { createHash } from 'node:crypto';
+import { ADAPTERS, startAdapterApp, type AdapterApp, type Downstream } from './support/adapters.ts';
 import { confirmProviderLogout, providerLogin } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
@@ -46,8 +48,26 @@ for (const adapter of ADAPTERS) {
     async function accessToken(client: HttpClient): Promise<string> {
       const id = sessionIdFor(client.cookie(s.url, 'oc_session')!);
       const row = await s.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
-      return (JSON.parse(row.data) as { accessToken: string }).accessToken;
+      return (await openRowTokens(s.config.sessionSecret, row.data)).accessToken!;
     }
+
+    test('accessToken(): a provider session\'s access token, which the provider\'s userinfo takes; a local session has none', async () => {
+      const client = new HttpClient();
+      assert.equal((await providerLogin(client, s.url, alice)).status, 302);
+      const answer = await client.get(`${s.url}/downstream`);
+      assert.equal(answer.status, 200, answer.body);
+      const body = JSON.parse(answer.body) as Downstream;
+      assert.equal(body.type, 'Bearer');
+      assert.ok(body.expiresAt! > Date.now() + 60_000, 'good for at least another minute');
+      assert.equal(body.token, createHash('sha256').update(await accessToken(client)).digest('base64url'), 'the session\'s own token');
+      assert.deepEqual([body.userinfo?.status, body.userinfo?.body['email']], [200, 'alice@example.com']);
+      const carol = new HttpClient();
+      assert.equal((await formLogin(carol)).status, 302);
+      const none = await carol.get(`${s.url}/downstream`);
+      assert.deepEqual([none.status, JSON.parse(none.body).error], [401, 'NO_PROVIDER_TOKENS']);
+      const anonymous = await new HttpClient().get(`${s.url}/downstream`);
+      assert.deepEqual([anonymous.status, JSON.parse(anonymous.body).error], [401, 'LOGIN_REQUIRED']);
+    });
 
     test('our pages are ours and the host\'s are the host\'s', async () => {
       const client = new HttpClient();
@@ -245,6 +265,21 @@ for (const adapter of ADAPTERS) {
       await refused();
       const anonymous = await new HttpClient().get(`${s.url}/support`, navigation);
       assert.equal(anonymous.status, 302, 'no user: still the login page, not a 403');
+    });
+
+    test('DPoP: a route that requires it refuses a Bearer token with a DPoP challenge; an unbound token sent as DPoP is refused', async () => {
+      const client = new HttpClient();
+      await providerLogin(client, s.url, alice);
+      const token = await accessToken(client);
+      const bearer = await new HttpClient().get(`${s.url}/api/dpop-things`, { authorization: `Bearer ${token}` });
+      assert.equal(bearer.status, 401);
+      assert.match(bearer.headers.get('www-authenticate')!, /^DPoP error="invalid_token", error_description="This API takes DPoP-bound access tokens only\.", algs="ES256 /);
+      const none = await new HttpClient().get(`${s.url}/api/dpop-things`);
+      assert.match(none.headers.get('www-authenticate')!, /^DPoP algs="/);
+      const unbound = await new HttpClient().get(`${s.url}/api/things`, { authorization: `DPoP ${token}`, dpop: 'x.y.z' });
+      assert.equal(unbound.status, 401);
+      assert.equal(JSON.parse(unbound.body).error, 'INVALID_TOKEN');
+      assert.match(unbound.headers.get('www-authenticate')!, /not DPoP-bound/);
     });
 
     test('back-channel logout: signing out at the provider ends this app\'s session', async () => {

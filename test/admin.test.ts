@@ -15,6 +15,7 @@ import { createSession, sessionIdFor } from '../src/sessions/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 // Only the accounts whose tests log in through the form have a password: each scrypt costs ~0.5 s.
 const PASSWORDS = {
@@ -568,7 +569,7 @@ describe('audit log for provider sign-ins (development provider)', () => {
 
     // Logging out at the provider makes it call our back-channel endpoint.
     const row = await db.selectFrom('sessions').select('data').executeTakeFirstOrThrow();
-    const { idToken } = JSON.parse(row.data) as { idToken: string };
+    const idToken = (await openRowTokens(s.app.config.sessionSecret, row.data)).idToken!;
     const logout = new URL(`${s.idp.issuer}/v1/logout`);
     logout.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${s.app.url}/signout/callback` }).toString();
     await confirmProviderLogout(client, await client.get(logout.href));

@@ -9,6 +9,7 @@ import { startTestApp, type TestApp } from './support/app.ts';
 import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient, type Hop } from './support/http-client.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 
@@ -38,7 +39,7 @@ describe('back-channel logout from the development provider', () => {
     assert.equal(await loggedIn(client, s.app.url), true);
     const row = await sessionRow(s.app.database.db, client, s.app.url);
     assert.ok(row?.provider_sid, 'the provider session id was stored at login');
-    const { idToken } = JSON.parse(row.data) as { idToken: string };
+    const idToken = (await openRowTokens(s.app.config.sessionSecret, row.data)).idToken!;
 
     // The user ends the provider session directly (as another app, or the provider's own page, would),
     // without going through this app's logout route.

@@ -16,6 +16,7 @@ import { startTestApp, type TestApp } from './support/app.ts';
 import { authorizationRequest, signIn } from './support/dev-idp-login.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { HttpClient } from './support/http-client.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
@@ -46,7 +47,7 @@ async function loginAccessToken(s: DevStack, credentials: { email: string; passw
   assert.equal(done.status, 302, done.body);
   const row = await s.app.database.db.selectFrom('sessions').innerJoin('users', 'users.id', 'sessions.user_id')
     .select('sessions.data').where('users.email', '=', credentials.email).orderBy('sessions.created', 'desc').executeTakeFirstOrThrow();
-  const token = (JSON.parse(row.data) as { accessToken?: string }).accessToken;
+  const token = (await openRowTokens(s.app.config.sessionSecret, row.data)).accessToken;
   assert.ok(token);
   return { token, client };
 }
@@ -154,7 +155,7 @@ describe('bearer tokens from the development provider', () => {
 
   test('an ID token is not an access token', async () => {
     const row = await s.app.database.db.selectFrom('sessions').select('data').orderBy('created', 'desc').executeTakeFirstOrThrow();
-    const idToken = (JSON.parse(row.data) as { idToken: string }).idToken;
+    const idToken = (await openRowTokens(s.app.config.sessionSecret, row.data)).idToken!;
     const answer = await get(`${s.app.url}/api/me`, bearer(idToken));
     assert.equal(answer.status, 401);
     assert.match(answer.challenge!, /error="invalid_token"/);

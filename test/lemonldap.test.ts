@@ -14,6 +14,7 @@ import { freePort, startTestApp, type TestApp } from './support/app.ts';
 import { isCi } from './support/browser.ts';
 import { HttpClient, hiddenField, type Hop } from './support/http-client.ts';
 import { lemonLdapIssuer, lemonLdapMissing, startLemonLdap, type LemonLdap } from './support/lemonldap/index.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const missing = lemonLdapMissing();
 const skip = missing && !isCi() ? `${missing}; LemonLDAP::NG interop tests skipped outside CI` : false;
@@ -123,7 +124,7 @@ describe('LemonLDAP::NG: groups, bearer tokens and logout', { skip }, () => {
     const client = new HttpClient();
     assert.equal((await portalLogin(client, s.app.url, 'dwho')).status, 302);
     const row = await s.app.database.db.selectFrom('sessions').select('data').orderBy('created', 'desc').executeTakeFirstOrThrow();
-    const { accessToken } = JSON.parse(row.data) as { accessToken: string };
+    const { accessToken } = await openRowTokens(s.app.config.sessionSecret, row.data);
     const api = await new HttpClient().get(`${s.app.url}/api/me`, { authorization: `Bearer ${accessToken}`, accept: 'application/json' });
     assert.equal(api.status, 200, api.body);
     assert.equal(JSON.parse(api.body).username, 'dwho');

@@ -8,6 +8,7 @@ import { confirmProviderLogout, providerLogin, startDevStack, type DevStack } fr
 import { HttpClient, hiddenField } from './support/http-client.ts';
 import { signInRows } from './support/rows.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const bob = { email: 'bob@example.com', password: 'builder' };
@@ -35,10 +36,9 @@ for (const target of databaseTargets) {
       assert.equal(start.status, 302);
       const authorize = new URL(start.location!);
       assert.equal(authorize.origin + authorize.pathname, `${s.idp.issuer}/v1/authorize`);
-      for (const param of ['state', 'nonce', 'code_challenge']) assert.ok(authorize.searchParams.get(param), param);
-      assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
-      assert.equal(authorize.searchParams.get('redirect_uri'), `${s.app.url}/authorization-code/callback`);
-      assert.equal(authorize.searchParams.get('scope'), 'openid email profile');
+      // The development provider offers PAR (OIDC_USE_PAR=auto): the request was pushed, and the
+      // browser carries its request_uri only (the parameters themselves: test/par.test.ts).
+      assert.deepEqual([...authorize.searchParams.keys()].sort(), ['client_id', 'request_uri']);
 
       const done = await providerLogin(client, s.app.url, alice, '/api/me');
       assert.equal(done.status, 302);
@@ -54,8 +54,9 @@ for (const target of databaseTargets) {
       const cookie = client.cookie(s.app.url, 'oc_session')!;
       assert.ok(!cookie.includes('.'), 'the cookie is an opaque secret, not a token');
       const row = await s.app.database.db.selectFrom('sessions').select(['data', 'provider', 'provider_sid']).orderBy('created', 'desc').executeTakeFirstOrThrow();
-      const tokens = JSON.parse(row.data);
+      const tokens = await openRowTokens(s.app.config.sessionSecret, row.data);
       assert.ok(tokens.idToken && tokens.accessToken, 'tokens are kept in the session row');
+      for (const token of [tokens.idToken, tokens.accessToken]) assert.ok(!row.data.includes(token), 'sealed: no token in the clear in the row');
       assert.equal(row.provider, 'default');
       const identity = await s.app.database.db.selectFrom('identities').selectAll().where('subject', '=', DEMO_USERS[0]!.sub).executeTakeFirstOrThrow();
       assert.equal(identity.issuer, s.idp.issuer);
@@ -83,7 +84,7 @@ for (const target of databaseTargets) {
       const client = new HttpClient();
       const tab1 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/one`);
       const tab2 = await client.get(`${s.app.url}/authorization-code/authenticate/?next=/two`);
-      assert.notEqual(new URL(tab1.location!).searchParams.get('state'), new URL(tab2.location!).searchParams.get('state'));
+      assert.notEqual(new URL(tab1.location!).searchParams.get('request_uri'), new URL(tab2.location!).searchParams.get('request_uri'));
       const second = await providerLogin(client, s.app.url, alice, '/two');
       assert.equal(second.location, `${s.app.url}/two`);
       // Tab 1 continues its own flow; the provider already knows the browser.
@@ -135,11 +136,11 @@ describe('a restart of the development provider', () => {
       // The refresh token was kept across the restart (grants persist in ./data).
       const id = sessionIdFor(client.cookie(s.app.url, 'oc_session')!);
       const row = await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
-      const tokens = JSON.parse(row.data) as { refreshToken: string; accessToken: string };
+      const tokens = await openRowTokens(s.app.config.sessionSecret, row.data);
       // Expired, announced as a refresh would be, so that the session cache lets the old tokens go.
-      await changing(s.app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify({ ...tokens, expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
+      await changing(s.app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify({ ...JSON.parse(row.data), expiresAt: Date.now() - 1000 }) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
       assert.match((await client.get(`${s.app.url}/`)).body, /Hi alice/);
-      const after = JSON.parse((await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
+      const after = await openRowTokens(s.app.config.sessionSecret, (await s.app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow()).data);
       assert.notEqual(after.accessToken, tokens.accessToken, 'refreshed at the restarted provider');
       // Same keys: a fresh login's ID token verifies against the app's cached JWKS.
       assert.equal((await providerLogin(new HttpClient(), s.app.url, bob)).status, 302);

@@ -51,8 +51,8 @@ const EXPECTED: Record<string, { sql: string; slots: (string | { value: unknown 
     slots: ['id'],
   },
   'oidc_flows.insert': {
-    sql: 'insert into "oidc_flows" ("id", "provider", "binding", "code_verifier", "nonce", "next", "prompt_none", "renews_session", "expires", "client") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client'],
+    sql: 'insert into "oidc_flows" ("id", "provider", "binding", "code_verifier", "nonce", "next", "prompt_none", "renews_session", "expires", "client", "dpop_key") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'dpop_key'],
   },
   'oidc_flows.countOfBrowser': { sql: 'select count(*) as "flows" from "oidc_flows" where "binding" = ?', slots: ['value'] },
   'oidc_flows.deleteOldestOfBrowser': {

@@ -9,6 +9,7 @@ import { openDatabase } from '../src/db/index.ts';
 import { freePort, startTestApp } from './support/app.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const BIN = new URL('../bin/oidc-connect.js', import.meta.url).pathname;
 const SESSION_SECRET = 'prod-session-secret-0123456789-abcdefghij';
@@ -72,11 +73,11 @@ describe('production mode: structured logs that never carry secrets', () => {
     const database = openDatabase({ kind: 'sqlite', file: join(dir, 'data', 'oidc-connect.sqlite'), display: '' });
     const rows = await database.db.selectFrom('sessions').select('data').execute();
     await database.close();
-    for (const row of rows) {
-      const tokens = JSON.parse(row.data) as Record<string, string>;
-      for (const key of ['idToken', 'accessToken', 'refreshToken']) if (tokens[key]) secrets.push(tokens[key]);
+    const opened = await Promise.all(rows.map((row) => openRowTokens(SESSION_SECRET, row.data)));
+    for (const tokens of opened) {
+      for (const token of [tokens.idToken, tokens.accessToken, tokens.refreshToken]) if (token) secrets.push(token);
     }
-    const accessToken = rows.map((r) => JSON.parse(r.data).accessToken).find(Boolean);
+    const accessToken = opened.map((tokens) => tokens.accessToken).find(Boolean);
     await fetch(`${url}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
     await fetch(`${url}/api/me`, { headers: { authorization: 'Bearer not-a-real-token-123' } });
     const home = await oidc.get(`${url}/`);

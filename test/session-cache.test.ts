@@ -40,6 +40,7 @@ import { confirmProviderLogout, providerLogin } from './support/dev-stack.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
 import { startInstance, type Instance } from './support/instances.ts';
 import { databaseTargets, postgresTarget, sqliteTarget, type TestDatabase } from './support/postgres.ts';
+import { openRowTokens } from './support/session-tokens.ts';
 
 const policy = { maxAgeSeconds: 3600, idleTimeoutSeconds: 600 };
 const alice = { email: 'alice@example.com', password: 'wonderland' };
@@ -110,8 +111,8 @@ const WRITES: { name: string; provider?: boolean; run(db: Db, f: Fixture): Promi
   },
   {
     name: 'tokens rewritten by a refresh',
-    run: async (db, f) => writeRefreshedTokens(db, f.id, { accessToken: 'refreshed' }, (await takeRefreshLease(db, f.id, 10_000))!),
-    seen: (s) => s?.tokens.accessToken === 'refreshed' && s.user.first_name === 'Renamed',
+    run: async (db, f) => writeRefreshedTokens(db, f.id, { sealed: 'refreshed' }, (await takeRefreshLease(db, f.id, 10_000))!),
+    seen: (s) => s?.tokens.sealed === 'refreshed' && s.user.first_name === 'Renamed',
   },
   { name: 'deactivation', run: (db, f) => setActive(db, f.user.id, false), seen: (s) => s === undefined },
   { name: 'activation', run: (db, f) => setActive(db, f.user.id, true), seen: (s) => s?.user.first_name === 'Renamed' },
@@ -192,7 +193,7 @@ for (const target of databaseTargets) {
       const marker = await fixture(a.db);
       await cachedOnA(f);
       await cachedOnA(marker);
-      await saveFlow(b.db, `state-${f.id}`, `binding-${f.id}`, { provider: 'p1', codeVerifier: 'v', nonce: 'n', next: '/', renewsSession: null });
+      await saveFlow(b.db, `state-${f.id}`, `binding-${f.id}`, { provider: 'p1', codeVerifier: 'v', nonce: 'n', next: '/', renewsSession: null, dpopKey: null });
       await recordEvent(b.db, { type: 'login_failure', method: 'local', errorCode: 'INVALID_CREDENTIALS', username: f.user.username });
       await reserveAttempt(b.db, { maxFailures: 5, windowSeconds: 60 }, f.user.username);
       await createSession(b.db, policy, { userId: f.user.id });
@@ -331,15 +332,15 @@ for (const target of databaseTargets) {
     });
 
     test('sessions with 1 MiB provider tokens: 15 of them are cached, holding at most 32 MiB of memory, measured', async (t) => {
-      // Worked example: the README bounds the entries at 32 MiB. A session's tokens here are 1,048,593
-      // characters of JSON (a 2^20-character access token, 17 of JSON around it), held once as read and
-      // once as the token a route parses from it: some 2 MiB a session, so 15 fit (16 would pass 32 MiB).
+      // Worked example: the README bounds the entries at 32 MiB. A session's tokens here are 1,048,588
+      // characters of JSON (a 2^20-character sealed value, 12 of JSON around it), held once as read and
+      // once as the value a route parses from it: some 2 MiB a session, so 15 fit (16 would pass 32 MiB).
       cache.clear();
       const user = await createUser(handle.db, { username: 'bigtokens' });
-      const tokens = { accessToken: 'a'.repeat(2 ** 20) };
+      const tokens = { sealed: 'a'.repeat(2 ** 20) };
       const secrets: string[] = [];
       for (let i = 0; i < 20; i++) secrets.push(await createSession(handle.db, policy, { userId: user.id, tokens }));
-      for (const secret of secrets) assert.equal((await loadSession(handle.db, policy, secret))?.tokens.accessToken?.length, 2 ** 20);
+      for (const secret of secrets) assert.equal((await loadSession(handle.db, policy, secret))?.tokens.sealed?.length, 2 ** 20);
       assert.equal(cache.size, 15);
       assert.equal(cache.indexed, 15);
       assert.equal((await loadSession(handle.db, policy, secrets.at(-1)!))?.user.username, 'bigtokens', 'one that did not fit is read from the database');
@@ -576,7 +577,7 @@ describe('two app processes on PostgreSQL, each with its session cache', { skip:
     assert.equal((await me(a, secret))?.['email'], alice.email);
 
     // The provider ends its session: its back-channel logout reaches B, and A must let go too.
-    const { idToken } = JSON.parse(row.data) as { idToken: string };
+    const idToken = (await openRowTokens('shared-secret-of-both-instances-0123456789', row.data)).idToken!;
     const logout = new URL(`${pair!.idp.issuer}/v1/logout`);
     logout.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${b.url}/signout/callback` }).toString();
     await confirmProviderLogout(client, await client.get(logout.href));

@@ -2,25 +2,27 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createUser } from '../src/accounts/users.ts';
 import { changing } from '../src/db/change-feed.ts';
-import { sessionIdFor, type ProviderTokens } from '../src/sessions/index.ts';
+import type { ProviderTokens } from '../src/rp/session-tokens.ts';
+import { sessionIdFor } from '../src/sessions/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { providerLogin, startDevStack, type DevStack } from './support/dev-stack.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { openRowTokens, sealRowTokens } from './support/session-tokens.ts';
 
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 
 async function tokensOf(app: TestApp, client: HttpClient): Promise<ProviderTokens> {
   const id = sessionIdFor(client.cookie(app.url, 'oc_session')!);
   const row = await app.database.db.selectFrom('sessions').select('data').where('id', '=', id).executeTakeFirstOrThrow();
-  return JSON.parse(row.data) as ProviderTokens;
+  return openRowTokens(app.config.sessionSecret, row.data);
 }
 
 /** Rewrites the session's tokens as a refresh would, announced like one, so that the session cache lets the old ones go. */
 async function patchTokens(app: TestApp, client: HttpClient, patch: Partial<ProviderTokens>): Promise<void> {
   const id = sessionIdFor(client.cookie(app.url, 'oc_session')!);
   const tokens = { ...(await tokensOf(app, client)), ...patch };
-  await changing(app.database.db, (db) => db.updateTable('sessions').set({ data: JSON.stringify(tokens) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
+  await changing(app.database.db, async (db) => db.updateTable('sessions').set({ data: await sealRowTokens(app.config.sessionSecret, tokens) }).where('id', '=', id).execute(), () => [{ kind: 'session', id }]);
 }
 
 /** The fake provider redirects straight back, so a login is three hops. */
@@ -93,7 +95,8 @@ describe('refresh tokens', () => {
 describe('silent re-authentication without refresh tokens (prompt=none)', () => {
   let s: DevStack;
   before(async () => {
-    s = await startDevStack({ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: '60' });
+    // Without PAR, so that the tests can read prompt in the query (with PAR: test/par.test.ts).
+    s = await startDevStack({ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: '60', OIDC_USE_PAR: 'off' });
   });
   after(() => s.close());
 

@@ -24,6 +24,7 @@ import { FLOW_LIFETIME_MS, saveFlow, takeFlow, type Flow } from '../src/rp/flows
 import {
   createSession, deleteExpiredSessions, deleteSession, deleteUserSessions, loadSession, sessionIdFor,
 } from '../src/sessions/index.ts';
+import { findExchangedToken, keepExchangedToken, pruneExchangedTokens } from '../src/sessions/exchanged-tokens.ts';
 import { databaseTargets, type TestDatabase } from './support/postgres.ts';
 import { rowCount } from './support/rows.ts';
 
@@ -72,7 +73,7 @@ const provider: ProviderConfig = {
   scopes: ['openid'], signAlgs: [], usernameAlgo: 'claims', endpoints: {},
 };
 const otherProvider: ProviderConfig = { ...provider, id: 'other', name: 'Other', issuer: 'https://other.example.test' };
-const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null };
+const flow: Flow = { provider: 'default', codeVerifier: 'v'.repeat(43), nonce: 'n'.repeat(43), next: '/after', renewsSession: null, dpopKey: null };
 
 for (const target of databaseTargets) {
   describe(`storage on ${target.name}`, { skip: target.skip }, () => {
@@ -192,7 +193,7 @@ for (const target of databaseTargets) {
 
       test('create and load; only the hash of the secret is stored', async () => {
         const secret = await createSession(db, sessionPolicy, {
-          userId, provider: 'default', providerSid: 'sid-1', userAgent: 'test', ip: '127.0.0.1', tokens: { idToken: 'id.token.x' },
+          userId, provider: 'default', providerSid: 'sid-1', userAgent: 'test', ip: '127.0.0.1', tokens: { expiresAt: T0 + 3600_000, sealed: 'sealed.tokens.x' },
         }, T0);
         assert.equal(secret.length, 43);
         const loaded = await loadSession(db, sessionPolicy, secret, T0 + 1000);
@@ -205,7 +206,7 @@ for (const target of databaseTargets) {
         assert.equal(loaded.row.expires, T0 + 3600_000);
         assert.equal(loaded.row.provider, 'default');
         assert.equal(loaded.row.provider_sid, 'sid-1');
-        assert.deepEqual(loaded.tokens, { idToken: 'id.token.x' });
+        assert.deepEqual(loaded.tokens, { expiresAt: T0 + 3600_000, sealed: 'sealed.tokens.x' });
         assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', secret).executeTakeFirst(), undefined);
         assert.equal(await loadSession(db, sessionPolicy, 'x'.repeat(43), T0), undefined, 'unknown secret');
         assert.equal(await loadSession(db, sessionPolicy, 'short', T0), undefined, 'malformed secret');
@@ -269,6 +270,21 @@ for (const target of databaseTargets) {
         const secret = await createSession(db, sessionPolicy, { userId: gone }, T0);
         await db.deleteFrom('users').where('id', '=', gone).execute();
         assert.equal(await db.selectFrom('sessions').select('id').where('id', '=', sessionIdFor(secret)).executeTakeFirst(), undefined);
+      });
+
+      test('exchanged tokens: one per session and audience, replaced when kept again, gone with their session or when expired', async () => {
+        const owner = (await createUser(db, { username: 'exchanging' })).id;
+        const id = sessionIdFor(await createSession(db, sessionPolicy, { userId: owner }, T0));
+        await keepExchangedToken(db, id, 'k1', { sealed: 'one', expires: T0 + 1000 });
+        await keepExchangedToken(db, id, 'k1', { sealed: 'two', expires: T0 + 2000 });
+        await keepExchangedToken(db, id, 'k2', { sealed: 'other', expires: T0 + 500 });
+        assert.deepEqual({ ...await findExchangedToken(db, id, 'k1') }, { sealed: 'two', expires: T0 + 2000 });
+        await keepExchangedToken(db, 'no-such-session', 'k1', { sealed: 'x', expires: T0 + 1000 });
+        assert.equal(await findExchangedToken(db, 'no-such-session', 'k1'), undefined, 'nothing kept for a session that ended');
+        assert.equal(await pruneExchangedTokens(db, T0 + 1000), 1);
+        assert.equal(await findExchangedToken(db, id, 'k2'), undefined);
+        await deleteSession(db, id);
+        assert.equal(await findExchangedToken(db, id, 'k1'), undefined, 'the session\'s end takes its tokens (cascade)');
       });
     });
 
@@ -343,6 +359,11 @@ for (const target of databaseTargets) {
       test('a silent renewal flow keeps the session it renews', async () => {
         await saveFlow(db, 'state-silent', 'b', { ...flow, renewsSession: 'session-id-hash' }, { now: T0 });
         assert.equal((await takeFlow(db, 'state-silent', 'b', T0)).renewsSession, 'session-id-hash');
+      });
+
+      test('a DPoP sign-in keeps its sealed key until the callback', async () => {
+        await saveFlow(db, 'state-dpop', 'b', { ...flow, dpopKey: 'sealed.key.jwe' }, { now: T0 });
+        assert.equal((await takeFlow(db, 'state-dpop', 'b', T0)).dpopKey, 'sealed.key.jwe');
       });
 
       test('concurrent callbacks for one state: exactly one takes the flow', async () => {

@@ -17,6 +17,7 @@ import { loadConfig, type Config } from '../src/config/index.ts';
 import { migrate, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { createSession } from '../src/sessions/index.ts';
 import { oidcConnect } from '../src/web/plugin.ts';
+import { SessionTokens } from '../src/rp/session-tokens.ts';
 
 const PAGES = ['login', 'password_change', 'password_change_done', 'error',
   'admin-dashboard', 'admin-users', 'admin-user', 'admin-sessions', 'admin-audit',
@@ -62,7 +63,7 @@ describe('templates a host replaces are given no secret', () => {
     samHash = (await database.db.selectFrom('users').select('password').where('id', '=', sam.id).executeTakeFirstOrThrow()).password!;
     const secret = await createSession(database.db, config.session, {
       userId: sam.id,
-      tokens: { accessToken: 'provider-access-token', refreshToken: 'provider-refresh-token', idToken: 'provider-id-token' },
+      tokens: await new SessionTokens(config.sessionSecret).seal({ accessToken: 'provider-access-token', refreshToken: 'provider-refresh-token', idToken: 'provider-id-token' }),
     });
     cookie = `oc_session=${secret}`;
     app = Fastify();

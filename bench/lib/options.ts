@@ -16,7 +16,7 @@ export interface Options {
   smallSessions: number;
   /** Scale: how many distinct sessions the cold runs go over (the "scan" row walks them in a cycle); the warm pool is what the cache holds. */
   pool: number;
-  /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,mixed,scale,revocation. */
+  /** BENCH_SECTIONS or `--only=…` (comma-separated), default all: page,bearer,logins,mixed,scale,revocation,protocols. */
   sections: Set<string>;
   /** Mixed: people signed in once each before the runs (their sessions are the pages read). BENCH_MIXED_SESSIONS, default 200. */
   mixedSessions: number;
@@ -42,7 +42,7 @@ function integer(name: string, fallback: number, min = 1): number {
   return value;
 }
 
-export const SECTIONS = ['page', 'bearer', 'logins', 'mixed', 'scale', 'revocation'] as const;
+export const SECTIONS = ['page', 'bearer', 'logins', 'mixed', 'scale', 'revocation', 'protocols'] as const;
 
 /** Sections that run on the shared stack (the provider, oidc-connect, the peers and the ceiling, with alice logged in to each). */
 export const STACK_SECTIONS: readonly string[] = ['page', 'bearer', 'logins', 'mixed', 'scale'];

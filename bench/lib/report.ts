@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { LoadSummary } from '../sections/http-load.ts';
 import type { LoginSummary } from '../sections/logins.ts';
 import { summarise, type MixedOutcome, type MixedRow } from '../sections/mixed.ts';
+import type { ProtocolRow } from '../sections/protocols.ts';
 import type { RevocationOutcome } from '../sections/revocation.ts';
 import { DEFAULT_MAX_ENTRIES, MAX_BYTES } from '../../src/sessions/cache.ts';
 import { SCALE_SECONDS, type ScaleCache, type ScaleOutcome } from '../sections/scale.ts';
@@ -22,6 +23,7 @@ export interface Results {
   scale?: ScaleOutcome;
   mixed?: MixedOutcome;
   revocation?: RevocationOutcome;
+  protocols?: ProtocolRow[];
   notes: string[];
 }
 
@@ -393,6 +395,22 @@ export function renderReport(results: Results): string {
     }
     if (m.postgresSkipped) push('', `PostgreSQL not measured: ${m.postgresSkipped}.`);
     push('', 'Every page is the home page; one process per database, so no change arrives from another instance.', '');
+  }
+
+  if (results.protocols) {
+    const plain = results.protocols.find((row) => row.key === 'plain')!;
+    push(
+      '## 7. Login CPU by protocol feature',
+      '',
+      `The complete login of section 2 through four oidc-connect processes that differ in one setting each, against a provider of their own, ${options.loginConcurrency} logins at a time, interleaved rounds: the default (client_secret_basic, and PAR since the provider offers it), without PAR, private_key_jwt (an RS256 assertion at PAR and at the token endpoint), and DPoP (a new ES256 key per login, sealed in the login's row; proofs at PAR, token and userinfo: the pushed request is sent twice, its first proof getting the provider's nonce, which the token request then carries; the development provider's userinfo asks a nonce of its own). The app's CPU per login is what each setting costs it.`,
+      '',
+      '| setting | app CPU ms/login | × the default | provider CPU ms/login | logins/s | logins | errors |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const row of results.protocols) {
+      push(`| ${row.label} | ${fmt(row.appCpuMs)} | ${(row.appCpuMs / plain.appCpuMs).toFixed(2)} | ${fmt(row.providerCpuMs)} | ${fmt(row.loginsPerSecond)} | ${row.completed} | ${row.errors}${row.firstError ? ` (${row.firstError.slice(0, 80)})` : ''} |`);
+    }
+    push('');
   }
 
   const disturbed: string[] = [];

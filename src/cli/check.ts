@@ -1,7 +1,8 @@
 import type { Config, ProviderConfig } from '../config/index.ts';
 import { isLoopbackHost } from '../config/parse.ts';
-import { causeMessages, type OidcConnectError } from '../errors.ts';
+import { causeMessages, type ConfigError, type OidcConnectError } from '../errors.ts';
 import { createMailTransport } from '../mail/transport.ts';
+import { dpopAlgorithm } from '../rp/dpop.ts';
 import { ProviderClient } from '../rp/provider.ts';
 import { discoveryHint, providerFindings } from './provider-hints.ts';
 
@@ -34,9 +35,24 @@ export async function checkSetup(config: Config, print: (line: string) => void):
       const metadata = await rp.serverMetadata();
       print(`OK ${provider.name}: discovery from ${provider.issuer} (issuer matches)`);
       if (!metadata.end_session_endpoint) print(`OK ${provider.name}: no end_session_endpoint, so logout will be local only`);
+      try {
+        rp.requireFeatures(metadata);
+      } catch (error) {
+        for (const problem of (error as ConfigError).problems) fail(problem);
+      }
+      if (rp.pushes(metadata) && metadata.pushed_authorization_request_endpoint) {
+        print(`OK ${provider.name}: authorization requests are pushed first (PAR, OIDC_USE_PAR=${provider.par ?? 'auto'})`);
+      }
+      if (provider.dpop && dpopAlgorithm(metadata)) print(`OK ${provider.name}: tokens are bound to each session's own key (DPoP, ${dpopAlgorithm(metadata)})`);
       const methods = metadata.token_endpoint_auth_methods_supported;
-      if (methods && !methods.includes('client_secret_basic') && !methods.includes('client_secret_post')) {
-        fail(`${provider.name}: the provider supports neither client_secret_basic nor client_secret_post (${methods.join(', ')})`);
+      if (!provider.tokenAuthMethod && methods && !methods.includes('client_secret_basic') && !methods.includes('client_secret_post')) {
+        fail(`${provider.name}: the provider supports neither client_secret_basic nor client_secret_post (${methods.join(', ')}); set OIDC_RP_TOKEN_AUTH_METHOD to one it lists`);
+      }
+      if (provider.tokenAuthMethod === 'private_key_jwt') {
+        const alg = await rp.assertionAlgorithm();
+        const algs = metadata.token_endpoint_auth_signing_alg_values_supported;
+        if (algs && !algs.includes(alg)) fail(`OIDC_RP_PRIVATE_KEY: its key signs ${alg}, which ${provider.name} does not accept (it lists ${algs.join(', ')}); use a key for one of those (npx oidc-connect keygen --alg ES256 or RS256)`);
+        else print(`OK ${provider.name}: private_key_jwt assertions are signed ${alg} with the key of ${provider.privateKeys![0]!.file}`);
       }
       for (const { level, line } of providerFindings(provider, config, metadata)) {
         if (level === 'PROBLEM') fail(line);

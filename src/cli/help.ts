@@ -1,3 +1,5 @@
+import { DEFAULT_KEY_FILE } from './keygen.ts';
+
 /** `oidc-connect --help`: one line or two per command. */
 export const USAGE = `Usage: oidc-connect <command> [options]    (oidc-connect <command> --help: its options)
 
@@ -9,6 +11,9 @@ Commands:
                                 from OIDC_CONNECT_SUPERUSER_PASSWORD
   dev-idp                       run the development OpenID provider alone
   check                         validate the configuration and the provider's discovery
+  keygen [--out ${DEFAULT_KEY_FILE}] [--alg RS256|ES256]
+                                a key pair for private_key_jwt: writes the private key
+                                (never over a file), prints the public key set to register
   import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
                 [--merge-into=USERNAME,…] [--verbose]
                                 import a Django app's users, groups and password hashes
@@ -16,6 +21,19 @@ Commands:
 
 /** `oidc-connect <command> --help`, for the commands that take options: what each one does. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  keygen: `Usage: oidc-connect keygen [--out FILE] [--alg RS256|ES256]
+
+Makes a key pair for private_key_jwt (OIDC_RP_TOKEN_AUTH_METHOD=private_key_jwt). The private key goes
+to a new PEM file, readable by its owner only (mode 0600); an existing file is never overwritten. Then it
+prints the file, the variables to set, and the public key set to register at the provider, as the app
+serves it at $APP_URL/.well-known/jwks.json (its kid is the key's RFC 7638 thumbprint).
+
+Options:
+  --out FILE      where the private key goes; default ${DEFAULT_KEY_FILE} (./data is kept out of git)
+  --alg ALG       RS256 (default; an RSA key of 2048 bits, which also signs PS256 where a provider
+                  asks for it) or ES256 (an EC P-256 key)
+  -h, --help      this help`,
+
   createsuperuser: `Usage: oidc-connect createsuperuser [--username U] [--email E] [--no-input]
 
 Creates a staff superuser with a local password, as Django's createsuperuser does, in the database of

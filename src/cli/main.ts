@@ -8,6 +8,7 @@ import { checkSetup } from './check.ts';
 import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
 import { importDjango } from './import-django.ts';
+import { DEFAULT_KEY_FILE, keygen } from './keygen.ts';
 import { sendTestEmail } from './sendtestemail.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -24,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
       'emails-unverified': { type: 'boolean', default: false },
       'merge-into': { type: 'string', multiple: true, default: [] },
       verbose: { type: 'boolean', default: false },
+      out: { type: 'string', default: DEFAULT_KEY_FILE },
+      alg: { type: 'string', default: 'RS256' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -36,6 +39,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || command === undefined || command === 'help') {
     console.log(USAGE);
     return command === undefined && !values.help ? 1 : 0;
+  }
+  // Before the configuration is read: the key it makes is what OIDC_RP_PRIVATE_KEY may still be missing.
+  if (command === 'keygen') {
+    await keygen({ cwd: process.cwd(), out: values.out!, alg: values.alg!, print: (line) => console.log(line) });
+    return 0;
   }
   const config = loadConfig();
 

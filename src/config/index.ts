@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
+import { readClientKeys } from './client-keys.ts';
 import { readEnv, type Env } from './env.ts';
 import { roleRules, scimMatchClaim, scimTokenHashes, universalLogoutIssuer } from './enterprise.ts';
 import { parseMail } from './mail.ts';
@@ -12,13 +13,14 @@ import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
 import { estimatedEntropyBits, MIN_SECRET_BITS } from './secret-strength.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
-import type { Config, DatabaseConfig, ProviderConfig, UsernameAlgo } from './types.ts';
-import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
+import type { ClientKey, Config, DatabaseConfig, ProviderConfig, TokenAuthMethod, UsernameAlgo } from './types.ts';
+import { PAR_MODES, TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
-export type { Config, DatabaseConfig, MailConfig, ProviderConfig, RoleRule, SmtpSettings, UsernameAlgo } from './types.ts';
+export type {
+  ClientKey, ClientKeyAlgorithm, Config, DatabaseConfig, MailConfig, ParMode, ProviderConfig, RoleRule, SmtpSettings, TokenAuthMethod, UsernameAlgo,
+} from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
-const CREDENTIALS = 'OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET';
 
 export interface LoadOptions {
   cwd?: string;
@@ -67,7 +69,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     problems.add('OIDC_USERNAME_ALGO', usernameAlgo, `must be one of ${USERNAME_ALGOS.join(', ')}`);
   }
   const fromFile = readProvidersFile(cwd, env, problems, { usernameAlgo: usernameAlgo as UsernameAlgo, scopes: DEFAULT_SCOPES });
-  const fromEnv = parseProviders(env, problems, production && fromFile === null, fromFile === null ? devIdpPort : null);
+  const fromEnv = parseProviders(env, problems, cwd, production && fromFile === null, fromFile === null ? devIdpPort : null);
   const providers = [
     ...(fromFile ?? []),
     ...fromEnv.providers.map((p) => ({ ...p, usernameAlgo: usernameAlgo as UsernameAlgo })),
@@ -238,9 +240,34 @@ function parseDatabase(env: Env, problems: Problems, cwd: string): DatabaseConfi
 
 type ProviderFromEnv = Omit<ProviderConfig, 'usernameAlgo'>;
 
+/**
+ * OIDC_RP_TOKEN_AUTH_METHOD with OIDC_RP_PRIVATE_KEY. A key without a method means private_key_jwt;
+ * a key with a secret method is only published (/.well-known/jwks.json), as when moving to keys.
+ */
+function clientAuthentication(env: Env, problems: Problems, cwd: string): {
+  tokenAuthMethod?: TokenAuthMethod;
+  privateKeys: ClientKey[];
+  /** The settings that hold the client's credentials, for messages. */
+  credentials: string;
+} {
+  const method = choice(problems, 'OIDC_RP_TOKEN_AUTH_METHOD', text(env, 'OIDC_RP_TOKEN_AUTH_METHOD'), TOKEN_AUTH_METHODS);
+  const files = text(env, 'OIDC_RP_PRIVATE_KEY');
+  const privateKeys = files === undefined ? [] : readClientKeys(problems, 'OIDC_RP_PRIVATE_KEY', files, cwd);
+  const tokenAuthMethod = method ?? (files !== undefined ? 'private_key_jwt' : undefined);
+  if (tokenAuthMethod === 'private_key_jwt' && files === undefined) {
+    problems.add('OIDC_RP_PRIVATE_KEY', undefined, 'is required with OIDC_RP_TOKEN_AUTH_METHOD=private_key_jwt; create a key with: npx oidc-connect keygen');
+  }
+  return {
+    ...optional('tokenAuthMethod', tokenAuthMethod),
+    privateKeys,
+    credentials: `OIDC_RP_CLIENT_ID / ${tokenAuthMethod === 'private_key_jwt' ? 'OIDC_RP_PRIVATE_KEY' : 'OIDC_RP_CLIENT_SECRET'}`,
+  };
+}
+
 function parseProviders(
   env: Env,
   problems: Problems,
+  cwd: string,
   production: boolean,
   /** null when a providers file exists: then no provider settings simply means no env provider. */
   devIdpPort: number | null,
@@ -267,13 +294,16 @@ function parseProviders(
     const raw = text(env, variable);
     if (raw !== undefined && httpsUrl(problems, variable, raw)) endpoints[key] = raw;
   }
+  const { credentials, ...auth } = clientAuthentication(env, problems, cwd);
   const common = {
     id: 'default',
     name,
     scopes: scopes.length > 0 ? scopes : DEFAULT_SCOPES,
     signAlgs,
     endpoints,
-    ...optional('tokenAuthMethod', choice(problems, 'OIDC_RP_TOKEN_AUTH_METHOD', text(env, 'OIDC_RP_TOKEN_AUTH_METHOD'), TOKEN_AUTH_METHODS)),
+    ...auth,
+    par: choice(problems, 'OIDC_USE_PAR', text(env, 'OIDC_USE_PAR')?.toLowerCase(), PAR_MODES) ?? 'auto',
+    dpop: boolean(env, problems, 'OIDC_DPOP', false),
   };
 
   const issuerRaw = text(env, 'OIDC_ISSUER');
@@ -290,15 +320,16 @@ function parseProviders(
   if (issuerRaw !== undefined || oktaDomain !== undefined) {
     const clientId = text(env, 'OIDC_RP_CLIENT_ID');
     const clientSecret = text(env, 'OIDC_RP_CLIENT_SECRET');
+    const secretNeeded = auth.tokenAuthMethod !== 'private_key_jwt';
     if (clientId === undefined) {
       problems.add('OIDC_RP_CLIENT_ID', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client ID from your provider's app settings");
     }
-    if (clientSecret === undefined) {
-      problems.add('OIDC_RP_CLIENT_SECRET', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client secret from your provider's app settings");
+    if (clientSecret === undefined && secretNeeded) {
+      problems.add('OIDC_RP_CLIENT_SECRET', undefined, "is required with OIDC_ISSUER or OKTA_DOMAIN; copy the Client secret from your provider's app settings (or use a key: OIDC_RP_TOKEN_AUTH_METHOD=private_key_jwt)");
     }
-    if (issuer === undefined || clientId === undefined || clientSecret === undefined) return { providers: [], devIdp: null };
-    const settings = { issuer: issuerRaw !== undefined ? 'OIDC_ISSUER' : 'OKTA_DOMAIN', credentials: CREDENTIALS };
-    return { providers: [{ ...common, issuer, clientId, clientSecret, settings }], devIdp: null };
+    if (issuer === undefined || clientId === undefined || (clientSecret === undefined && secretNeeded)) return { providers: [], devIdp: null };
+    const settings = { issuer: issuerRaw !== undefined ? 'OIDC_ISSUER' : 'OKTA_DOMAIN', credentials };
+    return { providers: [{ ...common, issuer, clientId, ...optional('clientSecret', clientSecret), settings }], devIdp: null };
   }
 
   if (devIdpPort === null) return { providers: [], devIdp: null };
@@ -312,7 +343,7 @@ function parseProviders(
       issuer: `http://localhost:${devIdpPort}/oauth2/default`,
       clientId: text(env, 'OIDC_RP_CLIENT_ID') ?? DEV_CLIENT_ID,
       clientSecret: text(env, 'OIDC_RP_CLIENT_SECRET') ?? DEV_CLIENT_SECRET,
-      settings: { issuer: 'DEV_IDP_PORT', credentials: CREDENTIALS },
+      settings: { issuer: 'DEV_IDP_PORT', credentials },
     }],
     devIdp: devIdpPort,
   };

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env.ts';
+import { readClientKeys } from './client-keys.ts';
 import { Problems, choice, issuerUrl, text } from './parse.ts';
 import type { ProviderConfig, UsernameAlgo } from './types.ts';
-import { TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
+import { PAR_MODES, TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
 export const PROVIDERS_FILE = 'oidc-connect.config.json';
 
@@ -12,8 +13,10 @@ const ID = /^[a-z0-9][a-z0-9_-]{0,49}$/;
 /**
  * Several providers at once, from `oidc-connect.config.json` (or OIDC_CONNECT_CONFIG):
  * `{ "providers": [{ "id", "name", "issuer", "clientId", "clientSecret" | "clientSecretEnv",
- * "scopes"?, "usernameAlgo"?, "signAlgs"?, "tokenAuthMethod"? }] }`. `clientSecretEnv` names an environment variable,
- * so the file can be committed without the secret. Returns null when there is no file.
+ * "scopes"?, "usernameAlgo"?, "signAlgs"?, "tokenAuthMethod"?, "privateKey"?, "par"?, "dpop"? }] }`. `clientSecretEnv`
+ * names an environment variable, so the file can be committed without the secret. `privateKey`,
+ * `par` and `dpop` are a provider's OIDC_RP_PRIVATE_KEY (key files, relative to the working
+ * directory), OIDC_USE_PAR and OIDC_DPOP. Returns null when there is no file.
  */
 export function readProvidersFile(cwd: string, env: Env, problems: Problems, defaults: { usernameAlgo: UsernameAlgo; scopes: readonly string[] }): ProviderConfig[] | null {
   const explicit = text(env, 'OIDC_CONNECT_CONFIG');
@@ -57,7 +60,16 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     if (!clientId) problems.add(`${at}.clientId`, undefined, "is required; copy it from the provider's app settings");
     const secretEnv = str('clientSecretEnv');
     const clientSecret = str('clientSecret') ?? (secretEnv ? text(env, secretEnv) : undefined);
-    if (!clientSecret) {
+    const keyFiles = str('privateKey');
+    const privateKeys = keyFiles === undefined ? [] : readClientKeys(problems, `${at}.privateKey`, keyFiles, cwd);
+    const tokenAuthMethod = e.tokenAuthMethod === undefined
+      ? (keyFiles !== undefined ? 'private_key_jwt' : undefined)
+      : choice(problems, `${at}.tokenAuthMethod`, String(e.tokenAuthMethod), TOKEN_AUTH_METHODS);
+    if (tokenAuthMethod === 'private_key_jwt' && keyFiles === undefined) {
+      problems.add(`${at}.privateKey`, undefined, 'is required with tokenAuthMethod private_key_jwt; create a key with: npx oidc-connect keygen');
+    }
+    const secretNeeded = tokenAuthMethod !== 'private_key_jwt';
+    if (!clientSecret && secretNeeded) {
       problems.add(`${at}.clientSecret`, undefined, secretEnv
         ? `the variable ${secretEnv} named by clientSecretEnv is not set`
         : 'is required (or clientSecretEnv, naming an environment variable that holds it)');
@@ -68,13 +80,16 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     if (!(USERNAME_ALGOS as readonly unknown[]).includes(usernameAlgo)) problems.add(`${at}.usernameAlgo`, String(usernameAlgo), `must be one of ${USERNAME_ALGOS.join(', ')}`);
     const signAlgs = Array.isArray(e.signAlgs) ? (e.signAlgs as unknown[]).filter((a): a is string => typeof a === 'string') : [];
     if (signAlgs.some((a) => a.toLowerCase() === 'none' || /^HS/i.test(a))) problems.add(`${at}.signAlgs`, undefined, 'none and HS* are never accepted; use RS256');
-    const tokenAuthMethod = e.tokenAuthMethod === undefined ? undefined : choice(problems, `${at}.tokenAuthMethod`, String(e.tokenAuthMethod), TOKEN_AUTH_METHODS);
-    if (id && issuer && clientId && clientSecret) {
+    const par = e.par === undefined ? 'auto' : choice(problems, `${at}.par`, String(e.par), PAR_MODES);
+    if (e.dpop !== undefined && typeof e.dpop !== 'boolean') problems.add(`${at}.dpop`, String(e.dpop), 'must be true or false');
+    if (id && issuer && clientId && (clientSecret || !secretNeeded)) {
+      const secretSetting = str('clientSecret') === undefined ? secretEnv : `${at}.clientSecret`;
       providers.push({
-        id, name: str('name') ?? id, issuer, clientId, clientSecret,
+        id, name: str('name') ?? id, issuer, clientId, ...(clientSecret ? { clientSecret } : {}),
         scopes: scopes ?? defaults.scopes, signAlgs, usernameAlgo: usernameAlgo as UsernameAlgo, endpoints: {},
         ...(tokenAuthMethod && { tokenAuthMethod }),
-        settings: { issuer: `${at}.issuer`, credentials: `${at}.clientId / ${str('clientSecret') === undefined ? secretEnv : `${at}.clientSecret`}` },
+        privateKeys, par: par ?? 'auto', dpop: e.dpop === true,
+        settings: { issuer: `${at}.issuer`, credentials: `${at}.clientId / ${secretNeeded ? secretSetting : `${at}.privateKey`}` },
       });
     }
   });

@@ -29,10 +29,16 @@ test('OIDC_RP_TOKEN_AUTH_METHOD: unset leaves the choice to the provider client;
 });
 
 test('a bad OIDC_RP_TOKEN_AUTH_METHOD is one line naming the variable and the allowed values', () => {
-  for (const bad of ['post', 'private_key_jwt', 'CLIENT_SECRET_POST']) {
+  for (const bad of ['post', 'tls_client_auth', 'CLIENT_SECRET_POST']) {
     assert.deepEqual(load({ ...issuer, OIDC_RP_TOKEN_AUTH_METHOD: bad }).problems,
-      [`OIDC_RP_TOKEN_AUTH_METHOD=${bad}: must be client_secret_basic or client_secret_post`]);
+      [`OIDC_RP_TOKEN_AUTH_METHOD=${bad}: must be client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt`]);
   }
+});
+
+test('client_secret_jwt is accepted and, like basic and post, needs OIDC_RP_CLIENT_SECRET', () => {
+  assert.equal(load({ ...issuer, OIDC_RP_TOKEN_AUTH_METHOD: 'client_secret_jwt' }).providers[0]!.tokenAuthMethod, 'client_secret_jwt');
+  const { OIDC_RP_CLIENT_SECRET: _secret, ...noSecret } = issuer;
+  assert.deepEqual(load({ ...noSecret, OIDC_RP_TOKEN_AUTH_METHOD: 'client_secret_jwt' }).problems.map((p) => p.split(':')[0]), ['OIDC_RP_CLIENT_SECRET']);
 });
 
 test('oidc-connect.config.json: tokenAuthMethod per provider, checked the same way', () => {
@@ -48,5 +54,5 @@ test('oidc-connect.config.json: tokenAuthMethod per provider, checked the same w
     { id: 'lemon', issuer: 'https://auth.example.com/', clientId: 'my-app', clientSecret: 's', tokenAuthMethod: 'basic' },
   ] }));
   assert.deepEqual(load({}, fileDir).problems,
-    ['oidc-connect.config.json providers[0].tokenAuthMethod=basic: must be client_secret_basic or client_secret_post']);
+    ['oidc-connect.config.json providers[0].tokenAuthMethod=basic: must be client_secret_basic, client_secret_post, client_secret_jwt or private_key_jwt']);
 });

@@ -1,13 +1,36 @@
 // The shape of the validated configuration, apart from loading it, so that every parser in config/
 // can name it without importing index.ts.
+import type { JsonWebKey } from 'node:crypto';
 
 /** How a new provider user's username is made (provisioning/username.ts). */
 export const USERNAME_ALGOS = ['claims', 'sha224', 'mozilla-django-oidc'] as const;
 export type UsernameAlgo = (typeof USERNAME_ALGOS)[number];
 
-/** How the client authenticates at the token endpoint (OIDC_RP_TOKEN_AUTH_METHOD). */
-export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/**
+ * How the client authenticates wherever it does (token, PAR, introspection, revocation):
+ * OIDC_RP_TOKEN_AUTH_METHOD.
+ */
+export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
 export type TokenAuthMethod = (typeof TOKEN_AUTH_METHODS)[number];
+
+/** What a private_key_jwt assertion may be signed with. */
+export type ClientKeyAlgorithm = 'RS256' | 'PS256' | 'ES256';
+
+/** A private key for private_key_jwt, from OIDC_RP_PRIVATE_KEY (src/config/client-keys.ts). */
+export interface ClientKey {
+  /** The file it was read from. */
+  readonly file: string;
+  /** The private key as a JWK: RSA (2048 bits or more) or EC P-256. */
+  readonly jwk: Readonly<JsonWebKey>;
+  /** The JWK file's own kid; absent for a PEM, whose kid is its RFC 7638 thumbprint. */
+  readonly kid?: string;
+  /** The JWK file's own alg; absent: ES256 for EC, RS256 for RSA unless the provider allows only PS256. */
+  readonly alg?: ClientKeyAlgorithm;
+}
+
+/** OIDC_USE_PAR: push authorization requests (RFC 9126) when the provider offers it, always, or never. */
+export const PAR_MODES = ['auto', 'on', 'off'] as const;
+export type ParMode = (typeof PAR_MODES)[number];
 
 export interface ProviderConfig {
   /** Stable id used in `?provider=` and stored with identities' sessions. */
@@ -16,7 +39,8 @@ export interface ProviderConfig {
   readonly name: string;
   readonly issuer: string;
   readonly clientId: string;
-  readonly clientSecret: string;
+  /** Absent only with private_key_jwt, which signs with `privateKeys` instead. */
+  readonly clientSecret?: string;
   readonly scopes: readonly string[];
   /** Allowed ID-token algorithms; empty means "what the provider advertises, never none". */
   readonly signAlgs: readonly string[];
@@ -28,6 +52,15 @@ export interface ProviderConfig {
    * the first time the provider refuses Basic with invalid_client while listing post (rp/provider.ts).
    */
   readonly tokenAuthMethod?: TokenAuthMethod;
+  /**
+   * OIDC_RP_PRIVATE_KEY: the first signs private_key_jwt assertions, all are published at
+   * /.well-known/jwks.json (several for rotation). Empty or absent: no keys.
+   */
+  readonly privateKeys?: readonly ClientKey[];
+  /** OIDC_USE_PAR; absent means `auto`. */
+  readonly par?: ParMode;
+  /** OIDC_DPOP: provider tokens bound to a key of the session's (RFC 9449). */
+  readonly dpop?: boolean;
   /**
    * The settings this provider came from, so that an error names the one to fix (e.g. issuer
    * `OKTA_DOMAIN`, credentials `OIDC_RP_CLIENT_ID / OIDC_RP_CLIENT_SECRET`). Absent for a provider built in code.

@@ -20,6 +20,7 @@ import * as m0010 from './migrations/0010_change_log.ts';
 import * as m0011 from './migrations/0011_mail.ts';
 import * as m0012 from './migrations/0012_second_factors.ts';
 import * as m0013 from './migrations/0013_scim.ts';
+import * as m0014 from './migrations/0014_protocol_depth.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
 
@@ -117,6 +118,7 @@ export function migrations(kind: DatabaseConfig['kind']): Record<string, Migrati
     '0011_mail': { up: (db) => m0011.up(db, dialect) },
     '0012_second_factors': { up: (db) => m0012.up(db, dialect) },
     '0013_scim': { up: (db) => m0013.up(db, dialect) },
+    '0014_protocol_depth': { up: (db) => m0014.up(db, dialect) },
   };
 }
 

@@ -53,7 +53,7 @@ export interface SessionsTable {
   provider_sid: string | null;
   user_agent: string;
   ip: string;
-  /** JSON: provider tokens, kept on the server only. */
+  /** JSON: provider tokens, kept on the server only: their times in the clear, the tokens sealed (sessions/tokens.ts). */
   data: ColumnType<string, string | undefined, string>;
   /** Until when one instance holds the right to refresh this session's tokens. */
   refresh_lock: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
@@ -100,6 +100,15 @@ export interface OidcFlowsTable {
   acr_values: ColumnType<string | null, string | null | undefined, string | null>;
   /** The `max_age` it asked for, checked against the ID token's auth_time; null when none. */
   max_age: ColumnType<number | null, number | null | undefined, number | null>;
+  /** With OIDC_DPOP: the sign-in's DPoP key, a private JWK, sealed (src/sealed.ts); it becomes the session's. */
+  dpop_key: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** DPoP proofs our API accepted (rp/bearer/dpop-replay.ts), until they would be refused as too old. */
+export interface DpopProofsTable {
+  /** base64url SHA-256 of `${jkt}\n${jti}`. */
+  id: string;
+  expires: Millis;
 }
 
 /** Back-channel logout tokens already accepted (replay cache), until they would expire anyway. */
@@ -108,6 +117,17 @@ export interface LogoutTokensTable {
   id: string;
   /** Provider id. */
   provider: string;
+  expires: Millis;
+}
+
+/** Access tokens a session got for other APIs by token exchange (sessions/exchanged-tokens.ts). */
+export interface SessionTokensTable {
+  session_id: string;
+  /** base64url SHA-256 of `${audience}\n${scope}`. */
+  audience_key: string;
+  /** The token and its type, sealed (src/sealed.ts). */
+  sealed: string;
+  /** When the token expires. */
   expires: Millis;
 }
 
@@ -273,6 +293,8 @@ export interface Database {
   mfa_webauthn: MfaWebauthnTable;
   mfa_pending: MfaPendingTable;
   mfa_used_challenges: MfaUsedChallengesTable;
+  session_tokens: SessionTokensTable;
+  dpop_proofs: DpopProofsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -79,11 +79,45 @@ declare module 'oidc-provider' {
 
   export type InteractionResults = Record<string, unknown>;
 
+  /** What a resource server's tokens are like (features.resourceIndicators.getResourceServerInfo's answer). */
+  export interface ResourceServerInfo {
+    scope: string;
+    audience?: string;
+    accessTokenTTL?: number;
+    accessTokenFormat?: 'opaque' | 'jwt';
+    jwt?: { sign?: { alg: string } };
+  }
+
+  export interface AccessToken {
+    resourceServer?: unknown;
+    readonly scope?: string;
+    readonly expiration: number;
+    readonly tokenType: string;
+    setThumbprint(kind: 'jkt', thumbprint: string): void;
+    save(): Promise<string>;
+  }
+
+  export interface AccessTokenConstructor {
+    new (properties: { accountId: string; client: Client; scope?: string; gty?: string }): AccessToken;
+  }
+
+  /** The context a custom grant's handler gets (registerGrantType). */
+  export interface GrantContext {
+    readonly oidc: { readonly params: Record<string, string | undefined>; readonly client: Client };
+    readonly method: string;
+    get(header: string): string;
+    body: unknown;
+  }
+
   export class Provider {
     constructor(issuer: string, configuration?: Configuration);
     readonly issuer: string;
     proxy: boolean;
     readonly Grant: GrantConstructor;
+    readonly AccessToken: AccessTokenConstructor;
+    readonly ResourceServer: new (identifier: string, info: ResourceServerInfo) => unknown;
+    registerGrantType(name: string, handler: (ctx: GrantContext) => Promise<void>, parameters?: string[], allowedDuplicateParameters?: string[]): void;
+    urlFor(name: string): string;
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
     interactionFinished(
@@ -121,7 +155,10 @@ declare module 'oidc-provider' {
   export const errors: {
     readonly OIDCProviderError: typeof OIDCProviderError;
     readonly InvalidRequest: new (description?: string) => OIDCProviderError;
+    readonly InvalidGrant: new (description?: string) => OIDCProviderError;
+    readonly InvalidScope: new (description?: string, scope?: string) => OIDCProviderError;
     readonly InvalidTarget: new (description?: string) => OIDCProviderError;
+    readonly InvalidDpopProof: new (description?: string) => OIDCProviderError;
     readonly SessionNotFound: new (description?: string) => OIDCProviderError;
   };
 

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import Provider, { errors } from 'oidc-provider';
 import type { Account, Grant, KoaContextWithOIDC } from 'oidc-provider';
 
@@ -5,9 +7,11 @@ import { SCOPE_CLAIMS, SUPPORTED_SCOPES, userClaims } from './claims.ts';
 import { API_AUDIENCE, clientMetadata } from './clients.ts';
 import type { ClientRegistration } from './clients.ts';
 import type { UserDirectory } from './demo-users.ts';
-import type { ProviderKeys } from './keys.ts';
+import type { DevDpop } from './dpop.ts';
+import { publicJwks, type ProviderKeys } from './keys.ts';
 import type { SqliteStore } from './op-storage.ts';
 import { interactions, SUPPORTED_ACRS } from './second-step.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 import { renderError, renderLogout, renderSignedOut } from './views.ts';
 
 /** Okta's endpoint paths, relative to the issuer. */
@@ -31,6 +35,8 @@ export interface ProviderSetup {
   store: SqliteStore;
   users: UserDirectory;
   clients: readonly ClientRegistration[];
+  /** DPoP where this provider answers by itself (token exchange; userinfo has it too). */
+  dpop: DevDpop;
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -118,6 +124,9 @@ export function createProvider(setup: ProviderSetup): Provider {
 
     features: {
       devInteractions: { enabled: false },
+      // DPoP as Okta has it: every proof at the token and PAR endpoints needs a server nonce, so a
+      // client's first request gets use_dpop_nonce. The nonces need only outlive this process.
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
       introspection: {
         enabled: true,
         // Confidential clients only (all clients here are); the explicit policy also keeps
@@ -212,6 +221,7 @@ export function createProvider(setup: ProviderSetup): Provider {
   const provider = new Provider(setup.issuer, configuration);
   // The development provider is reached directly, never through a proxy.
   provider.proxy = false;
+  registerTokenExchange(provider, { issuer: setup.issuer, jwks: publicJwks(setup.keys), dpop: setup.dpop, tokenUrl: `${setup.issuer}${ROUTES.token}` });
   provider.on('server_error', (_ctx: unknown, error: unknown) => {
     console.error('[dev-idp] server error:', error);
   });

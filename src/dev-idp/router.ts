@@ -1,8 +1,8 @@
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 
 import type { Provider } from 'oidc-provider';
 
-import { sendHtml } from './http.ts';
+import { BodyTooLargeError, readForm, sendHtml, sendJson } from './http.ts';
 import { ROUTES } from './op.ts';
 import { renderError } from './views.ts';
 
@@ -18,8 +18,9 @@ export interface RouterParts {
 /**
  * Okta issues refresh tokens whenever `offline_access` is asked for. oidc-provider follows OIDC
  * Core 11 to the letter and drops `offline_access` unless `prompt` includes `consent`. For our
- * first-party clients we add that prompt; the consent step is then approved without a page.
- * `prompt=none` is left alone, since it cannot be combined with any other value.
+ * first-party clients we add that prompt, in the authorization request's query or in its pushed
+ * body (PAR); the consent step is then approved without a page. `prompt=none` is left alone, since
+ * it cannot be combined with any other value.
  */
 export function promptConsentForOfflineAccess(search: URLSearchParams): boolean {
   const scopes = (search.get('scope') ?? '').split(' ');
@@ -43,6 +44,22 @@ function mount(req: IncomingMessage & { originalUrl?: string }, url: URL): void 
   req.url = rest.startsWith('/') ? rest : `/${rest}`;
 }
 
+/** The same request with another form body: what the pushed authorization request hands oidc-provider. */
+function withForm(req: IncomingMessage, form: URLSearchParams): IncomingMessage {
+  const body = Buffer.from(form.toString());
+  const copy = new IncomingMessage(req.socket);
+  copy.method = req.method!;
+  copy.url = req.url!;
+  copy.httpVersionMajor = req.httpVersionMajor;
+  copy.httpVersionMinor = req.httpVersionMinor;
+  copy.headers = { ...req.headers, 'content-length': String(body.length) };
+  copy.push(body);
+  copy.push(null);
+  // Whole, as the HTTP parser marks a request it read: one that is not would close the socket when destroyed.
+  copy.complete = true;
+  return copy;
+}
+
 export function createRouter(parts: RouterParts): RequestListener {
   const providerCallback = parts.provider.callback();
 
@@ -55,6 +72,21 @@ export function createRouter(parts: RouterParts): RequestListener {
       return;
     }
     if (pathname === `${ISSUER_PATH}${ROUTES.userinfo}` && await parts.handleUserinfo(req, res)) return;
+    if (req.method === 'POST' && pathname === `${ISSUER_PATH}${ROUTES.pushed_authorization_request}`) {
+      let form: URLSearchParams;
+      try {
+        form = await readForm(req);
+      } catch (error) {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        sendJson(res, 413, { error: 'invalid_request', error_description: 'request body too large' });
+        return;
+      }
+      promptConsentForOfflineAccess(form);
+      const pushed = withForm(req, form);
+      mount(pushed, url);
+      await providerCallback(pushed, res);
+      return;
+    }
     if (pathname === ISSUER_PATH || pathname.startsWith(`${ISSUER_PATH}/`)) {
       mount(req, url);
       await providerCallback(req, res);

@@ -4,9 +4,10 @@ import { join, resolve } from 'node:path';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { isMissingPackage, missingPackageMessage } from '../optional-packages.ts';
-import { API_AUDIENCE, appClient } from './clients.ts';
-import type { ClientRegistration } from './clients.ts';
+import { API_AUDIENCE, appClient, CLIENT_AUTH_METHODS } from './clients.ts';
+import type { ClientAuthMethod, ClientRegistration } from './clients.ts';
 import { DEMO_USERS, loadUsersFile, UserDirectory } from './demo-users.ts';
+import { DevDpop } from './dpop.ts';
 import type { DemoUser } from './demo-users.ts';
 import { loadOrCreateKeys, publicJwks } from './keys.ts';
 import { isLoopbackHost, listenLoopback } from './listen.ts';
@@ -28,10 +29,15 @@ export interface DevIdpOptions {
   dataDir: string;
   clientId?: string;
   clientSecret?: string;
+  /**
+   * How the app's client authenticates (OIDC_RP_TOKEN_AUTH_METHOD); default client_secret_basic.
+   * private_key_jwt: its keys are fetched from the app's /.well-known/jwks.json.
+   */
+  clientAuthMethod?: ClientAuthMethod;
   /** A JSON file of users replacing the demo users (see loadUsersFile). */
   usersFile?: string;
-  /** More clients, for tests and benchmarks. */
-  extraClients?: Array<{ client_id: string; client_secret: string; redirect_uris: string[]; post_logout_redirect_uris?: string[] }>;
+  /** More clients, for tests and benchmarks (with their own client authentication, if they say). */
+  extraClients?: ClientRegistration[];
   /** When true the provider refuses to start. Default: NODE_ENV is `production`. */
   production?: boolean;
 }
@@ -63,6 +69,9 @@ function checkOptions(options: DevIdpOptions): { appUrl: string; host: string } 
     appUrl = parsed.href.replace(/\/+$/, '');
   }
   if (!options.dataDir) problems.push('development provider data directory is empty');
+  if (options.clientAuthMethod !== undefined && !(CLIENT_AUTH_METHODS as readonly string[]).includes(options.clientAuthMethod)) {
+    problems.push(`OIDC_RP_TOKEN_AUTH_METHOD: the development provider takes ${CLIENT_AUTH_METHODS.join(', ')}, not ${String(options.clientAuthMethod)}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return { appUrl, host };
 }
@@ -76,6 +85,7 @@ async function loadOidcProvider() {
     const [op, interactions, router] = await Promise.all([import('./op.ts'), import('./interactions.ts'), import('./router.ts')]);
     return {
       createProvider: op.createProvider,
+      ROUTES: op.ROUTES,
       createInteractionHandler: interactions.createInteractionHandler,
       createRouter: router.createRouter,
       ISSUER_PATH: router.ISSUER_PATH,
@@ -98,11 +108,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     throw new ConfigError([PRODUCTION_REFUSAL]);
   }
   const { appUrl, host } = checkOptions(options);
-  const { createProvider, createInteractionHandler, createRouter, ISSUER_PATH } = await loadOidcProvider();
+  const { createProvider, createInteractionHandler, createRouter, ISSUER_PATH, ROUTES } = await loadOidcProvider();
   const userList = options.usersFile ? loadUsersFile(options.usersFile) : DEMO_USERS;
   const users = new UserDirectory(userList);
   const clients: ClientRegistration[] = [
-    appClient(appUrl, options.clientId ?? DEV_CLIENT_ID, options.clientSecret ?? DEV_CLIENT_SECRET),
+    appClient(appUrl, options.clientId ?? DEV_CLIENT_ID, options.clientSecret ?? DEV_CLIENT_SECRET, options.clientAuthMethod),
     ...(options.extraClients ?? []),
   ];
 
@@ -122,11 +132,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }, host, options.port);
 
     const issuer = `http://localhost:${listening.port}${ISSUER_PATH}`;
-    const provider = createProvider({ issuer, keys, store, users, clients });
+    const dpop = new DevDpop();
+    const provider = createProvider({ issuer, keys, store, users, clients, dpop });
     handler = createRouter({
       provider,
       handleUserinfo: createUserinfoHandler({
         issuer,
+        url: `${issuer}${ROUTES.userinfo}`,
+        dpop,
         audience: API_AUDIENCE,
         jwks: publicJwks(keys),
         users,

@@ -5,14 +5,18 @@ import type { JWK } from 'jose';
 
 import { claimsForScopes } from './claims.ts';
 import type { UserDirectory } from './demo-users.ts';
+import type { DevDpop } from './dpop.ts';
 import { sendJson } from './http.ts';
 
 export interface UserinfoOptions {
   issuer: string;
+  /** This endpoint's URL, which DPoP proofs name (htu). */
+  url: string;
   audience: string;
   jwks: { keys: JWK[] };
   users: UserDirectory;
   clientIds: ReadonlySet<string>;
+  dpop: DevDpop;
 }
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -32,6 +36,10 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * Like a resource server (and Okta), it trusts a valid token until it expires; the tokens live
  * for an hour. A signed-out grant is enforced where it matters, at the token endpoint.
  *
+ * A DPoP-bound token (cnf.jkt) is taken only with the DPoP scheme and a proof of its key for this
+ * request (RFC 9449 §7), with a nonce of ours (§9): a first proof without one gets
+ * `use_dpop_nonce` and a DPoP-Nonce header, as Okta answers.
+ *
  * Returns false when the request is not ours to answer.
  */
 export function createUserinfoHandler(options: UserinfoOptions) {
@@ -39,17 +47,19 @@ export function createUserinfoHandler(options: UserinfoOptions) {
   const algorithms = [...new Set(options.jwks.keys.map((key) => key.alg).filter((alg) => typeof alg === 'string'))];
   const realm = `realm="${options.issuer}"`;
 
-  function refuse(res: ServerResponse, status: number, error: string, description: string): void {
+  function refuse(res: ServerResponse, status: number, error: string, description: string, scheme = 'Bearer', headers: Record<string, string> = {}): void {
     // Both values are our own constants: nothing from the request reaches the header.
     sendJson(res, status, { error, error_description: description }, {
-      'WWW-Authenticate': `Bearer ${realm}, error="${error}", error_description="${description}"`,
+      'WWW-Authenticate': `${scheme} ${realm}, error="${error}", error_description="${description}"`,
+      ...headers,
     });
   }
 
   return async function handleUserinfo(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     if (req.method !== 'GET' && req.method !== 'POST') return false;
     const [scheme, token, ...rest] = (req.headers.authorization ?? '').split(' ');
-    if (scheme?.toLowerCase() !== 'bearer' || !token || rest.length > 0 || !JWS_COMPACT.test(token)) return false;
+    const dpop = scheme?.toLowerCase() === 'dpop';
+    if ((scheme?.toLowerCase() !== 'bearer' && !dpop) || !token || rest.length > 0 || !JWS_COMPACT.test(token)) return false;
 
     let payload;
     try {
@@ -63,6 +73,24 @@ export function createUserinfoHandler(options: UserinfoOptions) {
     } catch {
       refuse(res, 401, 'invalid_token', 'invalid token provided');
       return true;
+    }
+
+    const jkt = (payload['cnf'] as { jkt?: unknown } | undefined)?.jkt;
+    if (!dpop && jkt !== undefined) {
+      refuse(res, 401, 'invalid_token', 'a DPoP-bound token needs the DPoP scheme and a proof');
+      return true;
+    }
+    if (dpop) {
+      const proof = await options.dpop.check(typeof req.headers.dpop === 'string' ? req.headers.dpop : undefined, { method: req.method, url: options.url, accessToken: token, nonce: true });
+      if (!proof.ok) {
+        if (proof.nonce) refuse(res, 401, 'use_dpop_nonce', 'a DPoP nonce is required', 'DPoP', { 'DPoP-Nonce': proof.nonce });
+        else refuse(res, 401, 'invalid_dpop_proof', 'invalid DPoP proof', 'DPoP');
+        return true;
+      }
+      if (jkt === undefined || proof.jkt !== jkt) {
+        refuse(res, 401, 'invalid_token', 'the token is not bound to the key of this DPoP proof', 'DPoP');
+        return true;
+      }
     }
 
     const scopes = new Set(typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []);

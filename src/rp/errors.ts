@@ -3,7 +3,8 @@ import * as client from 'openid-client';
 import type { ProviderConfig } from '../config/index.ts';
 import { OidcConnectError, causeChain, isOidcConnectError, networkFailure } from '../errors.ts';
 
-export type Stage = 'discovery' | 'authorization' | 'token' | 'userinfo' | 'jwks';
+/** Where a provider request failed; `par` is the pushed authorization request (RFC 9126). */
+export type Stage = 'discovery' | 'authorization' | 'par' | 'token' | 'userinfo' | 'jwks';
 
 const BAD_BODY = new Set(['OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_PARSE_ERROR', 'OAUTH_RESPONSE_IS_NOT_CONFORM',
   'OAUTH_INVALID_SERVER_METADATA', 'OAUTH_MISSING_SERVER_METADATA']);
@@ -174,6 +175,6 @@ function responseOf(error: unknown): Response | undefined {
 function refusesClient(error: unknown, stage: Stage): boolean {
   if (error instanceof client.ResponseBodyError) return error.error === 'invalid_client';
   if (!(error instanceof client.WWWAuthenticateChallengeError)) return false;
-  return (stage === 'token' && error.status === 401)
+  return ((stage === 'token' || stage === 'par') && error.status === 401)
     || error.cause.some((challenge) => challenge.scheme === 'basic' || challenge.parameters.error === 'invalid_client');
 }

@@ -22,6 +22,8 @@ export interface Flow {
   acrValues?: readonly string[] | null;
   /** The `max_age` it asked for, which the ID token's auth_time must meet; null or absent when none. */
   maxAge?: number | null;
+  /** With OIDC_DPOP: the sign-in's DPoP key, sealed (rp/session-tokens.ts); null without. */
+  dpopKey: string | null;
 }
 
 export interface SaveOptions {
@@ -58,6 +60,7 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
     client: hashed.client,
     acr_values: flow.acrValues ? flow.acrValues.join(' ') : null,
     max_age: flow.maxAge ?? null,
+    dpop_key: flow.dpopKey,
   };
   // One transaction, so the writes are one commit (on SQLite, one write of its log).
   const write = async (db: Db) => {
@@ -74,7 +77,7 @@ export async function saveFlow(db: Db, state: string, binding: string, flow: Flo
  */
 
 const insertFlow = preparedInsert('oidc_flows', [
-  'id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'acr_values', 'max_age',
+  'id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'acr_values', 'max_age', 'dpop_key',
 ]);
 
 /**
@@ -129,6 +132,7 @@ export async function takeFlow(db: Db, state: string, binding: string | undefine
   return {
     provider: row.provider, codeVerifier: row.code_verifier, nonce: row.nonce, next: row.next, renewsSession: row.renews_session,
     ...(row.acr_values === null ? {} : { acrValues: row.acr_values.split(' ') }), ...(row.max_age === null ? {} : { maxAge: row.max_age }),
+    dpopKey: row.dpop_key,
   };
 }
 

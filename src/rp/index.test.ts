@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as client from 'openid-client';
-import { pkceChallenge } from './index.ts';
+import { loadConfig } from '../config/index.ts';
+import { ConfigError } from '../errors.ts';
+import { createRelyingParty, pkceChallenge } from './index.ts';
 
 test('the S256 code challenge is RFC 7636\'s, as openid-client computes it', async () => {
   // RFC 7636, Appendix B.
@@ -10,4 +12,10 @@ test('the S256 code challenge is RFC 7636\'s, as openid-client computes it', asy
     const verifier = client.randomPKCECodeVerifier();
     assert.equal(pkceChallenge(verifier), await client.calculatePKCECodeChallenge(verifier));
   }
+});
+
+test('a relying party needs SESSION_SECRET, which seals the tokens sessions keep: without it, one line saying so', () => {
+  const config = loadConfig({ cwd: '/nonexistent', env: { DATABASE_URL: 'sqlite::memory:', DEV_IDP_PORT: '1' } });
+  assert.throws(() => createRelyingParty(config, {} as never), (error: unknown) => error instanceof ConfigError
+    && error.problems.length === 1 && /^SESSION_SECRET: the relying party seals the provider tokens/.test(error.problems[0]!));
 });

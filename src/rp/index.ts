@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { Config, ProviderConfig } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import { sha256Base64url } from '../digest.ts';
-import { OidcConnectError } from '../errors.ts';
+import { ConfigError, OidcConnectError } from '../errors.ts';
 import type { ActiveSession } from '../sessions/index.ts';
 import { saveFlow, takeFlow } from './flows.ts';
+import type { JSONWebKeySet } from 'jose';
+import { keySet } from './client-auth.ts';
+import { newDpopKey } from './dpop.ts';
 import { ProviderClient, type SignInResult, type WarnLog } from './provider.ts';
+import { SessionTokens } from './session-tokens.ts';
 
 export interface CompletedSignIn extends SignInResult {
   provider: ProviderClient;
@@ -18,6 +22,8 @@ export interface CompletedSignIn extends SignInResult {
 export interface RelyingParty {
   readonly providers: readonly ProviderConfig[];
   provider(id: string | undefined): ProviderClient;
+  /** Seals and opens the provider tokens that sessions keep (under SESSION_SECRET). */
+  readonly tokens: SessionTokens;
   /**
    * Starts a login; returns the provider URL to redirect the browser to. With `renewsSession` (a
    * session id) it is that session's silent renewal: prompt=none, and a login_required answer ends it.
@@ -34,6 +40,8 @@ export interface RelyingParty {
   finishLogin(callbackUrl: URL, binding: string | undefined): Promise<CompletedSignIn>;
   /** Where to send the browser after the local session ended: the provider's logout, or null. */
   logoutUrl(session: ActiveSession): Promise<string | null>;
+  /** Every provider's OIDC_RP_PRIVATE_KEY public keys, for /.well-known/jwks.json. */
+  publicJwks(): Promise<JSONWebKeySet>;
 }
 
 /** The provider would not renew the session without the user: log in again, then go to `next`. */
@@ -80,20 +88,29 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
     return found;
   };
 
+  if (config.sessionSecret === '') {
+    throw new ConfigError(['SESSION_SECRET: the relying party seals the provider tokens it keeps with it; set SESSION_SECRET, or pass withSessionSecret(loadConfig()), as createRuntime and startServer do']);
+  }
+  const tokens = new SessionTokens(config.sessionSecret);
+
   return {
     providers: config.providers,
     provider,
+    tokens,
 
     async startLogin({ provider: id, next, binding, newBinding, client: address, renewsSession, acrValues, maxAge }) {
       const target = provider(id);
       const { state, nonce, codeVerifier } = flowSecrets();
+      // OIDC_DPOP: each sign-in its own key, which becomes its session's.
+      const dpopKey = target.config.dpop ? await newDpopKey(await target.dpopAlgorithm()) : undefined;
       const url = await target.authorizationUrl({
         state, nonce, promptNone: renewsSession !== undefined, codeChallenge: pkceChallenge(codeVerifier),
-        ...(acrValues ? { acrValues } : {}), ...(maxAge === undefined ? {} : { maxAge }),
+        ...(acrValues ? { acrValues } : {}), ...(maxAge === undefined ? {} : { maxAge }), ...(dpopKey ? { dpopKey } : {}),
       });
       const flow = {
         provider: target.config.id, codeVerifier, nonce, next, renewsSession: renewsSession ?? null,
         acrValues: acrValues ?? null, maxAge: maxAge ?? null,
+        dpopKey: dpopKey ? await tokens.sealDpopKey(dpopKey) : null,
       };
       await saveFlow(db, state, binding, flow,
         { newBinding, ...(address === undefined ? {} : { client: address, maxPerClient: config.pendingLoginsPerIp }) });
@@ -107,9 +124,14 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
       }
       const flow = await takeFlow(db, state, binding);
       const target = provider(flow.provider);
+      const dpopKey = flow.dpopKey === null ? undefined : await tokens.openDpopKey(flow.dpopKey);
+      if (flow.dpopKey !== null && dpopKey === undefined) {
+        throw new OidcConnectError('STATE_INVALID', 'This sign-in was started by an instance with another SESSION_SECRET, so it can\'t be finished here. Please start again.');
+      }
       try {
         const result = await target.finish(callbackUrl, {
-          state, nonce: flow.nonce, codeVerifier: flow.codeVerifier, ...(typeof flow.maxAge === 'number' ? { maxAge: flow.maxAge } : {}),
+          state, nonce: flow.nonce, codeVerifier: flow.codeVerifier,
+          ...(typeof flow.maxAge === 'number' ? { maxAge: flow.maxAge } : {}), ...(dpopKey ? { dpopKey } : {}),
         });
         return { ...result, provider: target, next: flow.next, stepUp: Boolean(flow.acrValues) };
       } catch (error) {
@@ -123,7 +145,12 @@ export function createRelyingParty(config: Config, db: Db, log?: WarnLog): Relyi
 
     async logoutUrl(session) {
       if (!session.row.provider || !clients.has(session.row.provider)) return null;
-      return provider(session.row.provider).endSessionUrl(session.tokens.idToken);
+      // Tokens that can't be opened (another SESSION_SECRET) give a logout without id_token_hint.
+      return provider(session.row.provider).endSessionUrl((await tokens.open(session.tokens))?.idToken);
+    },
+
+    async publicJwks() {
+      return keySet(await Promise.all([...clients.values()].map((c) => c.publicKeys())));
     },
   };
 }

@@ -2,9 +2,11 @@ import * as client from 'openid-client';
 import type { ProviderConfig } from '../config/index.ts';
 import type { TokenAuthMethod } from '../config/types.ts';
 import { isLoopbackHost } from '../config/parse.ts';
-import { OidcConnectError } from '../errors.ts';
+import { ConfigError, OidcConnectError } from '../errors.ts';
 import { toMetadataLookupError, toSignInError } from './errors.ts';
-import type { JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
+import { ClientCredentials } from './client-auth.ts';
+import { dpopAlgorithm, dpopHandle } from './dpop.ts';
 import { providerFetch } from './http.ts';
 import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
@@ -25,7 +27,20 @@ export interface WarnLog {
 export interface SignInResult {
   claims: client.IDToken;
   userinfo: Record<string, unknown>;
-  tokens: { idToken: string; accessToken: string; refreshToken?: string; expiresAt?: number; scope?: string };
+  tokens: { idToken: string; accessToken: string; refreshToken?: string; tokenType?: string; expiresAt?: number; scope?: string; dpopKey?: JWK };
+}
+
+/** RFC 8693's grant type, and its URI for an access token. */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/** An access token a provider issued to us (token exchange). */
+export interface IssuedAccessToken {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch ms. */
+  expiresAt?: number;
+  scope?: string;
 }
 
 /** The provider's discovery document, as openid-client reads it (re-exported so that only rp/ imports openid-client). */
@@ -44,6 +59,7 @@ export class ProviderClient {
   private readonly insecure: boolean;
   private metadata: Promise<ServerMetadata> | undefined;
   private jwks: JwksCache | undefined;
+  private readonly credentials: ClientCredentials;
 
   constructor(config: ProviderConfig, options: ProviderOptions) {
     this.config = config;
@@ -52,6 +68,7 @@ export class ProviderClient {
     this.postLogoutRedirectUri = `${options.appUrl}/signout/callback`;
     const issuer = new URL(config.issuer);
     this.insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
+    this.credentials = new ClientCredentials(config);
   }
 
   /** Discovery from the issuer URL (so openid-client compares the issuer), cached once it succeeds. */
@@ -110,9 +127,9 @@ export class ProviderClient {
     const reusable = this.reusable;
     if (reusable && reusable.auth === auth && reusable.jwks === jwks && now - reusable.at < 55_000) return reusable.configuration;
     const configuration = new client.Configuration(metadata, this.config.clientId, {
-      client_secret: this.config.clientSecret,
+      ...(this.config.clientSecret === undefined ? {} : { client_secret: this.config.clientSecret }),
       [client.clockTolerance]: this.options.clockToleranceSeconds,
-    }, auth === 'client_secret_post' ? client.ClientSecretPost(this.config.clientSecret) : client.ClientSecretBasic(this.config.clientSecret));
+    }, await this.credentials.clientAuth(auth, metadata));
     // No timeout of openid-client's (an AbortSignal.timeout per request): fetchHook gives each request its own, cheaper one.
     configuration.timeout = 0;
     configuration[client.customFetch] = this.fetchHook;
@@ -194,10 +211,34 @@ export class ProviderClient {
     return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs });
   };
 
-  /** `acrValues` and `maxAge`: a step-up's request for a (fresh) multi-factor sign-in. */
+  /**
+   * The URL that sends the browser to the provider. With PAR (OIDC_USE_PAR) the parameters are pushed
+   * first, the client authenticating as at the token endpoint (RFC 9126 §2), and the browser carries
+   * only the request_uri; otherwise they ride in the query. `acrValues` and `maxAge`: a step-up's
+   * request for a (fresh) multi-factor sign-in.
+   */
   async authorizationUrl(params: {
-    state: string; nonce: string; codeChallenge: string; promptNone: boolean; acrValues?: readonly string[]; maxAge?: number;
+    state: string; nonce: string; codeChallenge: string; promptNone: boolean; acrValues?: readonly string[]; maxAge?: number; dpopKey?: JWK;
   }): Promise<URL> {
+    const metadata = await this.serverMetadata();
+    this.requireFeatures(metadata);
+    const own: Record<string, string> = { state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge };
+    if (params.promptNone) own['prompt'] = 'none';
+    if (params.acrValues) own['acr_values'] = params.acrValues.join(' ');
+    if (params.maxAge !== undefined) own['max_age'] = String(params.maxAge);
+    const { dpopKey } = params;
+    if (this.pushes(metadata)) {
+      try {
+        // With DPoP, the proof sent with the pushed request binds the code to the sign-in's key (RFC 9449 §10.1).
+        return await this.withClientAuth(async (configuration) => client.buildAuthorizationUrlWithPAR(configuration, {
+          redirect_uri: this.redirectUri, scope: this.config.scopes.join(' '), code_challenge_method: 'S256', ...own,
+        }, dpopKey ? { DPoP: await dpopHandle(configuration, dpopKey) } : undefined));
+      } catch (error) {
+        throw toSignInError(error, 'par', this.config);
+      }
+    }
+    // Without PAR, dpop_jkt (the key's thumbprint) binds it (RFC 9449 §10).
+    if (dpopKey) own['dpop_jkt'] = await (await dpopHandle(await this.configuration(), dpopKey)).calculateThumbprint();
     const configuration = await this.configuration();
     // The parameters every login sends are put in by openid-client once per Configuration; a login
     // adds its own. (Building the whole URL each time re-serialised its query at every parameter.)
@@ -211,22 +252,68 @@ export class ProviderClient {
         }).href,
       };
     }
-    const own = new URLSearchParams({ state: params.state, nonce: params.nonce, code_challenge: params.codeChallenge });
-    if (params.promptNone) own.set('prompt', 'none');
-    if (params.acrValues) own.set('acr_values', params.acrValues.join(' '));
-    if (params.maxAge !== undefined) own.set('max_age', String(params.maxAge));
-    return new URL(`${this.authorizationBase.href}&${own}`);
+    return new URL(`${this.authorizationBase.href}&${new URLSearchParams(own)}`);
   }
 
   private authorizationBase: { configuration: client.Configuration; href: string } | undefined;
 
-  /** Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host. */
-  async finish(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number }): Promise<SignInResult> {
+  /** OIDC_USE_PAR: `on`, or `auto` where the provider lists a PAR endpoint. */
+  pushes(metadata: ServerMetadata): boolean {
+    const mode = this.config.par ?? 'auto';
+    return mode === 'on' || (mode === 'auto' && metadata.pushed_authorization_request_endpoint !== undefined);
+  }
+
+  /**
+   * What the configuration asks of the provider that its metadata does not offer: a ConfigError
+   * naming the setting. Run at start when the provider answers then (web/runtime.ts), at every
+   * login start otherwise, and by `check`.
+   */
+  requireFeatures(metadata: ServerMetadata): void {
+    const problems: string[] = [];
+    if (this.config.par === 'on' && !metadata.pushed_authorization_request_endpoint) {
+      problems.push(`OIDC_USE_PAR=on: ${this.config.name} (${this.config.issuer}) lists no pushed_authorization_request_endpoint, so authorization requests can't be pushed; set OIDC_USE_PAR=auto (or off), or turn PAR on at the provider`);
+    }
+    if (this.config.dpop && dpopAlgorithm(metadata) === undefined) {
+      const listed = metadata.dpop_signing_alg_values_supported;
+      problems.push(listed
+        ? `OIDC_DPOP=on: ${this.config.name} (${this.config.issuer}) takes DPoP proofs signed ${listed.join(', ')} only, none of which oidc-connect makes (ES256, Ed25519, PS256, RS256); set OIDC_DPOP=off`
+        : `OIDC_DPOP=on: ${this.config.name} (${this.config.issuer}) lists no dpop_signing_alg_values_supported, so it does not take DPoP proofs; set OIDC_DPOP=off, or turn DPoP on at the provider`);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** With OIDC_DPOP: the algorithm a sign-in's key is made for (the provider's metadata decides). */
+  async dpopAlgorithm(): Promise<string> {
+    const metadata = await this.serverMetadata();
+    this.requireFeatures(metadata);
+    return dpopAlgorithm(metadata)!;
+  }
+
+  /** Checks requireFeatures against the provider's metadata when it answers; when it doesn't, the first sign-in will. */
+  async checkFeatures(): Promise<void> {
+    let metadata: ServerMetadata;
+    try {
+      metadata = await this.serverMetadata();
+    } catch {
+      return;
+    }
+    this.requireFeatures(metadata);
+  }
+
+  /**
+   * Exchanges the code and runs every check; `callbackUrl` is built from APP_URL, never from Host.
+   * With `dpopKey` (the sign-in's), the token request and userinfo carry proofs made with it.
+   */
+  async finish(callbackUrl: URL, checks: {
+    state: string; nonce: string; codeVerifier: string; maxAge?: number; dpopKey?: JWK;
+  }): Promise<SignInResult> {
     let configuration!: client.Configuration;
+    let dpop: client.DPoPHandle | undefined;
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
-      tokens = await this.withClientAuth((used) => {
+      tokens = await this.withClientAuth(async (used) => {
         configuration = used;
+        dpop = checks.dpopKey ? await dpopHandle(used, checks.dpopKey) : undefined;
         return client.authorizationCodeGrant(used, callbackUrl, {
           pkceCodeVerifier: checks.codeVerifier,
           expectedState: checks.state,
@@ -234,7 +321,7 @@ export class ProviderClient {
           idTokenExpected: true,
           // openid-client then requires auth_time, and refuses one older than max_age.
           ...(checks.maxAge === undefined ? {} : { maxAge: checks.maxAge }),
-        }, undefined, { redirectUri: this.redirectUri } as client.AuthorizationCodeGrantOptions);
+        }, undefined, { redirectUri: this.redirectUri, ...(dpop ? { DPoP: dpop } : {}) } as client.AuthorizationCodeGrantOptions);
       });
     } catch (error) {
       throw toSignInError(error, error instanceof client.AuthorizationResponseError ? 'authorization' : 'token', this.config);
@@ -255,7 +342,7 @@ export class ProviderClient {
     // Our copy of the metadata: Configuration.serverMetadata() returns a structuredClone at each call.
     if ((await this.serverMetadata()).userinfo_endpoint) {
       try {
-        userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)) };
+        userinfo = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub, dpop ? { DPoP: dpop } : undefined)) };
       } catch (error) {
         throw toSignInError(error, 'userinfo', this.config);
       }
@@ -267,9 +354,11 @@ export class ProviderClient {
       tokens: {
         idToken: tokens.id_token,
         accessToken: tokens.access_token,
+        tokenType: tokens.token_type,
         ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
         ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
         ...(tokens.scope ? { scope: tokens.scope } : {}),
+        ...(checks.dpopKey ? { dpopKey: checks.dpopKey } : {}),
       },
     };
   }
@@ -278,10 +367,11 @@ export class ProviderClient {
    * Trades a refresh token for new tokens. The provider may rotate the refresh token; the old ID
    * token is kept when no new one comes, because logout needs one as id_token_hint.
    */
-  async refresh(current: { refreshToken: string; idToken?: string }): Promise<SignInResult['tokens']> {
+  async refresh(current: { refreshToken: string; idToken?: string; dpopKey?: JWK }): Promise<SignInResult['tokens']> {
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
     try {
-      tokens = await this.withClientAuth((configuration) => client.refreshTokenGrant(configuration, current.refreshToken));
+      tokens = await this.withClientAuth(async (configuration) => client.refreshTokenGrant(configuration, current.refreshToken, undefined,
+        current.dpopKey ? { DPoP: await dpopHandle(configuration, current.dpopKey) } : undefined));
     } catch (error) {
       throw toSignInError(error, 'token', this.config);
     }
@@ -290,7 +380,43 @@ export class ProviderClient {
     return {
       idToken: idToken ?? '',
       accessToken: tokens.access_token,
+      tokenType: tokens.token_type,
       refreshToken: tokens.refresh_token ?? current.refreshToken,
+      ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+      ...(tokens.scope ? { scope: tokens.scope } : {}),
+    };
+  }
+
+  /** Whether the provider's metadata lists RFC 8693 token exchange. */
+  async offersTokenExchange(): Promise<boolean> {
+    return (await this.serverMetadata()).grant_types_supported?.includes(TOKEN_EXCHANGE) === true;
+  }
+
+  /**
+   * RFC 8693 token exchange: a user's access token (`subjectToken`) for one meant for `audience`,
+   * with `scope`. A refusal is TOKEN_EXCHANGE_REFUSED with the provider's error; a refused client,
+   * CLIENT_AUTH_FAILED.
+   */
+  async exchange(input: { subjectToken: string; audience?: string; scope?: string; dpopKey?: JWK }): Promise<IssuedAccessToken> {
+    let tokens: Awaited<ReturnType<typeof client.genericGrantRequest>>;
+    try {
+      tokens = await this.withClientAuth(async (configuration) => client.genericGrantRequest(configuration, TOKEN_EXCHANGE, {
+        subject_token: input.subjectToken,
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        requested_token_type: ACCESS_TOKEN_TYPE,
+        ...(input.audience !== undefined ? { audience: input.audience } : {}),
+        ...(input.scope !== undefined ? { scope: input.scope } : {}),
+      }, input.dpopKey ? { DPoP: await dpopHandle(configuration, input.dpopKey) } : undefined));
+    } catch (error) {
+      const mapped = toSignInError(error, 'token', this.config);
+      if (mapped.code !== 'PROVIDER_ERROR') throw mapped;
+      const refusal = error instanceof client.ResponseBodyError ? `${error.error}${error.error_description ? `: ${error.error_description}` : ''}` : mapped.message;
+      throw new OidcConnectError('TOKEN_EXCHANGE_REFUSED', `${this.config.name} refused to exchange the access token${input.audience ? ` for ${input.audience}` : ''} (${refusal}).`, { cause: error });
+    }
+    const expiresIn = tokens.expiresIn();
+    return {
+      accessToken: tokens.access_token,
+      tokenType: tokens.token_type,
       ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
       ...(tokens.scope ? { scope: tokens.scope } : {}),
     };
@@ -309,6 +435,16 @@ export class ProviderClient {
       post_logout_redirect_uri: this.postLogoutRedirectUri,
       ...(idToken ? { id_token_hint: idToken } : {}),
     }).href;
+  }
+
+  /** The public halves of OIDC_RP_PRIVATE_KEY's keys, with their kids; empty without keys. */
+  publicKeys(): Promise<JWK[]> {
+    return this.credentials.publicKeys();
+  }
+
+  /** The algorithm private_key_jwt assertions are signed with (it may depend on the metadata). */
+  async assertionAlgorithm(): Promise<string> {
+    return this.credentials.assertionAlgorithm(await this.serverMetadata());
   }
 
   // --- Bearer access tokens (src/rp/bearer/) ---

@@ -4,12 +4,12 @@
  * which keeps it right: every write that ends a session or alters a user is announced by its owner,
  * on every instance, and the entries it touches are dropped.
  */
+import type { SignedInUser } from '../accounts/roles.ts';
 import { changeFeedOf, type ChangeFeed } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
-import type { SignedInUser } from '../accounts/roles.ts';
 import { InvalidatedCache } from '../db/invalidated-cache.ts';
 import type { SessionRow } from '../db/schema.ts';
-import type { ProviderTokens } from './tokens.ts';
+import type { StoredTokens } from './tokens.ts';
 
 export interface CachedSession {
   /** Its `last_seen` is this instance's last touch; its `refresh_lock` is not kept current (the lease is always read from the database). */
@@ -17,7 +17,7 @@ export interface CachedSession {
   /** Its `last_login` is as it was when the session was read: a sign-in elsewhere is not announced. */
   readonly user: SignedInUser;
   /** The row's provider tokens, parsed at the first call (see parsedOnDemand). */
-  readonly tokens: () => ProviderTokens;
+  readonly tokens: () => StoredTokens;
 }
 
 export type SessionCache = InvalidatedCache<CachedSession>;

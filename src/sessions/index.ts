@@ -6,14 +6,14 @@ import { userRoles, type SignedInUser } from '../accounts/roles.ts';
 import type { SessionRow } from '../db/schema.ts';
 import { sha256Base64url } from '../digest.ts';
 import { sessionCacheFor, type CachedSession } from './cache.ts';
-import { parsedOnDemand, type ProviderTokens } from './tokens.ts';
+import { parsedOnDemand, serializeTokens, type StoredTokens } from './tokens.ts';
 
 export interface SessionPolicy {
   maxAgeSeconds: number;
   idleTimeoutSeconds: number;
 }
 
-export type { ProviderTokens } from './tokens.ts';
+export type { StoredTokens } from './tokens.ts';
 
 export interface NewSession {
   userId: number;
@@ -21,7 +21,8 @@ export interface NewSession {
   providerSid?: string | null;
   userAgent?: string;
   ip?: string;
-  tokens?: ProviderTokens;
+  /** The provider tokens as the row keeps them: sealed by rp/session-tokens.ts. */
+  tokens?: StoredTokens;
   /**
    * How the user proved who they are (RFC 8176 `amr` values: 'pwd', 'otp', 'hwk', 'mfa', or the
    * provider's ID token's, whose non-strings are dropped), and the provider's `acr`: the admin's
@@ -36,8 +37,8 @@ export interface ActiveSession {
   row: SessionRow;
   /** The user with their roles (src/accounts/roles.ts). */
   user: SignedInUser;
-  /** Parsed from the row when first read; a refresh replaces them. */
-  tokens: ProviderTokens;
+  /** The row's provider tokens (their times in the clear, the tokens sealed), parsed when first read; a refresh replaces them. */
+  tokens: StoredTokens;
 }
 
 /** A class: an object literal with a getter and a setter cost about 1 µs per request to make. */
@@ -45,21 +46,21 @@ class LoadedSession implements ActiveSession {
   readonly id: string;
   row: SessionRow;
   readonly user: SignedInUser;
-  readonly #stored: () => ProviderTokens;
-  #replaced: ProviderTokens | undefined;
+  readonly #stored: () => StoredTokens;
+  #replaced: StoredTokens | undefined;
 
-  constructor(id: string, row: SessionRow, user: SignedInUser, stored: () => ProviderTokens) {
+  constructor(id: string, row: SessionRow, user: SignedInUser, stored: () => StoredTokens) {
     this.id = id;
     this.row = row;
     this.user = user;
     this.#stored = stored;
   }
 
-  get tokens(): ProviderTokens {
+  get tokens(): StoredTokens {
     return this.#replaced ?? this.#stored();
   }
 
-  set tokens(tokens: ProviderTokens) {
+  set tokens(tokens: StoredTokens) {
     this.#replaced = tokens;
   }
 }
@@ -89,7 +90,7 @@ export async function createSession(db: Db, policy: SessionPolicy, input: NewSes
     provider_sid: input.providerSid ?? null,
     user_agent: (input.userAgent ?? '').slice(0, 512),
     ip: (input.ip ?? '').slice(0, 64),
-    data: JSON.stringify(input.tokens ?? {}),
+    data: serializeTokens(input.tokens ?? {}),
     // Its forms' anti-forgery token (src/web/protection/csrf.ts): made once, new with every sign-in.
     csrf: random.toString('base64url', 32, 64),
     amr: amrText(input.amr ?? []),

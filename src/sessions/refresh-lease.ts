@@ -5,10 +5,11 @@
  */
 import { changing } from '../db/change-feed.ts';
 import type { Db } from '../db/index.ts';
-import type { ActiveSession, ProviderTokens } from './index.ts';
+import type { ActiveSession } from './index.ts';
+import { parseTokens, serializeTokens, type StoredTokens } from './tokens.ts';
 
 /** Refresh a little before expiry, so a request never carries a token that dies on its way. */
-const EARLY_MS = 30_000;
+export const EARLY_MS = 30_000;
 /** How long a request waits for another instance's refresh before going on with the tokens it has. */
 const WAIT_MS = 15_000;
 const POLL_MS = 100;
@@ -18,8 +19,9 @@ export type RefreshOutcome = 'fresh' | 'refreshed' | 'ended' | 'unavailable';
 /** A lease held: its value in the row (its expiry, epoch ms), which every later write must match. */
 export type RefreshLease = number;
 
-export function needsRefresh(tokens: ProviderTokens, now = Date.now()): boolean {
-  return tokens.refreshToken !== undefined && tokens.expiresAt !== undefined && now >= tokens.expiresAt - EARLY_MS;
+/** A refresh token is kept and the access token has less than `marginMs` left. */
+export function needsRefresh(tokens: StoredTokens, now = Date.now(), marginMs = EARLY_MS): boolean {
+  return tokens.refreshable === true && tokens.expiresAt !== undefined && now >= tokens.expiresAt - marginMs;
 }
 
 /** Takes the lease for `leaseMs` unless another instance holds a live one; null when it does. */
@@ -34,9 +36,9 @@ export async function takeRefreshLease(db: Db, sessionId: string, leaseMs: numbe
 }
 
 /** The tokens stored now (another instance may have refreshed them), or undefined when the session ended. */
-export async function storedTokens(db: Db, sessionId: string): Promise<ProviderTokens | undefined> {
+export async function storedTokens(db: Db, sessionId: string): Promise<StoredTokens | undefined> {
   const row = await db.selectFrom('sessions').select('data').where('id', '=', sessionId).executeTakeFirst();
-  return row ? JSON.parse(row.data) as ProviderTokens : undefined;
+  return row ? parseTokens(row.data) : undefined;
 }
 
 /**
@@ -44,10 +46,10 @@ export async function storedTokens(db: Db, sessionId: string): Promise<ProviderT
  * false when it lapsed and another instance took it (its tokens win; ours are dropped). Every
  * instance's session cache drops the old tokens (src/db/change-feed.ts).
  */
-export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: ProviderTokens, lease: RefreshLease): Promise<boolean> {
+export async function writeRefreshedTokens(db: Db, sessionId: string, tokens: StoredTokens, lease: RefreshLease): Promise<boolean> {
   return changing(db, async (db) => {
     const written = await db.updateTable('sessions')
-      .set({ data: JSON.stringify(tokens), refresh_lock: null })
+      .set({ data: serializeTokens(tokens), refresh_lock: null })
       .where('id', '=', sessionId)
       .where('refresh_lock', '=', lease)
       .executeTakeFirst();
@@ -71,15 +73,18 @@ export async function releaseRefreshLease(db: Db, sessionId: string, lease: Refr
   await db.updateTable('sessions').set({ refresh_lock: null }).where('id', '=', sessionId).where('refresh_lock', '=', lease).execute();
 }
 
-/** Waits, at most WAIT_MS, for the instance holding the lease; then takes up its tokens. */
-export async function waitForRefresh(db: Db, session: ActiveSession): Promise<RefreshOutcome> {
+/**
+ * Waits, at most WAIT_MS, for the instance holding the lease; then takes up its tokens, which must
+ * have more than `marginMs` left.
+ */
+export async function waitForRefresh(db: Db, session: ActiveSession, marginMs = EARLY_MS): Promise<RefreshOutcome> {
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
     const row = await db.selectFrom('sessions').select(['data', 'refresh_lock']).where('id', '=', session.id).executeTakeFirst();
     if (!row) return 'ended';
     if (row.refresh_lock === null || row.refresh_lock < Date.now()) {
-      session.tokens = JSON.parse(row.data) as ProviderTokens;
-      return needsRefresh(session.tokens) ? 'unavailable' : 'refreshed';
+      session.tokens = parseTokens(row.data);
+      return needsRefresh(session.tokens, Date.now(), marginMs) ? 'unavailable' : 'refreshed';
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

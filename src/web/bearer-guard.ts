@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
-  BearerError, isScopeName, TooManyTokenChecks, type BearerAuthentication, type BearerAuthenticator, type BearerRequirements,
+  BearerError, DPOP_MODES, isScopeName, TooManyTokenChecks, type BearerAuthentication, type BearerAuthenticator, type BearerRequirements,
 } from '../rp/bearer/index.ts';
 
 export interface BearerGuardOptions extends Omit<BearerRequirements, 'acr'> {
@@ -46,9 +46,20 @@ export class BearerRefusal {
   }
 }
 
+/** What the check needs of a request, whichever the framework: its credentials and what a DPoP proof must match. */
+export interface BearerRequest {
+  authorization: string | undefined;
+  /** The DPoP header (RFC 9449). */
+  dpop: string | undefined;
+  method: string;
+  /** The path and query, as received (the proof's URL is APP_URL and this path). */
+  path: string;
+  /** The client's address (TRUST_PROXY applied). */
+  ip: string;
+}
+
 /** Checks one request: its authentication, null (no Bearer credentials, allowSession), or its refusal. */
-export type BearerCheck = (authenticator: BearerAuthenticator, authorization: string | undefined, ip: string)
-  => Promise<BearerAuthentication | null | BearerRefusal>;
+export type BearerCheck = (authenticator: BearerAuthenticator, request: BearerRequest) => Promise<BearerAuthentication | null | BearerRefusal>;
 
 /** Validates the route's options once, where it is declared, and returns the check its requests run. */
 export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
@@ -64,15 +75,19 @@ export function bearerCheck(options: BearerGuardOptions = {}): BearerCheck {
   for (const role of options.roles ?? []) {
     if (typeof role !== 'string' || role === '') throw new TypeError(`requireBearer: ${JSON.stringify(role)} is not a role name`);
   }
+  if (options.dpop !== undefined && !DPOP_MODES.includes(options.dpop)) {
+    throw new TypeError(`requireBearer: dpop must be ${DPOP_MODES.join(' or ')}, not ${JSON.stringify(options.dpop)}`);
+  }
   const settings: BearerRequirements & { allowSession?: boolean } = {
     ...options, scopes: Object.freeze([...(options.scopes ?? [])]), acr: Object.freeze([...acr]), roles: Object.freeze([...(options.roles ?? [])]),
   };
-  return async (authenticator, authorization, ip) => {
+  const missing = settings.dpop === 'required'
+    ? new BearerError(undefined, 'Send an Authorization: DPoP access token with its DPoP proof.', { scheme: 'DPoP' })
+    : new BearerError(undefined, 'Send an Authorization: Bearer access token.');
+  return async (authenticator, { authorization, dpop, method, path, ip }) => {
     try {
-      const result = await authenticator.authenticate(authorization, settings, { ip });
-      if (result === null && !settings.allowSession) {
-        return new BearerRefusal(new BearerError(undefined, 'Send an Authorization: Bearer access token.'), ip);
-      }
+      const result = await authenticator.authenticate(authorization, settings, { ip, request: { method, path, dpop } });
+      if (result === null && !settings.allowSession) return new BearerRefusal(missing, ip);
       return result;
     } catch (error) {
       if (error instanceof BearerError || error instanceof TooManyTokenChecks) return new BearerRefusal(error, ip);
@@ -91,7 +106,10 @@ export function bearerGuard(
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const check = bearerCheck(options);
   return async (request, reply) => {
-    const result = await check(authenticator, request.headers.authorization, request.ip);
+    const dpop = request.headers.dpop;
+    const result = await check(authenticator, {
+      authorization: request.headers.authorization, dpop: typeof dpop === 'string' ? dpop : undefined, method: request.method, path: request.url, ip: request.ip,
+    });
     if (result instanceof BearerRefusal) {
       request.log.info(...result.log);
       return reply.code(result.status).headers(result.headers).send(result.body);

@@ -25,6 +25,9 @@ async function seed(db: Db, now: number): Promise<void> {
     id, user_id: user.id, created: expires - HOUR, expires, last_seen: expires - HOUR, provider: null, provider_sid: null, user_agent: '', ip: '',
   });
   await db.insertInto('sessions').values([session(`old${now}`, now - 1), session(`live${now}`, now + HOUR)]).execute();
+  await db.insertInto('session_tokens').values([
+    { session_id: `live${now}`, audience_key: 'old', sealed: 's', expires: now - 1 }, { session_id: `live${now}`, audience_key: 'live', sealed: 's', expires: now + HOUR },
+  ]).execute();
   const flow = (id: string, expires: number) => ({
     id, provider: 'okta', binding: 'b', code_verifier: 'v', nonce: 'n', next: '/', prompt_none: 0 as const, expires,
   });
@@ -32,6 +35,7 @@ async function seed(db: Db, now: number): Promise<void> {
   await db.insertInto('logout_tokens').values([
     { id: `old${now}`, provider: 'okta', expires: now - 1 }, { id: `live${now}`, provider: 'okta', expires: now + HOUR },
   ]).execute();
+  await db.insertInto('dpop_proofs').values([{ id: `old${now}`, expires: now - 1 }, { id: `live${now}`, expires: now + HOUR }]).execute();
   await db.insertInto('audit_log').values([
     { time: now - 91 * 24 * HOUR, type: 'logout', error_code: null, user_id: null, actor_id: null },
     { time: now - HOUR, type: 'logout', error_code: null, user_id: null, actor_id: null },
@@ -53,12 +57,14 @@ async function seed(db: Db, now: number): Promise<void> {
 }
 
 async function left(db: Db) {
-  const ids = async (table: 'sessions' | 'oidc_flows' | 'logout_tokens') =>
+  const ids = async (table: 'sessions' | 'oidc_flows' | 'logout_tokens' | 'dpop_proofs') =>
     (await db.selectFrom(table).select('id').execute()).map((r) => r.id).sort();
   return {
     sessions: await ids('sessions'),
+    session_tokens: (await db.selectFrom('session_tokens').select('audience_key').execute()).map((r) => r.audience_key),
     oidc_flows: await ids('oidc_flows'),
     logout_tokens: await ids('logout_tokens'),
+    dpop_proofs: await ids('dpop_proofs'),
     audit_log: (await db.selectFrom('audit_log').select('time').execute()).length,
     login_failures: (await db.selectFrom('login_failures').select('username').execute()).map((r) => r.username),
     change_log: (await db.selectFrom('change_log').select('changes').execute()).map((r) => r.changes).sort(),
@@ -70,9 +76,11 @@ test('one sweep deletes expired rows from every owner, and only those', async ()
   const db = handle.db;
   await seed(db, NOW);
   const options: HousekeepingOptions = { db, lockout, auditRetentionDays: 90, log: quiet };
-  assert.deepEqual(await sweep(options, NOW), { sessions: 1, oidc_flows: 1, logout_tokens: 1, audit_log: 1, login_failures: 1, change_log: 2, mail_outbox: 1 });
+  assert.deepEqual(await sweep(options, NOW), {
+    sessions: 1, session_tokens: 1, oidc_flows: 1, logout_tokens: 1, dpop_proofs: 1, audit_log: 1, login_failures: 1, change_log: 2, mail_outbox: 1,
+  });
   assert.deepEqual(await left(db), {
-    sessions: [`live${NOW}`], oidc_flows: [`live${NOW}`], logout_tokens: [`live${NOW}`], audit_log: 1, login_failures: [`live${NOW}`],
+    sessions: [`live${NOW}`], session_tokens: ['live'], oidc_flows: [`live${NOW}`], logout_tokens: [`live${NOW}`], dpop_proofs: [`live${NOW}`], audit_log: 1, login_failures: [`live${NOW}`],
     // The expired session's deletion logged itself (e: every session expired by then) before the log was pruned.
     change_log: [`e:${NOW}`, 's:live'],
     mail_outbox: [`live${NOW}`, `waiting${NOW}`],
@@ -86,7 +94,9 @@ test('a failing sweep is logged, never thrown', async () => {
   const warnings: string[] = [];
   const log = { info() {}, warn: (fields: { table: string }) => { warnings.push(fields.table); } };
   assert.deepEqual(await sweep({ db: broken.db, lockout, auditRetentionDays: 90, log }), {});
-  assert.deepEqual(warnings, ['sessions', 'oidc_flows', 'logout_tokens', 'audit_log', 'login_failures', 'change_log', 'mail_outbox', 'mfa_pending', 'mfa_used_challenges']);
+  assert.deepEqual(warnings, [
+    'sessions', 'session_tokens', 'oidc_flows', 'logout_tokens', 'dpop_proofs', 'audit_log', 'login_failures', 'change_log', 'mail_outbox', 'mfa_pending', 'mfa_used_challenges',
+  ]);
   await broken.close();
 });
 

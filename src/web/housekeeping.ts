@@ -12,8 +12,10 @@ import type { Db } from '../db/index.ts';
 import { pruneOutbox } from '../mail/outbox.ts';
 import { prunePendingSignIns } from '../mfa/pending.ts';
 import { pruneUsedChallenges } from '../mfa/webauthn.ts';
+import { pruneDpopProofs } from '../rp/bearer/dpop-replay.ts';
 import { pruneFlows } from '../rp/flows.ts';
 import { pruneLogoutTokens } from '../rp/logout-token.ts';
+import { pruneExchangedTokens } from '../sessions/exchanged-tokens.ts';
 import { deleteExpiredSessions } from '../sessions/index.ts';
 
 export const SWEEP_INTERVAL_MS = 5 * 60 * 1000;
@@ -31,8 +33,10 @@ export async function sweep(options: HousekeepingOptions, now = Date.now()): Pro
   const { db, log } = options;
   const tasks: [string, () => Promise<number>][] = [
     ['sessions', () => deleteExpiredSessions(db, now)],
+    ['session_tokens', () => pruneExchangedTokens(db, now)],
     ['oidc_flows', () => pruneFlows(db, now)],
     ['logout_tokens', () => pruneLogoutTokens(db, now)],
+    ['dpop_proofs', () => pruneDpopProofs(db, now)],
     ['audit_log', () => pruneAuditLog(db, options.auditRetentionDays, now)],
     ['login_failures', () => pruneLoginFailures(db, options.lockout, now)],
     ['change_log', () => pruneChangeLog(db, now)],

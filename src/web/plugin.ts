@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { changeFeedOf } from '../db/change-feed.ts';
 import type { SignedInUser } from '../accounts/roles.ts';
+import { sessionAccessToken, type AccessToken, type AccessTokenOptions } from '../rp/access-token.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
@@ -38,6 +39,16 @@ declare module 'fastify' {
     user: SignedInUser | null;
     /** The verified `Authorization: Bearer` access token (set by `requireBearer`), or null. */
     bearer: BearerToken | null;
+    /**
+     * An access token of the signed-in provider session for calling downstream APIs, valid for at
+     * least another minute (refreshed when needed, once across instances), or with `{ audience,
+     * scope }` one exchanged for another API (RFC 8693). Throws NO_PROVIDER_TOKENS, REFRESH_REFUSED
+     * (the session has ended), TOKEN_EXCHANGE_UNSUPPORTED or TOKEN_EXCHANGE_REFUSED.
+     * @example
+     * const token = await request.accessToken();
+     * const answer = await fetch(url, { headers: await token.headers('GET', url) });
+     */
+    accessToken(options?: AccessTokenOptions): Promise<AccessToken>;
   }
   interface FastifyReply {
     /**
@@ -80,8 +91,8 @@ declare module 'fastify' {
   }
 }
 
-/** An Authorization header with the Bearer scheme; requireBearer checks the token itself. */
-const BEARER_SCHEME = /^\s*bearer(\s|$)/i;
+/** An Authorization header with the Bearer or DPoP scheme; requireBearer checks the token itself. */
+const BEARER_SCHEME = /^\s*(bearer|dpop)(\s|$)/i;
 
 export type OidcConnectOptions = Omit<RuntimeOptions, 'log'>;
 
@@ -129,6 +140,10 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     return formToken(this);
   });
   app.decorate('requireLogin', loginGuard(ctx.views));
+  const tokenContext = { db: ctx.db, rp: ctx.rp, httpTimeoutMs: config.httpTimeoutMs };
+  app.decorateRequest('accessToken', function accessToken(this: FastifyRequest, options?: AccessTokenOptions) {
+    return sessionAccessToken(tokenContext, this.session, options);
+  });
   const bearer = new BearerAuthenticator(ctx);
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
@@ -137,7 +152,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
     if (secret === undefined || request.routeOptions.config.session === false) return;
-    // A request signs in with its bearer token or with its cookie, never both: a bad token riding on a
+    // A request signs in with its access token or with its cookie, never both: a bad token riding on a
     // cookie would otherwise pass as the cookie's user, and skip that session's renewal checks.
     if (BEARER_SCHEME.test(request.headers.authorization ?? '')) return;
     const session = await loadSession(ctx.db, config.session, secret);

@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loadConfig, withSessionSecret, type Config } from '../config/index.ts';
 import { migrate, openDatabase, type Db } from '../db/index.ts';
-import { startDevIdp, type DevIdp } from '../dev-idp/index.ts';
+import { startDevIdp, type DevIdp, type DevIdpOptions } from '../dev-idp/index.ts';
 import { ConfigError } from '../errors.ts';
 import { startMailSender } from '../mail/sender.ts';
 import { mailSettings } from '../mail/settings.ts';
@@ -83,6 +83,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     const devIdp = startDevProvider ? await startConfiguredDevIdp(config) : null;
     if (devIdp) stops.push(() => devIdp.close());
     const rp = options.rp ?? createRelyingParty(config, db, log);
+    // What OIDC_USE_PAR=on or OIDC_DPOP=on ask of a provider is checked now if it answers, else at its first sign-in.
+    await Promise.all(config.providers.filter((p) => p.par === 'on' || p.dpop).map((p) => rp.provider(p.id).checkFeatures()));
     // Expired rows are swept on a timer, stopped before the database closes.
     const housekeeping = startHousekeeping({ db, lockout: config.lockout, auditRetentionDays: config.audit.retentionDays, log });
     stops.push(() => housekeeping.stop());
@@ -126,11 +128,22 @@ function startMail(config: Config, db: Db, brand: string, log: RuntimeLog): (Mai
 
 /** The development provider as the configuration sets it up (DEV_IDP_PORT, DEV_IDP_USERS_FILE), for `serve`, `dev-idp` and `devIdp: true`. */
 export function startConfiguredDevIdp(config: Config): Promise<DevIdp> {
-  return startDevIdp({
+  return startDevIdp(devIdpOptions(config));
+}
+
+/**
+ * What the development provider needs to know of the app's configuration: its port, users file,
+ * and how the app's client authenticates (OIDC_RP_TOKEN_AUTH_METHOD, with the client's credentials).
+ */
+export function devIdpOptions(config: Config): DevIdpOptions {
+  const app = config.devIdp ? config.providers[0] : undefined; // the development provider's client
+  return {
     port: config.devIdp?.port ?? 9000,
     appUrl: config.appUrl,
     dataDir: config.dataDir,
     production: config.production,
     ...(config.devIdp?.usersFile ? { usersFile: config.devIdp.usersFile } : {}),
-  });
+    ...(app ? { clientId: app.clientId, ...(app.clientSecret ? { clientSecret: app.clientSecret } : {}) } : {}),
+    ...(app?.tokenAuthMethod ? { clientAuthMethod: app.tokenAuthMethod } : {}),
+  };
 }

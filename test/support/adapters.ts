@@ -5,9 +5,13 @@
  *   GET /private   requireLogin
  *   GET /api/things, /api/admin-things   requireBearer with scope email, and admin
  *   GET /support, /api/support-things   requireLogin and requireBearer (scope email) with the role support
+ *   GET /api/dpop-things   requireBearer({ dpop: 'required' })
  *   POST /echo     the host's own form and JSON bodies, to show ours don't take them
+ *   GET /downstream[?audience=&scope=]   the session's access token (accessToken()): a call to the
+ *                  provider's userinfo with its headers() and what came back, or the error's code
  * The development provider is started by the adapter's `devIdp: true`.
  */
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import fastifyFormbody from '@fastify/formbody';
 import express4 from 'express';
@@ -16,6 +20,7 @@ import Fastify from 'fastify';
 import type { Config } from '../../src/config/index.ts';
 import type { DatabaseHandle } from '../../src/db/index.ts';
 import type { DevIdp } from '../../src/dev-idp/index.ts';
+import type { AccessToken, AccessTokenOptions } from '../../src/rp/access-token.ts';
 import { oidcConnect as oidcConnectExpress, requireBearer, requireLogin } from '../../src/web/express/index.ts';
 import { oidcConnect, pluginState } from '../../src/web/plugin.ts';
 import { freePort, testAppBase } from './app.ts';
@@ -30,7 +35,10 @@ export const ADAPTERS: readonly Adapter[] = ['fastify', 'express 5', 'express 4'
 
 export interface AdapterApp {
   adapter: Adapter;
+  /** APP_URL: where it is reached from outside. */
   url: string;
+  /** Where this instance listens (APP_URL's unless another was set). */
+  origin: string;
   config: Config;
   database: DatabaseHandle;
   idp: DevIdp;
@@ -63,6 +71,7 @@ export async function startAdapterApp(adapter: Adapter, env: Record<string, stri
   return {
     adapter,
     url: config.appUrl,
+    origin: host.url,
     config,
     database,
     idp: host.idp,
@@ -74,6 +83,39 @@ export async function startAdapterApp(adapter: Adapter, env: Record<string, stri
 }
 
 type Options = { config: Config; db: DatabaseHandle['db']; devIdp: true };
+
+export interface Downstream {
+  type?: string;
+  scope?: string;
+  expiresAt?: number;
+  /** SHA-256 of the token: tests compare tokens without a page ever holding one. */
+  token?: string;
+  /** What the provider's userinfo answered to the token (asked with the session's own token only). */
+  userinfo?: { status: number; body: Record<string, unknown>; challenge: string | null };
+  error?: string;
+}
+
+/** What GET /downstream does with the host's accessToken(): the same for every adapter. */
+async function downstream(config: Config, query: Record<string, unknown>, accessToken: (options?: AccessTokenOptions) => Promise<AccessToken>): Promise<[number, Downstream]> {
+  const options: AccessTokenOptions = {
+    ...(typeof query['audience'] === 'string' ? { audience: query['audience'] } : {}),
+    ...(typeof query['scope'] === 'string' ? { scope: query['scope'] } : {}),
+  };
+  let token: AccessToken;
+  try {
+    token = await accessToken(Object.keys(options).length > 0 ? options : undefined);
+  } catch (error) {
+    return [(error as { status?: number }).status ?? 500, { error: (error as { code?: string }).code ?? String(error) }];
+  }
+  const summary: Downstream = { type: token.type, ...(token.scope ? { scope: token.scope } : {}), ...(token.expiresAt ? { expiresAt: token.expiresAt } : {}), token: createHash('sha256').update(token.token).digest('base64url') };
+  if (Object.keys(options).length > 0) return [200, summary];
+  const url = `${config.providers[0]!.issuer}/v1/userinfo`;
+  let answer = await fetch(url, { headers: await token.headers('GET', url) });
+  // A server that wants its own nonce in DPoP proofs says so once (RFC 9449 §9); the call is made again with it.
+  const nonce = answer.headers.get('dpop-nonce');
+  if (answer.status === 401 && nonce) answer = await fetch(url, { headers: await token.headers('GET', url, { nonce }) });
+  return [200, { ...summary, userinfo: { status: answer.status, body: await answer.json() as Record<string, unknown>, challenge: answer.headers.get('www-authenticate') } }];
+}
 
 async function fastifyHost(options: Options, port: number): Promise<Host & { idp: DevIdp }> {
   const app = Fastify();
@@ -91,7 +133,12 @@ async function fastifyHost(options: Options, port: number): Promise<Host & { idp
   app.get('/support', { preHandler: app.requireLogin({ roles: ['support'] }) }, async (request) => ({ support: request.user!.username }));
   app.get('/api/support-things', { preHandler: app.requireBearer({ scopes: ['email'], roles: ['support'] }) }, async (request) =>
     ({ support: request.user!.username }));
+  app.get('/api/dpop-things', { preHandler: app.requireBearer({ dpop: 'required' }) }, async (request) => ({ user: request.user?.username ?? null }));
   app.post('/echo', async (request) => ({ body: request.body }));
+  app.get('/downstream', async (request, reply) => {
+    const [status, body] = await downstream(options.config, request.query as Record<string, unknown>, (o) => request.accessToken(o));
+    return reply.code(status).send(body);
+  });
   await app.listen({ port, host: '127.0.0.1' });
   return { url: `http://127.0.0.1:${port}`, idp: pluginState(app).runtime.devIdp!, close: () => app.close() };
 }
@@ -121,8 +168,15 @@ async function expressHost(adapter: Adapter, options: Options, port: number): Pr
   app.get('/api/support-things', requireBearer({ scopes: ['email'], roles: ['support'] }), (req, res) => {
     res.json({ support: req.user!.username });
   });
+  app.get('/api/dpop-things', requireBearer({ dpop: 'required' }), (req, res) => {
+    res.json({ user: req.user?.username ?? null });
+  });
   app.post('/echo', (req, res) => {
     res.json({ body: req.body as unknown });
+  });
+  app.get('/downstream', (req, res, next) => {
+    downstream(options.config, req.query as Record<string, unknown>, (o) => req.oidcConnect.accessToken(o))
+      .then(([status, body]) => res.status(status).json(body), next);
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(port, '127.0.0.1', () => resolve(listening)).on('error', reject);

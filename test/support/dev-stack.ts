@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDevIdp, type DevIdp } from '../../src/dev-idp/index.ts';
+import { devIdpOptions } from '../../src/web/runtime.ts';
 import { freePort, startTestApp, type TestApp } from './app.ts';
 import { signIn } from './dev-idp-login.ts';
 import { HttpClient, type Hop } from './http-client.ts';
@@ -13,14 +14,15 @@ export interface DevStack {
 
 /** The app and the embedded development provider, each on its own port, wired as `npm start` does. */
 export async function startDevStack(env: Record<string, string> = {}, users?: object[]): Promise<DevStack> {
-  const idpPort = await freePort();
+  const idpPort = env.DEV_IDP_PORT === undefined ? await freePort() : Number(env.DEV_IDP_PORT);
   const app = await startTestApp({ DEV_IDP_PORT: String(idpPort), ...env });
   let usersFile: string | undefined;
   if (users) {
     usersFile = join(app.dir, 'users.json');
     writeFileSync(usersFile, JSON.stringify(users));
   }
-  const idp = await startDevIdp({ port: idpPort, appUrl: app.url, dataDir: app.dir, ...(usersFile ? { usersFile } : {}) });
+  // Registered as the app's configuration says (its client's authentication method, for one).
+  const idp = await startDevIdp({ ...devIdpOptions(app.config), port: idpPort, dataDir: app.dir, ...(usersFile ? { usersFile } : {}) });
   return {
     app,
     idp,

@@ -23,11 +23,13 @@ import type { JwksCache } from '../jwks.ts';
 import type { ProviderClient } from '../provider.ts';
 import type { TokenCache } from '../token-cache.ts';
 import { beforeVerify, cachedToken, verifiedTokenCache, type VerifiedTokenCache } from './cache.ts';
+import { checkBinding, type DpopMode, type ProofRequest } from './dpop.ts';
 import { isJwt, verifyJwtAccessToken } from './jwt.ts';
 import { OpaqueTokenChecker, type OpaqueTokenOptions } from './opaque.ts';
-import { BearerError, parseAuthorization } from './parse.ts';
+import { BearerError, parseCredentials } from './parse.ts';
 import { missingScopes, type BearerToken } from './token.ts';
 
+export { boundKey, DPOP_MODES, type DpopMode } from './dpop.ts';
 export { TooManyTokenChecks } from './limit.ts';
 export { BearerError, isScopeName, parseAuthorization } from './parse.ts';
 export { scopesOf, type BearerToken } from './token.ts';
@@ -54,11 +56,22 @@ export interface BearerRequirements {
    * or the answer is 403 insufficient_scope. Implies `user: 'required'`.
    */
   roles?: readonly string[];
+  /**
+   * DPoP-bound tokens (RFC 9449). `'allowed'` (default): a Bearer token, or a DPoP-bound one sent as
+   * `Authorization: DPoP` with its proof. `'required'`: DPoP-bound tokens only. A bound token sent
+   * as Bearer is refused either way.
+   */
+  dpop?: DpopMode;
 }
 
 /** Who sent the token: opaque tokens that need the provider count against the client IP's budget. */
 export interface BearerCaller {
   ip?: string;
+  /**
+   * The request's method, path (with its query, which is ignored) and DPoP header, which a DPoP
+   * proof must match; without it, DPoP-bound tokens are refused.
+   */
+  request?: { method: string; path: string; dpop: string | undefined };
 }
 
 export interface BearerAuthentication {
@@ -114,19 +127,32 @@ export class BearerAuthenticator {
    * TooManyTokenChecks as verifyToken does.
    */
   async authenticate(authorization: string | undefined, options: BearerRequirements = {}, caller: BearerCaller = {}): Promise<BearerAuthentication | null> {
-    const raw = parseAuthorization(authorization);
-    if (raw === null) return null;
+    const credentials = parseCredentials(authorization);
+    if (credentials === null) return null;
+    const raw = credentials.token;
     const cache = raw.length <= MAX_TOKEN_LENGTH && isJwt(raw) ? this.#verifiedTokens() : null;
     const cached = cache ? cachedToken(cache, raw) : undefined;
-    if (cached) return this.#admit(cached.token, cached.user, options);
+    if (cached) {
+      // The proof is checked at every request, a cached token or not.
+      await this.#checkBinding(cached.token, credentials, options, caller);
+      return this.#admit(cached.token, cached.user, options);
+    }
     const keep = cache ? beforeVerify(cache) : undefined;
     const token = await this.verifyToken(raw, caller);
+    await this.#checkBinding(token, credentials, options, caller);
     const keys = keep ? await this.#keysOf(token) : undefined;
     // Read at every request unless cached, and a cached user is dropped when it changes, so deactivation is immediate.
     const found = await findActiveUserByIdentity(this.#db, token.issuer, token.subject);
     const user = found ? withRoles(found) : null;
     if (keep && keys && user) keep(raw, { token, user, ...keys });
     return this.#admit(token, user, options);
+  }
+
+  #checkBinding(token: BearerToken, credentials: { scheme: 'Bearer' | 'DPoP'; token: string }, options: BearerRequirements, caller: BearerCaller): Promise<void> {
+    const request: ProofRequest | undefined = caller.request
+      ? { method: caller.request.method, url: `${this.#config.appUrl}${caller.request.path}`, proof: caller.request.dpop }
+      : undefined;
+    return checkBinding(this.#db, token, credentials, request, { mode: options.dpop ?? 'allowed', clockToleranceSeconds: this.#config.clockToleranceSeconds });
   }
 
   /** How many verified JWTs are kept (./cache.ts), for tests and metrics. */

@@ -34,8 +34,8 @@ export interface OpaqueTokenOptions {
 
 type Settings = Pick<Config, 'apiAudience' | 'clockToleranceSeconds' | 'opaqueTokens'>;
 
-/** `token_type` values that mean an access token: RFC 6750 `Bearer`, `access_token`, and RFC 8693's URI. */
-const ACCESS_TOKEN_TYPES = new Set(['bearer', 'access_token', 'urn:ietf:params:oauth:token-type:access_token']);
+/** `token_type` values that mean an access token: RFC 6750 `Bearer`, RFC 9449 `DPoP`, `access_token`, and RFC 8693's URI. */
+const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop', 'access_token', 'urn:ietf:params:oauth:token-type:access_token']);
 
 const NOT_ACTIVE = 'The access token is not active (expired, revoked or unknown).';
 const refuse = (message: string): Outcome => ({ ok: false, message });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BearerError, parseAuthorization } from './parse.ts';
+import { BearerError, parseAuthorization, parseCredentials } from './parse.ts';
 
 describe('parseAuthorization', () => {
   test('no Bearer credentials: null', () => {
@@ -51,5 +51,23 @@ describe('BearerError challenges (RFC 6750 §3)', () => {
   test('quotes, backslashes and control characters never reach the header', () => {
     const error = new BearerError('invalid_token', 'a "quoted" \\ thing\r\nX-Injected: 1 – ok');
     assert.equal(error.challenge(), 'Bearer error="invalid_token", error_description="a quoted  thingX-Injected: 1  ok"');
+  });
+});
+
+describe('parseCredentials', () => {
+  test('Bearer and DPoP (RFC 9449 §7.1, the same token syntax), case-insensitive; other schemes: null', () => {
+    assert.deepEqual(parseCredentials('Bearer abc'), { scheme: 'Bearer', token: 'abc' });
+    assert.deepEqual(parseCredentials('dpop a.b.c'), { scheme: 'DPoP', token: 'a.b.c' });
+    assert.equal(parseCredentials('Basic YWxpY2U6d29uZGVybGFuZA=='), null);
+    assert.equal(parseCredentials(undefined), null);
+  });
+
+  test('malformed DPoP credentials: invalid_request with a DPoP challenge', () => {
+    assert.throws(() => parseCredentials('DPoP a b'), (error: unknown) => error instanceof BearerError && error.oauthError === 'invalid_request' && /^DPoP error="invalid_request"/.test(error.challenge()));
+  });
+
+  test('a DPoP refusal names the algorithms taken (RFC 9449 §7.1)', () => {
+    assert.match(new BearerError('invalid_dpop_proof', 'The DPoP proof was used before (jti).').challenge(),
+      /^DPoP error="invalid_dpop_proof", error_description="The DPoP proof was used before \(jti\)\.", algs="ES256 [^"]*"$/);
   });
 });

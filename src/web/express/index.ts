@@ -16,6 +16,7 @@ import { loadConfig } from '../../config/index.ts';
 import type { Db } from '../../db/index.ts';
 import type { SignedInUser as AccountUser } from '../../accounts/roles.ts';
 import type { DevIdp } from '../../dev-idp/index.ts';
+import type { AccessToken, AccessTokenOptions } from '../../rp/access-token.ts';
 import type { BearerAuthenticator, BearerToken } from '../../rp/bearer/index.ts';
 import type { ActiveSession } from '../../sessions/index.ts';
 import { bearerCheck, BearerRefusal, type BearerGuardOptions } from '../bearer-guard.ts';
@@ -28,6 +29,7 @@ import { forbiddenPage, loginRequired, missingRoles, requiredRoles, type LoginRe
 import { hostParsedBody } from './host-parsed-body.ts';
 
 export type { BearerGuardOptions } from '../bearer-guard.ts';
+export type { AccessToken, AccessTokenOptions } from '../../rp/access-token.ts';
 
 declare global {
   namespace Express {
@@ -68,10 +70,24 @@ export class OidcConnectRequest {
   /** The live session for this request's cookie, or null. */
   readonly session: ActiveSession | null;
   readonly #csrfToken: () => string;
+  readonly #accessToken: (options?: AccessTokenOptions) => Promise<AccessToken>;
 
-  constructor(session: ActiveSession | null, csrfToken: () => string) {
+  constructor(session: ActiveSession | null, csrfToken: () => string, accessToken: (options?: AccessTokenOptions) => Promise<AccessToken>) {
     this.session = session;
     this.#csrfToken = csrfToken;
+    this.#accessToken = accessToken;
+  }
+
+  /**
+   * An access token of the signed-in provider session for calling downstream APIs, as Fastify's
+   * `request.accessToken()` gives it: valid for at least another minute, or exchanged for another
+   * API with `{ audience, scope }`. Throws NO_PROVIDER_TOKENS, REFRESH_REFUSED, TOKEN_EXCHANGE_*.
+   * @example
+   * const token = await req.oidcConnect.accessToken();
+   * const answer = await fetch(url, { headers: await token.headers('GET', url) });
+   */
+  accessToken(options?: AccessTokenOptions): Promise<AccessToken> {
+    return this.#accessToken(options);
   }
 
   /**
@@ -127,7 +143,8 @@ export async function oidcConnect(options: ExpressOptions = {}): Promise<OidcCon
     handOver.request = request;
     req.user = request.user ?? undefined;
     req.oidcConnect = new OidcConnectRequest(request.session,
-      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)));
+      () => csrfToken(request.session, request.cookies, (cookie) => reply.raw.appendHeader('set-cookie', cookie)),
+      (options) => request.accessToken(options));
     reply.hijack();
     done();
     handOver.next();
@@ -197,7 +214,11 @@ export function requireBearer(options: BearerGuardOptions = {}): Middleware {
     const { bearer, request } = req[HAND_OVER] ?? {};
     const context = req.oidcConnect;
     if (!bearer || !request || !context) return next(notMounted('requireBearer'));
-    check(bearer, req.headers.authorization, request.ip).then((result) => {
+    const dpop = req.headers.dpop;
+    check(bearer, {
+      authorization: req.headers.authorization, dpop: typeof dpop === 'string' ? dpop : undefined,
+      method: req.method ?? 'GET', path: req.originalUrl ?? req.url ?? '/', ip: request.ip,
+    }).then((result) => {
       if (result instanceof BearerRefusal) {
         request.log.info(...result.log);
         return sendJson(res, result.status, result.body, result.headers);

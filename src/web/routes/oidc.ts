@@ -117,4 +117,13 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   const afterLogout = withLoggedOutFlag(config.logoutRedirectUrl, config.appUrl);
   app.get('/signout/callback', flow, async (_request, reply) => reply.redirect(afterLogout, 302));
+
+  /**
+   * The public keys of OIDC_RP_PRIVATE_KEY, for providers that fetch the client's keys (Okta can):
+   * during a rotation the new key is listed before it signs. No keys, no document.
+   */
+  if (config.providers.some((p) => (p.privateKeys?.length ?? 0) > 0)) {
+    app.get('/.well-known/jwks.json', { config: { session: false, json: true } }, async (_request, reply) =>
+      reply.type('application/jwk-set+json').header('cache-control', 'public, max-age=300').send(await rp.publicJwks()));
+  }
 }

@@ -27,9 +27,9 @@ export async function completeProviderSignIn(
   const provider = result.provider.config;
   const claims: ProviderClaims = { ...result.userinfo, ...result.claims };
   checkClaims(config.provisioning, claims); // a refused user is told before the database is
-  const tokens = result.tokens.refreshToken
+  const tokens = await ctx.rp.tokens.seal(result.tokens.refreshToken
     ? result.tokens
-    : { ...result.tokens, renewAt: Date.now() + config.renewIdTokenExpirySeconds * 1000 };
+    : { ...result.tokens, renewAt: Date.now() + config.renewIdTokenExpirySeconds * 1000 });
 
   const signIn = () => ctx.db.transaction().execute(async (trx: Db) => {
     const { user, linkedBy } = await provisionUser(trx, { ...config.provisioning, matchClaim: config.scim.matchClaim, roleRules: config.roleRules }, provider, claims);

@@ -11,8 +11,8 @@ export const RENEW_PATH = '/authorization-code/renew/';
 
 /** A provider session without refresh token that the provider must confirm again (prompt=none). */
 export function renewalDue(session: ActiveSession, now = Date.now()): boolean {
-  const { refreshToken, renewAt } = session.tokens;
-  return session.row.provider !== null && refreshToken === undefined && renewAt !== undefined && now >= renewAt;
+  const { refreshable, renewAt } = session.tokens;
+  return session.row.provider !== null && refreshable !== true && renewAt !== undefined && now >= renewAt;
 }
 
 /** A top-level page load, which can be redirected; fetch/XHR calls and writes get a status instead. */
@@ -37,8 +37,8 @@ export async function renewSession(ctx: AppContext, request: FastifyRequest, rep
   if (!provider) return false;
 
   if (needsRefresh(session.tokens)) {
-    const outcome = await refreshSession(ctx.db, provider, session, { httpTimeoutMs: ctx.config.httpTimeoutMs });
-    request.log.info({ provider: provider.config.id, outcome }, 'session token refresh');
+    const { outcome, error } = await refreshSession(ctx.db, provider, session, { httpTimeoutMs: ctx.config.httpTimeoutMs, tokens: ctx.rp.tokens });
+    request.log.info({ provider: provider.config.id, outcome, ...(error ? { code: error.code, reason: error.message } : {}) }, 'session token refresh');
     if (outcome === 'ended') {
       request.session = null;
       request.user = null;
