@@ -38,6 +38,7 @@ export const LEAVES: readonly string[] = [
   'sealed.ts', // sealer(): secrets kept in the database, sealed under a key from a server secret
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
   'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
+  'node-version.ts', // imported first by each entry point: a Node older than "engines" fails there, in one line
 ];
 
 const DEV_IDP = 'dev-idp';

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
 import { BIN, cli, type CliRun } from './support/cli.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { ENGINES, olderSystemNode } from './support/old-node.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
-const ENGINES = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
 
 let dir: string;
 before(() => {
@@ -311,19 +311,14 @@ describe('the running Node is checked before any .ts is loaded', () => {
     assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });
 
-  // The machine's own Node, as `npm start` finds it when the node@24 devDependency's install script was skipped.
-  const systemNode = (process.env.PATH ?? '').split(delimiter).filter((entry) => !entry.includes('node_modules'))
-    .map((entry) => join(entry, 'node')).find((candidate) => existsSync(candidate));
-  const version = systemNode && execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim();
-  const [major, minor] = (version ?? 'v0.0').slice(1).split('.').map(Number);
-  const [wantMajor, wantMinor] = /(\d+)\.(\d+)/.exec(ENGINES)!.slice(1).map(Number);
-  const older = systemNode !== undefined && (major! < wantMajor! || (major === wantMajor && minor! < wantMinor!));
+  const old = olderSystemNode();
 
-  test('a Node older than "engines" (here the system node) is told the version and how to get the pinned Node', { skip: !older && `no Node older than ${ENGINES} on PATH` }, async () => {
-    const run = await cli(dir, ['serve'], {}, undefined, [systemNode!]);
+  test('a Node older than "engines" (here the system node) is told the version and how to get the pinned Node', { skip: 'skip' in old && old.skip }, async () => {
+    const { path, version } = old as { path: string; version: string };
+    const run = await cli(dir, ['serve'], {}, undefined, [path]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, tooOld);
-    assert.match(run.stderr, new RegExp(`needs Node\\.js ${ENGINES.replace(/\./g, '\\.')} .*this is Node ${version!.replace(/\./g, '\\.')}`));
+    assert.match(run.stderr, new RegExp(`needs Node\\.js ${ENGINES.replace(/\./g, '\\.')} .*this is Node ${version.replace(/\./g, '\\.')}`));
     assert.match(run.stderr, /npm rebuild node/);
     assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });

@@ -1,4 +1,4 @@
-import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import { LRUCache } from 'lru-cache';
 import {
   CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver,
@@ -25,7 +25,9 @@ export interface SqliteFile extends SqliteDatabase {
 }
 
 export function openSqlite(file: string): SqliteFile {
-  const db = new DatabaseSync(file);
+  // Fetched here, not imported: Node 20 has no node:sqlite, and a static import would fail to link
+  // before src/node-version.ts could say which Node is needed.
+  const db = new (process.getBuiltinModule('node:sqlite').DatabaseSync)(file);
   // WAL lets the CLI and a running server share the file; the timeout waits out a writer's lock.
   // The timeout comes first: switching a new file to WAL needs a lock that another process opening
   // the same file at the same moment may hold ("database is locked" otherwise).
