@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../src/dev-client.ts';
 import { startDevIdp } from '../src/dev-idp/index.ts';
@@ -52,6 +52,33 @@ test('the packed package holds the compiled code, types and assets, not the sour
   assert.match(files, /package\/bin\/oidc-connect\.js/);
   assert.doesNotMatch(files, /package\/src\//);
   assert.doesNotMatch(files, /\.test\.js/);
+});
+
+test('the docs travel with it: every relative link of its README.md, CHANGELOG.md and docs/ leads to a file it ships', () => {
+  const files = new Set(execFileSync('tar', ['-tzf', join(project, readdirTarball())], { encoding: 'utf8' }).split('\n')
+    .filter(Boolean).map((entry) => entry.replace(/^package\//, '')));
+  const pages = [...files].filter((file) => file === 'README.md' || file === 'CHANGELOG.md' || (file.startsWith('docs/') && file.endsWith('.md')));
+  assert.ok(pages.includes('README.md') && pages.includes('CHANGELOG.md') && pages.includes('docs/errors.md'), pages.join(', '));
+  const dead: string[] = [];
+  let links = 0;
+  for (const page of pages) {
+    const text = readFileSync(join(project, 'node_modules/oidc-connect', page), 'utf8');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^(https?:|mailto:|#)/.test(target!)) continue;
+      links++;
+      const file = posix.normalize(posix.join(posix.dirname(page), target!.replace(/#.*$/, '')));
+      if (!files.has(file)) dead.push(`${page}: ${target}`);
+    }
+  }
+  assert.ok(links > 20, `${links} relative links`);
+  assert.deepEqual(dead, []);
+});
+
+test('package.json names its repository, homepage and issue tracker', () => {
+  const installed = JSON.parse(readFileSync(join(project, 'node_modules/oidc-connect/package.json'), 'utf8')) as Record<string, unknown>;
+  assert.match((installed['repository'] as { url: string }).url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
+  assert.match(installed['homepage'] as string, /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+#readme$/);
+  assert.match((installed['bugs'] as { url: string }).url, /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+\/issues$/);
 });
 
 test('imported by name, it serves the tutorial app', async () => {
