@@ -233,6 +233,18 @@ describe('check', () => {
     assert.ok(causes.some((c) => /ECONNREFUSED/.test(c)), causes.join('\n'));
   });
 
+  test('an unreachable OIDC_ISSUER without OIDC_PROVIDER_NAME: named by its host, not "Okta", with its one cause', async () => {
+    const port = await freePort();
+    const run = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${port}`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
+    assert.equal(run.code, 1);
+    assert.deepEqual(problem(run), [
+      `PROBLEM OIDC_ISSUER (issuer http://127.0.0.1:${port}): 127.0.0.1:${port} could not be reached: connection refused. Please try again in a moment.`,
+      `  cause: connect ECONNREFUSED 127.0.0.1:${port}`,
+    ]);
+    const named = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${port}`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y', OIDC_PROVIDER_NAME: 'Portal' });
+    assert.match(problem(named)[0]!, /^PROBLEM OIDC_ISSUER \(issuer http:\/\/127\.0\.0\.1:\d+\): Portal could not be reached: connection refused\./);
+  });
+
   test('OKTA_DOMAIN set to an unknown host: names OKTA_DOMAIN and the DNS failure', async () => {
     const run = await cli(dir, ['check'], { OKTA_DOMAIN: 'no-such-tenant.invalid', OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
     assert.equal(run.code, 1);
@@ -256,7 +268,7 @@ describe('check', () => {
     const run = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${idp.port}/oauth2/default`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
     assert.equal(run.code, 1);
     assert.match(problem(run)[0]!, new RegExp(`The issuer does not match: OIDC_ISSUER gives http://127\\.0\\.0\\.1:${idp.port}/oauth2/default, `
-      + `but Okta says its issuer is http://localhost:${idp.port}/oauth2/default\\.`));
+      + `but 127\\.0\\.0\\.1:${idp.port} says its issuer is http://localhost:${idp.port}/oauth2/default\\.`));
   });
 
   test('a wrong client secret: the provider refused our client credentials, with the HTTP status', async () => {

@@ -12,8 +12,13 @@ export type TokenAuthMethod = (typeof TOKEN_AUTH_METHODS)[number];
 export interface ProviderConfig {
   /** Stable id used in `?provider=` and stored with identities' sessions. */
   readonly id: string;
-  /** Button label: "Log In with {name}". */
+  /** How pages and messages name it: "Log In with {name}", "{name} could not be reached". */
   readonly name: string;
+  /**
+   * The button's label when it differs from `name`: an OIDC_ISSUER set without OIDC_PROVIDER_NAME keeps
+   * the contract's "Log In with Okta", while messages name the provider by its issuer's host.
+   */
+  readonly label?: string;
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: string;

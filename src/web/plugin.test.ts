@@ -277,3 +277,16 @@ describe('the root routes and a prefix', () => {
     }
   });
 });
+
+test('an OIDC_ISSUER without OIDC_PROVIDER_NAME keeps the login button "Log In with Okta" (its messages name the host)', async () => {
+  const config = testConfig({ OIDC_ISSUER: 'https://accounts.example.com', OIDC_RP_CLIENT_ID: 'c', OIDC_RP_CLIENT_SECRET: 's' });
+  const { app, database } = await pluginApp({ config });
+  try {
+    const page = await app.inject('/accounts/login/');
+    assert.match(page.body, />Log In with Okta</);
+    assert.doesNotMatch(page.body, /accounts\.example\.com/);
+  } finally {
+    await app.close();
+    await database.close();
+  }
+});
