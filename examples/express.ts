@@ -1,14 +1,16 @@
 // An Express app with a protected page, signed in through oidc-connect: local accounts, "Log In with
 // Okta" (or any OpenID provider), sessions and logout, from one middleware.
 //
-//   PORT=3000 npx node examples/express.ts        (then open http://localhost:3000/private)
+//   PORT=3000 node express.ts        (then open http://localhost:3000/private)
 //
-// With no OIDC_ISSUER or OKTA_DOMAIN (see the README), the embedded development provider starts too,
-// with the demo users alice@example.com / wonderland and bob@example.com / builder. Local users come
-// from `npx oidc-connect createsuperuser`. In your own app, import from 'oidc-connect/express'.
+// Copy it into a project that depends on oidc-connect and express. In this repository's checkout,
+// `npx node --conditions=oidc-connect-source examples/express.ts` runs it on the sources. With no
+// OIDC_ISSUER or OKTA_DOMAIN (see the README), the embedded development provider starts too (it needs
+// the oidc-provider package), with the demo users alice@example.com / wonderland and bob@example.com /
+// builder. Local users come from `npx oidc-connect createsuperuser`.
 import express from 'express';
 import { Eta } from 'eta';
-import { oidcConnect, requireLogin } from '../src/web/express/index.ts';
+import { oidcConnect, requireLogin } from 'oidc-connect/express';
 
 // Configuration from the environment and .env; SQLite in ./data unless DATABASE_URL says otherwise.
 const auth = await oidcConnect({ devIdp: process.env.NODE_ENV !== 'production' });
@@ -37,6 +39,8 @@ app.get('/private', requireLogin(), (req, res) => {
   res.send(eta.renderString(page, { title: `Private page for ${req.user!.username}`, user: req.user, csrf: req.oidcConnect.csrfToken() }));
 });
 
+// On APP_URL's port and host (PORT, HOST): the provider sends browsers back to APP_URL, so an app
+// listening anywhere else loses every sign-in at the callback.
 const server = app.listen(auth.config.port, auth.config.host, () => {
   console.log(`Express example on ${auth.config.appUrl}/private`);
   if (auth.devIdp) {

@@ -42,6 +42,7 @@ export const LEAVES: readonly string[] = [
   'dpop-proof.ts', // verifyDpopProof(): RFC 9449 proofs, for our API and the development provider
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
   'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
+  'node-version.ts', // imported first by each entry point: a Node older than "engines" fails there, in one line
 ];
 
 const DEV_IDP = 'dev-idp';

@@ -8,6 +8,7 @@
 export const ERROR_CODES = {
   // configuration and start-up
   CONFIG_INVALID: { status: 500, title: 'Configuration error', meaning: 'a setting is missing, wrong, or points at something unusable' },
+  NODE_UNSUPPORTED: { status: 500, title: 'Node.js too old', meaning: 'the running Node.js is older than package.json "engines" asks for' },
   // local accounts
   INVALID_CREDENTIALS: { status: 401, title: 'Wrong username or password', meaning: 'wrong username or password' },
   TOO_MANY_ATTEMPTS: { status: 429, title: 'Too many attempts', meaning: 'locked out after repeated failures' },

@@ -1,4 +1,5 @@
 // Public API: explicit named exports only, so every export is a decision.
+import './node-version.ts'; // first: on a Node older than "engines", one line instead of a link error
 export { ConfigError, ERROR_CODES, OidcConnectError, isOidcConnectError, type ErrorCode } from './errors.ts';
 export { loadConfig, type Config, type DatabaseConfig, type LoadOptions, type ProviderConfig, type UsernameAlgo } from './config/index.ts';
 export { migrate, openDatabase, type DatabaseHandle, type Db } from './db/index.ts';

@@ -3,15 +3,15 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { freePort } from './support/app.ts';
 import { BIN, cli, cliInTerminal, type CliRun } from './support/cli.ts';
 import { HttpClient, hiddenField } from './support/http-client.ts';
+import { ENGINES, olderSystemNode } from './support/old-node.ts';
 import { startFakeOp, type FakeOp } from './support/fake-op.ts';
 
-const ENGINES = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
 
 let dir: string;
 before(() => {
@@ -287,6 +287,18 @@ describe('check', () => {
     assert.ok(causes.some((c) => /ECONNREFUSED/.test(c)), causes.join('\n'));
   });
 
+  test('an unreachable OIDC_ISSUER without OIDC_PROVIDER_NAME: named by its host, not "Okta", with its one cause', async () => {
+    const port = await freePort();
+    const run = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${port}`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
+    assert.equal(run.code, 1);
+    assert.deepEqual(problem(run), [
+      `PROBLEM OIDC_ISSUER (issuer http://127.0.0.1:${port}): 127.0.0.1:${port} could not be reached: connection refused. Please try again in a moment.`,
+      `  cause: connect ECONNREFUSED 127.0.0.1:${port}`,
+    ]);
+    const named = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${port}`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y', OIDC_PROVIDER_NAME: 'Portal' });
+    assert.match(problem(named)[0]!, /^PROBLEM OIDC_ISSUER \(issuer http:\/\/127\.0\.0\.1:\d+\): Portal could not be reached: connection refused\./);
+  });
+
   test('OKTA_DOMAIN set to an unknown host: names OKTA_DOMAIN and the DNS failure', async () => {
     const run = await cli(dir, ['check'], { OKTA_DOMAIN: 'no-such-tenant.invalid', OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
     assert.equal(run.code, 1);
@@ -310,7 +322,7 @@ describe('check', () => {
     const run = await cli(dir, ['check'], { OIDC_ISSUER: `http://127.0.0.1:${idp.port}/oauth2/default`, OIDC_RP_CLIENT_ID: 'x', OIDC_RP_CLIENT_SECRET: 'y' });
     assert.equal(run.code, 1);
     assert.match(problem(run)[0]!, new RegExp(`The issuer does not match: OIDC_ISSUER gives http://127\\.0\\.0\\.1:${idp.port}/oauth2/default, `
-      + `but Okta says its issuer is http://localhost:${idp.port}/oauth2/default\\.`));
+      + `but 127\\.0\\.0\\.1:${idp.port} says its issuer is http://localhost:${idp.port}/oauth2/default\\.`));
   });
 
   test('a wrong client secret: the provider refused our client credentials, with the HTTP status', async () => {
@@ -365,19 +377,14 @@ describe('the running Node is checked before any .ts is loaded', () => {
     assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });
 
-  // The machine's own Node, as `npm start` finds it when the node@24 devDependency's install script was skipped.
-  const systemNode = (process.env.PATH ?? '').split(delimiter).filter((entry) => !entry.includes('node_modules'))
-    .map((entry) => join(entry, 'node')).find((candidate) => existsSync(candidate));
-  const version = systemNode && execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim();
-  const [major, minor] = (version ?? 'v0.0').slice(1).split('.').map(Number);
-  const [wantMajor, wantMinor] = /(\d+)\.(\d+)/.exec(ENGINES)!.slice(1).map(Number);
-  const older = systemNode !== undefined && (major! < wantMajor! || (major === wantMajor && minor! < wantMinor!));
+  const old = olderSystemNode();
 
-  test('a Node older than "engines" (here the system node) is told the version and how to get the pinned Node', { skip: !older && `no Node older than ${ENGINES} on PATH` }, async () => {
-    const run = await cli(dir, ['serve'], {}, undefined, [systemNode!]);
+  test('a Node older than "engines" (here the system node) is told the version and how to get the pinned Node', { skip: 'skip' in old && old.skip }, async () => {
+    const { path, version } = old as { path: string; version: string };
+    const run = await cli(dir, ['serve'], {}, undefined, [path]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, tooOld);
-    assert.match(run.stderr, new RegExp(`needs Node\\.js ${ENGINES.replace(/\./g, '\\.')} .*this is Node ${version!.replace(/\./g, '\\.')}`));
+    assert.match(run.stderr, new RegExp(`needs Node\\.js ${ENGINES.replace(/\./g, '\\.')} .*this is Node ${version.replace(/\./g, '\\.')}`));
     assert.match(run.stderr, /npm rebuild node/);
     assert.doesNotMatch(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });

@@ -203,3 +203,40 @@ describe('a host that registers nothing of its own', () => {
     assert.match(boom.headers.get('content-type') ?? '', /application\/json/);
   });
 });
+
+describe('a host listening on another port than APP_URL\'s (the port trap)', () => {
+  const lines: { level: number; msg: string; host?: string; appUrl?: string }[] = [];
+  let base: Awaited<ReturnType<typeof testAppBase>>;
+  let app: FastifyInstance;
+  let elsewhere: string;
+  before(async () => {
+    base = await testAppBase('port-trap', { DEV_IDP_PORT: String(await freePort()) });
+    app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } } });
+    await app.register(oidcConnect, { config: base.config, db: base.database.db, devIdp: true });
+    const port = await freePort();
+    await app.listen({ port, host: '127.0.0.1' });
+    elsewhere = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await app.close();
+    await base.close();
+  });
+  const warnings = () => lines.filter((line) => /^a sign-in started at /.test(line.msg));
+
+  test('a sign-in started at APP_URL\'s host logs nothing; one started at another port logs one warning naming both, once', async () => {
+    const atAppUrl = await app.inject({ url: '/authorization-code/authenticate/', headers: { host: new URL(base.config.appUrl).host } });
+    assert.equal(atAppUrl.statusCode, 302);
+    assert.equal(warnings().length, 0);
+
+    for (let i = 0; i < 3; i++) {
+      const started = await new HttpClient().get(`${elsewhere}/authorization-code/authenticate/`);
+      assert.equal(started.status, 302, 'the sign-in still starts');
+    }
+    assert.equal(warnings().length, 1);
+    const [warning] = warnings();
+    assert.equal(warning!.level, 40);
+    assert.equal(warning!.host, new URL(elsewhere).host);
+    assert.equal(warning!.appUrl, base.config.appUrl);
+    assert.ok(warning!.msg.startsWith(`a sign-in started at ${elsewhere}, but APP_URL is ${base.config.appUrl}: the provider will send the browser back to ${base.config.appUrl}/authorization-code/callback`), warning!.msg);
+  });
+});

@@ -272,7 +272,8 @@ function parseProviders(
   /** null when a providers file exists: then no provider settings simply means no env provider. */
   devIdpPort: number | null,
 ): { providers: ProviderFromEnv[]; devIdp: number | null } {
-  const name = text(env, 'OIDC_PROVIDER_NAME') ?? 'Okta';
+  const explicitName = text(env, 'OIDC_PROVIDER_NAME');
+  const name = explicitName ?? 'Okta';
   const scopes = list(env, 'OIDC_RP_SCOPES');
   if (scopes.length > 0 && !scopes.includes('openid')) {
     problems.add('OIDC_RP_SCOPES', scopes.join(' '), "must include openid, for example 'openid email profile'");
@@ -329,7 +330,9 @@ function parseProviders(
     }
     if (issuer === undefined || clientId === undefined || (clientSecret === undefined && secretNeeded)) return { providers: [], devIdp: null };
     const settings = { issuer: issuerRaw !== undefined ? 'OIDC_ISSUER' : 'OKTA_DOMAIN', credentials };
-    return { providers: [{ ...common, issuer, clientId, ...optional('clientSecret', clientSecret), settings }], devIdp: null };
+    // Any provider, unnamed: messages say which one by its host, not "Okta"; the button stays "Log In with Okta".
+    const byHost = issuerRaw !== undefined && explicitName === undefined ? { name: new URL(issuer).host, label: name } : {};
+    return { providers: [{ ...common, issuer, clientId, ...optional('clientSecret', clientSecret), settings, ...byHost }], devIdp: null };
   }
 
   if (devIdpPort === null) return { providers: [], devIdp: null };

@@ -47,3 +47,15 @@ test('OIDC_ISSUER wins over OKTA_DOMAIN and OKTA_AUTHORIZATION_SERVER; the serve
   const { problems } = load({ OKTA_AUTHORIZATION_SERVER: 'org' });
   assert.deepEqual(problems, ['OKTA_AUTHORIZATION_SERVER=org: is used only with OKTA_DOMAIN; set OKTA_DOMAIN too']);
 });
+
+test('the provider is named Okta for OKTA_DOMAIN and the development provider, by OIDC_PROVIDER_NAME when set, else by the OIDC_ISSUER host, with the button still "Okta"', () => {
+  const provider = (env: Record<string, string>) => {
+    const { name, label } = loadConfig({ cwd: dir, env }).providers[0]!;
+    return { name, label };
+  };
+  const generic = { OIDC_ISSUER: 'https://accounts.example.com:8443/realms/main', OIDC_RP_CLIENT_ID: 'c', OIDC_RP_CLIENT_SECRET: 's' };
+  assert.deepEqual(provider(okta), { name: 'Okta', label: undefined });
+  assert.deepEqual(provider({}), { name: 'Okta', label: undefined }, 'the development provider');
+  assert.deepEqual(provider(generic), { name: 'accounts.example.com:8443', label: 'Okta' });
+  assert.deepEqual(provider({ ...generic, OIDC_PROVIDER_NAME: 'Keycloak' }), { name: 'Keycloak', label: undefined });
+});

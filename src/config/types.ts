@@ -35,8 +35,13 @@ export type ParMode = (typeof PAR_MODES)[number];
 export interface ProviderConfig {
   /** Stable id used in `?provider=` and stored with identities' sessions. */
   readonly id: string;
-  /** Button label: "Log In with {name}". */
+  /** How pages and messages name it: "Log In with {name}", "{name} could not be reached". */
   readonly name: string;
+  /**
+   * The button's label when it differs from `name`: an OIDC_ISSUER set without OIDC_PROVIDER_NAME keeps
+   * the contract's "Log In with Okta", while messages name the provider by its issuer's host.
+   */
+  readonly label?: string;
   readonly issuer: string;
   readonly clientId: string;
   /** Absent only with private_key_jwt, which signs with `privateKeys` instead. */

@@ -44,6 +44,7 @@ export interface ChangeSubscriber {
   live(on: boolean, error?: Error): void;
 }
 
+/** @internal How the feed hears changes; its pg types stay out of the published declarations (stripInternal). */
 export type ChangeSource =
   | { kind: 'sqlite'; dataVersion: () => number; inTransaction: () => boolean; log: ChangeLogReader }
   | { kind: 'postgres'; url: string; Client: typeof pg.Client };
@@ -98,6 +99,7 @@ export class ChangeFeed {
   /** Answers waiting for the announcements made since `since` (see `heardSince`). */
   #waiters: { since: number; wake: () => void }[] = [];
 
+  /** @internal */
   constructor(source: ChangeSource) {
     this.#source = source;
     this.#live = source.kind === 'sqlite';
@@ -335,7 +337,7 @@ function joinListener(Client: typeof pg.Client, url: string, member: ListenerEve
   };
 }
 
-/** Called by openDatabase for each database it opens. */
+/** Called by openDatabase for each database it opens. @internal */
 export function createChangeFeed(db: Db, source: ChangeSource): ChangeFeed {
   const feed = new ChangeFeed(source);
   feeds.set(db.getExecutor().adapter, feed);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -48,4 +48,31 @@ test('the default ./data directory is created by opening the database (loading t
   } finally {
     await handle.close();
   }
+});
+
+test('a new SQLite file, and its -wal and -shm files, are readable by their owner only (0600) under the usual umask (022)', async () => {
+  const before = process.umask(0o022); // the usual umask, under which SQLite alone makes them 0644
+  try {
+    const file = join(dir, 'private.sqlite');
+    const handle = openDatabase(loadConfig({ cwd: dir, env: { DATABASE_URL: `sqlite:${file}` } }).database);
+    try {
+      await migrate(handle); // writes, so the WAL and its index exist while the database is open
+      for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+        assert.equal(statSync(path).mode & 0o777, 0o600, path);
+      }
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    process.umask(before);
+  }
+});
+
+test('an existing SQLite file keeps the mode its owner gave it', async () => {
+  const file = join(dir, 'shared.sqlite');
+  await openDatabase(loadConfig({ cwd: dir, env: { DATABASE_URL: `sqlite:${file}` } }).database).close();
+  chmodSync(file, 0o640);
+  const handle = openDatabase(loadConfig({ cwd: dir, env: { DATABASE_URL: `sqlite:${file}` } }).database);
+  await migrate(handle).finally(() => handle.close());
+  assert.equal(statSync(file).mode & 0o777, 0o640);
 });

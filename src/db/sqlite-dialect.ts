@@ -1,4 +1,5 @@
-import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import { closeSync, openSync } from 'node:fs';
+import type { SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import { LRUCache } from 'lru-cache';
 import {
   CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver,
@@ -25,7 +26,10 @@ export interface SqliteFile extends SqliteDatabase {
 }
 
 export function openSqlite(file: string): SqliteFile {
-  const db = new DatabaseSync(file);
+  createPrivately(file);
+  // Fetched here, not imported: Node 20 has no node:sqlite, and a static import would fail to link
+  // before src/node-version.ts could say which Node is needed.
+  const db = new (process.getBuiltinModule('node:sqlite').DatabaseSync)(file);
   // WAL lets the CLI and a running server share the file; the timeout waits out a writer's lock.
   // The timeout comes first: switching a new file to WAL needs a lock that another process opening
   // the same file at the same moment may hold ("database is locked" otherwise).
@@ -50,6 +54,19 @@ export function openSqlite(file: string): SqliteFile {
       return statement;
     },
   };
+}
+
+/**
+ * The file holds password hashes: a new one is made readable by its owner only, and SQLite gives its
+ * -wal and -shm files the database file's mode. An existing file keeps the mode its owner chose.
+ */
+function createPrivately(file: string): void {
+  if (file === ':memory:' || file === '') return;
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 function wrap(statement: StatementSync): SqliteStatement {

@@ -1,5 +1,4 @@
 import { chmodSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
 
 /** What oidc-provider stores: a JSON object per model instance (token, session, grant, ...). */
 export type AdapterPayload = Record<string, unknown>;
@@ -53,7 +52,9 @@ interface Row {
  * does not sign everybody out or break the app's refresh tokens.
  */
 export function openSqliteStore(path: string): SqliteStore {
-  const db = new DatabaseSync(path);
+  // Fetched here, not imported: a static import of node:sqlite fails to link on Node 20, before the
+  // package's version check can say which Node it needs (src/node-version.ts).
+  const db = new (process.getBuiltinModule('node:sqlite').DatabaseSync)(path);
   // The file holds refresh tokens and sessions: readable by its owner only.
   if (path !== ':memory:') chmodSync(path, 0o600);
   // WAL with synchronous=NORMAL: each of a login's ~8 writes no longer waits on fsyncs (13-15 ms

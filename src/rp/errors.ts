@@ -30,7 +30,7 @@ export function toSignInError(error: unknown, stage: Stage, label: ProviderLabel
   const chain = causeChain(error);
   const names = chain.map((e) => (e as Error)?.name);
   const codes = chain.map((e) => (e as { code?: string })?.code);
-  const options = { cause: error };
+  const options = { cause: withoutWrapper(error) };
 
   if (names.includes('TimeoutError') || names.includes('AbortError')) {
     return new OidcConnectError('PROVIDER_TIMEOUT', `${provider} did not answer in time. Please try again in a moment.`, options);
@@ -83,6 +83,16 @@ export function toSignInError(error: unknown, stage: Stage, label: ProviderLabel
     return new OidcConnectError('PROVIDER_UNREACHABLE', `${provider} could not be reached: ${networkFailure(error) ?? message}. Please try again in a moment.`, options);
   }
   return new OidcConnectError('PROVIDER_BAD_RESPONSE', `${provider} sent a response we could not use during ${stage} (${code || message}).`, options);
+}
+
+/**
+ * openid-client wraps a failure it has no word for (fetch's "fetch failed" with its network error) in a
+ * ClientError saying only "something went wrong": the cause chain, which `check` prints a line each,
+ * starts from what it wraps instead.
+ */
+function withoutWrapper(error: unknown): unknown {
+  const generic = error instanceof client.ClientError && error.message === 'something went wrong' && error.cause !== undefined;
+  return generic ? error.cause : error;
 }
 
 // --- Tokens we verify ourselves: bearer access tokens (rp/bearer/) and logout tokens ---

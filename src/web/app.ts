@@ -28,10 +28,11 @@ export async function buildApp(ctx: Pick<AppContext, 'config' | 'db' | 'rp'>, op
     pages.get('/', async (request, reply) => {
       const user = request.user;
       const provider = request.session?.row.provider;
+      const signedInWith = provider ? ctx.rp.providers.find((p) => p.id === provider) : undefined;
       return reply.type('text/html; charset=utf-8').send(views.render('home', {
         user: userView(user),
         csrf: user ? formToken(reply) : '',
-        provider: provider ? ctx.rp.providers.find((p) => p.id === provider)?.name ?? provider : null,
+        provider: provider ? signedInWith?.label ?? signedInWith?.name ?? provider : null,
         loggedOut: !user && loggedOut(request),
       }));
     });

@@ -198,3 +198,95 @@ describe('look and feel options', () => {
       (error: unknown) => error instanceof ConfigError && /^devIdp: true is refused when NODE_ENV=production/.test(error.message));
   });
 });
+
+describe('the root routes and a prefix', () => {
+  /** A host with its own GET /healthz and /api/me, then the plugin with `options`; closed by the test. */
+  async function hostWithOwnRoutes(options: Omit<OidcConnectOptions, 'db' | 'config'>) {
+    const config = testConfig();
+    const database = openDatabase(config.database);
+    await migrate(database);
+    await createUser(database.db, { username: 'carol', email: 'carol@example.com', password: 'carol password' });
+    const app = Fastify();
+    app.get('/healthz', async () => ({ host: 'healthz' }));
+    app.get('/api/me', async () => ({ host: 'me' }));
+    const close = async () => {
+      await app.close();
+      await database.close();
+    };
+    try {
+      await app.register(oidcConnect, { ...options, config, db: database.db });
+      await app.ready();
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    return { app, close };
+  }
+
+  test('without the routes option, a host with its own /healthz and /api/me fails to start on a duplicate route', async () => {
+    await assert.rejects(hostWithOwnRoutes({}), (error: unknown) =>
+      (error as { code?: string }).code === 'FST_ERR_DUPLICATED_ROUTE' && /'GET' already declared for route '\/(healthz|api\/me)'/.test((error as Error).message));
+  });
+
+  test('routes: { health: false, me: "/auth/me" }: the host keeps its /healthz and /api/me, and ours answers at /auth/me', async () => {
+    const { app, close } = await hostWithOwnRoutes({ routes: { health: false, me: '/auth/me' } });
+    try {
+      assert.deepEqual((await app.inject('/healthz')).json(), { host: 'healthz' });
+      assert.deepEqual((await app.inject('/api/me')).json(), { host: 'me' });
+      const anonymous = await app.inject('/auth/me');
+      assert.equal(anonymous.statusCode, 401);
+      assert.equal(anonymous.json().error, 'LOGIN_REQUIRED');
+      const cookie = await signIn(app);
+      assert.equal((await app.inject({ url: '/auth/me', headers: { cookie } })).json().username, 'carol');
+    } finally {
+      await close();
+    }
+  });
+
+  test('routes: { health: "/auth/healthz", me: false }: our health check moves, and no /api/me of ours is left', async () => {
+    const { app, close } = await hostWithOwnRoutes({ routes: { health: '/auth/healthz', me: false } });
+    try {
+      assert.deepEqual((await app.inject('/auth/healthz')).json(), { status: 'ok' });
+      assert.deepEqual((await app.inject('/healthz')).json(), { host: 'healthz' });
+      assert.equal(app.hasRoute({ method: 'GET', url: '/auth/me' }), false);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a routes value that is neither a path nor false is refused, one line per route, naming it', async () => {
+    await assert.rejects(pluginApp({ routes: { health: 'healthz', me: true as unknown as false } }), (error: unknown) =>
+      error instanceof ConfigError && error.problems.length === 2
+      && /^routes\.health: "healthz" is not a path such as \/healthz; give one starting with \/, or false/.test(error.problems[0]!)
+      && /^routes\.me: true is not a path such as \/api\/me/.test(error.problems[1]!));
+  });
+
+  test('a prefix is refused in one line saying why, as register\'s option and from an enclosing prefixed context', async () => {
+    const why = /^oidc-connect: register it without a prefix \(here \/auth\): its routes are fixed, because the redirect URIs registered at the provider are APP_URL plus \/authorization-code\/callback/;
+    const config = testConfig();
+    for (const mount of [
+      (app: FastifyInstance) => app.register(oidcConnect, { config, prefix: '/auth' } as OidcConnectOptions),
+      (app: FastifyInstance) => app.register(async (auth) => { await auth.register(oidcConnect, { config }); }, { prefix: '/auth' }),
+    ]) {
+      const app = Fastify();
+      await assert.rejects(async () => {
+        await mount(app);
+        await app.ready();
+      }, (error: unknown) => error instanceof ConfigError && error.problems.length === 1 && why.test(error.message));
+      await app.close();
+    }
+  });
+});
+
+test('an OIDC_ISSUER without OIDC_PROVIDER_NAME keeps the login button "Log In with Okta" (its messages name the host)', async () => {
+  const config = testConfig({ OIDC_ISSUER: 'https://accounts.example.com', OIDC_RP_CLIENT_ID: 'c', OIDC_RP_CLIENT_SECRET: 's' });
+  const { app, database } = await pluginApp({ config });
+  try {
+    const page = await app.inject('/accounts/login/');
+    assert.match(page.body, />Log In with Okta</);
+    assert.doesNotMatch(page.body, /accounts\.example\.com/);
+  } finally {
+    await app.close();
+    await database.close();
+  }
+});

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import { changeFeedOf } from '../db/change-feed.ts';
 import type { SignedInUser } from '../accounts/roles.ts';
 import { sessionAccessToken, type AccessToken, type AccessTokenOptions } from '../rp/access-token.ts';
+import { ConfigError } from '../errors.ts';
 import { BearerAuthenticator, type BearerToken } from '../rp/bearer/index.ts';
 import { loadSession, type ActiveSession } from '../sessions/index.ts';
 import { bearerGuard, type BearerGuardOptions } from './bearer-guard.ts';
@@ -17,7 +18,7 @@ import { securityHeaders } from './protection/security-headers.ts';
 import { ownAccountRoutes } from './routes/account.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
-import { apiRoutes } from './routes/api.ts';
+import { apiRoutes, rootRoutePaths, type RootRoutes } from './routes/api.ts';
 import { mfaSignInRoutes } from './routes/mfa-sign-in.ts';
 import { mfaRoutes } from './routes/mfa.ts';
 import { backchannelRoutes } from './routes/backchannel.ts';
@@ -94,7 +95,21 @@ declare module 'fastify' {
 /** An Authorization header with the Bearer or DPoP scheme; requireBearer checks the token itself. */
 const BEARER_SCHEME = /^\s*(bearer|dpop)(\s|$)/i;
 
-export type OidcConnectOptions = Omit<RuntimeOptions, 'log'>;
+export interface OidcConnectOptions extends Omit<RuntimeOptions, 'log'> {
+  /**
+   * `/healthz` and `/api/me`, the two routes outside the plugin's own prefixes, moved to other paths
+   * or left out (false) when the host has its own: `{ routes: { health: '/auth/healthz', me: false } }`.
+   */
+  routes?: RootRoutes;
+}
+
+/**
+ * Why the plugin is mounted at the root only: the provider sends browsers back to the redirect URIs
+ * registered there, which are APP_URL (an origin, no path) plus fixed paths, and its pages link to them.
+ */
+export const PREFIX_REFUSED = (prefix: string) => `oidc-connect: register it without a prefix (here ${prefix}): its routes are fixed, `
+  + 'because the redirect URIs registered at the provider are APP_URL plus /authorization-code/callback, /signout/callback and '
+  + '/oidc/backchannel-logout, and its pages link to /accounts/…; move /healthz and /api/me with the routes option instead';
 
 /** What the plugin started, for the Express adapter, which runs the plugin on a Fastify instance of its own. */
 export interface PluginState {
@@ -119,7 +134,11 @@ const OWN_PREFIXES = ['/accounts', '/authorization-code', '/signout', '/oidc', '
  * host's @fastify/cookie and @fastify/csrf-protection, registered before this plugin, are used as
  * they are; ours are registered only when they are missing.
  */
-async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promise<void> {
+async function plugin(app: FastifyInstance, options: OidcConnectOptions & { prefix?: string }): Promise<void> {
+  // fastify-plugin would ignore a prefix in silence (register's own, or an enclosing context's).
+  const prefix = options.prefix ?? app.prefix;
+  if (prefix) throw new ConfigError([PREFIX_REFUSED(prefix)]);
+  const rootPaths = rootRoutePaths(options.routes);
   const ctx = await createRuntime({ ...options, log: app.log });
   app.addHook('onClose', () => ctx.close());
   const { config } = ctx;
@@ -191,7 +210,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions): Promis
     devMailboxRoutes(own, ctx);
     mfaRoutes(own, ctx);
     mfaSignInRoutes(own, ctx);
-    apiRoutes(own, ctx);
+    apiRoutes(own, ctx, rootPaths);
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);

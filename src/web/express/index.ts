@@ -9,6 +9,7 @@
  * as a Fastify host's routes see it. `requireLogin()` and `requireBearer()` are the Express faces of
  * the checks the Fastify hooks run (src/web/session/guards.ts, src/web/bearer-guard.ts).
  */
+import '../../node-version.ts'; // first: on a Node older than "engines", one line instead of a link error
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../../config/index.ts';

@@ -44,7 +44,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       username,
       signedInAs: reply.request.user?.username ?? null,
       providers: ctx.rp.providers.map((p) => ({
-        name: p.name,
+        name: p.label ?? p.name,
         query: new URLSearchParams({ provider: p.id, next }).toString(),
       })),
     }));

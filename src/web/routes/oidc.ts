@@ -6,6 +6,7 @@ import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.t
 import { deleteSession } from '../../sessions/index.ts';
 import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
+import { hostCheck } from '../host-check.ts';
 import { sendError } from '../pages/error-pages.ts';
 import { withLoggedOutFlag } from '../pages/logout-notice.ts';
 import { clientAddress } from '../protection/rate-limits.ts';
@@ -27,11 +28,13 @@ const BINDING = /^[\w-]{43}$/;
 export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, db, rp } = ctx;
   const FLOW_COOKIE = config.secureCookies ? '__Host-oc_flow' : 'oc_flow';
+  const checkHost = hostCheck(config.appUrl);
 
   /** Sends the browser to the provider, with the binding cookie its callback must bring back. */
   const begin = async (request: FastifyRequest, reply: FastifyReply, input: {
     provider: string | undefined; next: string; renewsSession?: string; acrValues?: readonly string[]; maxAge?: number;
   }) => {
+    checkHost(request);
     const existing = request.cookies[FLOW_COOKIE];
     const newBinding = existing === undefined || !BINDING.test(existing);
     const binding = newBinding ? randomBytes(32).toString('base64url') : existing;
