@@ -38,6 +38,10 @@ test('without EMAIL_URL, development on a loopback APP_URL uses the development 
   assert.equal(mail.passwordResetTimeoutSeconds, 3600);
 });
 
+test('an APP_URL on an IP address gives the default sender noreply@localhost, not the address (noreply@[::1] is no address)', () => {
+  for (const appUrl of ['http://[::1]:8080', 'http://127.0.0.1:8080']) assert.equal(load({ APP_URL: appUrl }).from, 'noreply@localhost', appUrl);
+});
+
 test('without EMAIL_URL, production and public development addresses have no mail at all', () => {
   assert.equal(load(production).transport, null);
   assert.equal(load({ APP_URL: 'http://dev.example.com:8080' }).transport, null);

@@ -5,6 +5,7 @@
  * nowhere, and the pages that would send mail say that reset by email is not set up.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Env } from './env.ts';
 import { Problems, integer, isLoopbackHost, text } from './parse.ts';
@@ -27,7 +28,8 @@ export function parseMail(env: Env, problems: Problems, context: { cwd: string; 
   }
   return {
     transport,
-    from: parseFrom(text(env, 'DEFAULT_FROM_EMAIL') ?? `noreply@${appHost}`, problems),
+    // An address literal is no mail domain (`noreply@[::1]` is not an address): Django's own default host is localhost.
+    from: parseFrom(text(env, 'DEFAULT_FROM_EMAIL') ?? `noreply@${isIP(appHost.replace(/^\[|\]$/g, '')) ? 'localhost' : appHost}`, problems),
     passwordResetTimeoutSeconds: integer(env, problems, 'PASSWORD_RESET_TIMEOUT', DEFAULT_RESET_TIMEOUT_SECONDS, 60, 30 * 24 * 3600),
   };
 }
