@@ -284,6 +284,6 @@ describe('OIDC_DPOP=on with a provider without DPoP (the fake provider lists no 
   test('check reports it as a PROBLEM', async () => {
     const run = await cli(process.cwd(), ['check'], { ...env(), APP_URL: 'http://localhost:8080' });
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /^PROBLEM OIDC_DPOP=on: Okta .* lists no dpop_signing_alg_values_supported/m);
+    assert.match(run.stdout, /^PROBLEM OIDC_DPOP=on: 127\.0\.0\.1:\d+ \(http:\/\/127\.0\.0\.1:\d+\/oauth2\/default\) lists no dpop_signing_alg_values_supported/m);
   });
 });

@@ -27,6 +27,7 @@ const PAPE_MULTI_FACTOR = 'http://schemas.openid.net/pape/policies/2007/06/multi
 const alice = { email: 'alice@example.com', password: 'wonderland' };
 const carol = { email: 'carol@example.com', password: 'carol-password' };
 const SECOND = { id: 'second-app', secret: 'second-app-secret-0123456789abcdef' };
+const PUSHING = { id: 'pushing-app', secret: 'pushing-app-secret-0123456789abcdef' };
 
 interface Host {
   base: TestAppBase;
@@ -48,14 +49,21 @@ describe('ADMIN_REQUIRE_MFA for provider users: step-up at the development provi
   let idp: DevIdp;
   let first: Host;
   let second: Host;
+  let pushing: Host;
   const dir = mkdtempSync(join(tmpdir(), 'oidc-connect-step-up-'));
 
   before(async () => {
     const idpPort = await freePort();
-    const common = { DEV_IDP_PORT: String(idpPort), ADMIN_REQUIRE_MFA: 'true', LOGIN_RATE_LIMIT_PER_MINUTE: '10000' };
+    // The tests read acr_values and max_age in the authorization request's query, which PAR (on by default with
+    // the development provider) would push instead.
+    const common = { DEV_IDP_PORT: String(idpPort), ADMIN_REQUIRE_MFA: 'true', LOGIN_RATE_LIMIT_PER_MINUTE: '10000', OIDC_USE_PAR: 'off' };
     const firstBase = await testAppBase('step-up', common);
     const secondBase = await testAppBase('step-up-gold', {
       ...common, OIDC_MFA_ACR_VALUES: 'urn:example:loa:gold', OIDC_RP_CLIENT_ID: SECOND.id, OIDC_RP_CLIENT_SECRET: SECOND.secret,
+    });
+    // PAR as by default (auto: the development provider offers it), so acr_values ride in the pushed request.
+    const pushingBase = await testAppBase('step-up-par', {
+      ...common, OIDC_USE_PAR: 'auto', OIDC_RP_CLIENT_ID: PUSHING.id, OIDC_RP_CLIENT_SECRET: PUSHING.secret,
     });
     const usersFile = join(dir, 'users.json');
     writeFileSync(usersFile, JSON.stringify([
@@ -64,14 +72,18 @@ describe('ADMIN_REQUIRE_MFA for provider users: step-up at the development provi
     ]));
     idp = await startDevIdp({
       port: idpPort, appUrl: firstBase.config.appUrl, dataDir: dir, usersFile,
-      extraClients: [{ client_id: SECOND.id, client_secret: SECOND.secret, redirect_uris: [`${secondBase.config.appUrl}/authorization-code/callback`] }],
+      extraClients: [
+        { client_id: SECOND.id, client_secret: SECOND.secret, redirect_uris: [`${secondBase.config.appUrl}/authorization-code/callback`] },
+        { client_id: PUSHING.id, client_secret: PUSHING.secret, redirect_uris: [`${pushingBase.config.appUrl}/authorization-code/callback`] },
+      ],
     });
     first = await startHost(firstBase);
     second = await startHost(secondBase);
+    pushing = await startHost(pushingBase);
   });
 
   after(async () => {
-    for (const host of [first, second]) {
+    for (const host of [first, second, pushing]) {
       await host?.app.close();
       await host?.base.close();
     }
@@ -122,6 +134,27 @@ describe('ADMIN_REQUIRE_MFA for provider users: step-up at the development provi
     assert.equal((await client.get(back.location!)).status, 200);
     const after = await sessionRow(first, client);
     assert.notEqual(after.id, before.id, 'a new session');
+    assert.equal(after.amr, 'pwd mfa');
+    assert.equal(after.acr, PAPE_MULTI_FACTOR);
+  });
+
+  test('with PAR, the step-up is pushed: the browser carries only the request_uri, and the provider still asks its second step', async () => {
+    const { client } = await staffSignedIn(pushing, alice);
+    const stepUp = await client.get((await client.get(`${pushing.url}/admin/`)).location!);
+    const authorize = new URL(stepUp.location!);
+    assert.deepEqual([...authorize.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+    let secondStepShown = false;
+    const provider = new Proxy(client, {
+      get: (target, name) => (name === 'post' ? async (url: string, form: Record<string, string>) => {
+        if (url.endsWith('/second-step')) secondStepShown = true;
+        return target.post(url, form);
+      } : Reflect.get(target, name)),
+    });
+    const callback = await signIn(provider, authorize, `${pushing.url}/authorization-code/callback`, alice);
+    assert.ok(secondStepShown, 'the pushed acr_values made the provider ask its second step');
+    const back = await client.get(callback.href);
+    assert.equal((await client.get(back.location!)).status, 200);
+    const after = await sessionRow(pushing, client);
     assert.equal(after.amr, 'pwd mfa');
     assert.equal(after.acr, PAPE_MULTI_FACTOR);
   });
