@@ -130,7 +130,7 @@ describe('a provider without PAR (the fake provider lists no PAR endpoint)', () 
       await assert.rejects(buildApp({ config: base.config, db: base.database.db, rp }), (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.equal(error.problems.length, 1);
-        assert.match(error.problems[0]!, /^OIDC_USE_PAR=on: Okta \(http:\/\/127\.0\.0\.1:\d+\/oauth2\/default\) lists no pushed_authorization_request_endpoint/);
+        assert.match(error.problems[0]!, /^OIDC_USE_PAR=on: 127\.0\.0\.1:\d+ \(http:\/\/127\.0\.0\.1:\d+\/oauth2\/default\) lists no pushed_authorization_request_endpoint/);
         return true;
       });
     } finally {
@@ -150,7 +150,7 @@ describe('a provider without PAR (the fake provider lists no PAR endpoint)', () 
       const start = await new HttpClient().get(`${app.url}/authorization-code/authenticate/`);
       assert.equal(start.status, 500);
       assert.match(start.body, /CONFIG_INVALID/);
-      assert.match(start.body, /OIDC_USE_PAR=on: Okta .* lists no pushed_authorization_request_endpoint/);
+      assert.match(start.body, /OIDC_USE_PAR=on: 127\.0\.0\.1:\d+ .* lists no pushed_authorization_request_endpoint/);
       assert.equal(start.location, null, 'no redirect to the provider');
     } finally {
       await app.close();
@@ -160,6 +160,6 @@ describe('a provider without PAR (the fake provider lists no PAR endpoint)', () 
   test('check reports OIDC_USE_PAR=on as a PROBLEM', async () => {
     const run = await cli(process.cwd(), ['check'], { ...provider(), OIDC_USE_PAR: 'on', APP_URL: 'http://localhost:8080' });
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /^PROBLEM OIDC_USE_PAR=on: Okta .* lists no pushed_authorization_request_endpoint/m);
+    assert.match(run.stdout, /^PROBLEM OIDC_USE_PAR=on: 127\.0\.0\.1:\d+ .* lists no pushed_authorization_request_endpoint/m);
   });
 });

@@ -40,19 +40,19 @@ const EXPECTED: Record<string, { sql: string; slots: (string | { value: unknown 
   'users.byId': { sql: 'select * from "users" where "id" = ?', slots: ['id'] },
   'users.stampLogin': { sql: 'update "users" set "last_login" = ? where "id" = ?', slots: ['lastLogin', 'id'] },
   'sessions.insert': {
-    sql: 'insert into "sessions" ("id", "user_id", "created", "expires", "last_seen", "provider", "provider_sid", "user_agent", "ip", "data", "csrf") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    slots: ['id', 'user_id', 'created', 'expires', 'last_seen', 'provider', 'provider_sid', 'user_agent', 'ip', 'data', 'csrf'],
+    sql: 'insert into "sessions" ("id", "user_id", "created", "expires", "last_seen", "provider", "provider_sid", "user_agent", "ip", "data", "csrf", "amr", "acr") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    slots: ['id', 'user_id', 'created', 'expires', 'last_seen', 'provider', 'provider_sid', 'user_agent', 'ip', 'data', 'csrf', 'amr', 'acr'],
   },
   'sessions.withUser': {
     sql: 'select "users".*, "sessions"."created" as "s_created", "sessions"."expires" as "s_expires", "sessions"."last_seen" as "s_last_seen", '
       + '"sessions"."provider" as "s_provider", "sessions"."provider_sid" as "s_provider_sid", "sessions"."user_agent" as "s_user_agent", '
-      + '"sessions"."ip" as "s_ip", "sessions"."data" as "s_data", "sessions"."refresh_lock" as "s_refresh_lock", "sessions"."csrf" as "s_csrf" '
+      + '"sessions"."ip" as "s_ip", "sessions"."data" as "s_data", "sessions"."refresh_lock" as "s_refresh_lock", "sessions"."csrf" as "s_csrf", "sessions"."amr" as "s_amr", "sessions"."acr" as "s_acr" '
       + 'from "sessions" inner join "users" on "users"."id" = "sessions"."user_id" where "sessions"."id" = ?',
     slots: ['id'],
   },
   'oidc_flows.insert': {
-    sql: 'insert into "oidc_flows" ("id", "provider", "binding", "code_verifier", "nonce", "next", "prompt_none", "renews_session", "expires", "client", "dpop_key") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'dpop_key'],
+    sql: 'insert into "oidc_flows" ("id", "provider", "binding", "code_verifier", "nonce", "next", "prompt_none", "renews_session", "expires", "client", "acr_values", "max_age", "dpop_key") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    slots: ['id', 'provider', 'binding', 'code_verifier', 'nonce', 'next', 'prompt_none', 'renews_session', 'expires', 'client', 'acr_values', 'max_age', 'dpop_key'],
   },
   'oidc_flows.countOfBrowser': { sql: 'select count(*) as "flows" from "oidc_flows" where "binding" = ?', slots: ['value'] },
   'oidc_flows.deleteOldestOfBrowser': {
