@@ -4,6 +4,7 @@ import { migrate, openDatabase } from '../db/index.ts';
 import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startServer } from '../server.ts';
 import { startConfiguredDevIdp } from '../web/runtime.ts';
+import { auditExport } from './audit-export.ts';
 import { checkSetup } from './check.ts';
 import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
@@ -27,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
       verbose: { type: 'boolean', default: false },
       out: { type: 'string', default: DEFAULT_KEY_FILE },
       alg: { type: 'string', default: 'RS256' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -106,6 +110,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'sendtestemail':
       return sendTestEmail(config, positionals.slice(1), (line) => console.log(line));
+    case 'audit': {
+      if (positionals[1] !== 'export') {
+        console.error(`Unknown audit command "${positionals[1] ?? ''}"; the one there is: audit export --since DATE\n\n${COMMAND_HELP['audit']}`);
+        return 2;
+      }
+      return auditExport(config, { since: values.since, until: values.until, format: values.format }, {
+        out: process.stdout,
+        progress: process.stderr,
+        error: (line) => console.error(line),
+      });
+    }
     case 'check': {
       const problems = await checkSetup(config, (line) => console.log(line));
       return problems === 0 ? 0 : 1;
