@@ -133,28 +133,42 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   const server = await startServer(config);
+  const log = server.app.log;
   if (config.production) {
     // Production output is a JSON log stream: the banner becomes one structured line.
-    server.app.log.info({ appUrl: config.appUrl, database: config.database.display, providers: config.providers.map((p) => p.issuer) }, 'oidc-connect started');
-    onShutdown(() => server.close(), (line) => server.app.log.info(line));
+    log.info({ appUrl: config.appUrl, database: config.database.display, providers: config.providers.map((p) => p.issuer) }, 'oidc-connect started');
   } else {
     console.log(banner(config, server));
-    onShutdown(() => server.close());
   }
+  // After the banner, stdout is the server's JSON log in development too: the shutdown is a line of it.
+  onShutdown(() => server.close(), {
+    info: (signal, line) => log.info({ signal }, line),
+    error: (error) => log.error({ err: error }, 'shutdown failed'),
+  });
   return -1;
 }
 
+interface ShutdownLog {
+  info(signal: string, line: string): void;
+  error(error: unknown): void;
+}
+
+const CONSOLE_SHUTDOWN_LOG: ShutdownLog = {
+  info: (_signal, line) => console.log(`\n${line}`),
+  error: (error) => console.error(error),
+};
+
 /** SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0. */
-function onShutdown(close: () => Promise<void>, say: (line: string) => void = (line) => console.log(`\n${line}`)): void {
+function onShutdown(close: () => Promise<void>, log: ShutdownLog = CONSOLE_SHUTDOWN_LOG): void {
   let closing = false;
   const stop = (signal: string) => {
     if (closing) return;
     closing = true;
-    say(`${signal} received: shutting down`);
+    log.info(signal, `${signal} received: shutting down`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     close().then(() => process.exit(0), (error: unknown) => {
-      console.error(error);
+      log.error(error);
       process.exit(1);
     });
   };
