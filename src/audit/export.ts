@@ -10,6 +10,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import type { Db } from '../db/index.ts';
 import type { AuditLogRow } from '../db/schema.ts';
+import type { EventRow } from './stats.ts';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -19,25 +20,13 @@ export const EXPORT_FIELDS = [
   'id', 'time', 'type', 'method', 'error_code', 'user_id', 'username', 'actor_id', 'action', 'detail', 'ip', 'user_agent', 'count', 'grouped',
 ] as const;
 
-export interface ExportedEvent {
-  id: number;
+/** An event as exported: the admin list's row (stats.ts), with its time as ISO 8601 and the grouped flag. */
+export type ExportedEvent = Omit<EventRow, 'time'> & {
   /** ISO 8601, UTC, with milliseconds: 2026-12-01T08:30:00.000Z. */
   time: string;
-  type: string;
-  method: string;
-  error_code: string | null;
-  user_id: number | null;
-  username: string;
-  actor_id: number | null;
-  action: string;
-  detail: string;
-  ip: string;
-  user_agent: string;
-  /** Events the row stands for: 1, or the anonymous failures of a grouped row's minute. */
-  count: number;
   /** A row that counts anonymous failures (see countAnonymousFailure); its time is the start of its minute. */
   grouped: boolean;
-}
+};
 
 export interface ExportOptions {
   /** Epoch ms, inclusive. */
