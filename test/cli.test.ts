@@ -126,22 +126,52 @@ describe('npm start in development keeps its session secret in ./data', () => {
   async function serve(cwd: string, env: Record<string, string>) {
     const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
     let output = '';
+    let stdout = '';
     child.stderr.on('data', (chunk) => (output += chunk));
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk) => {
         output += chunk;
+        stdout += chunk;
         if (output.includes('oidc-connect is running at')) resolve();
       });
       child.once('exit', (code) => reject(new Error(`serve exited (${code}) before it was running:\n${output}`)));
     });
     return {
+      /** SIGTERM; resolves with the exit code, its stdout, and stdout and stderr together. */
       async stop() {
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
-        await exited;
+        const [code] = await exited;
+        return { code: code as number | null, stdout, output };
       },
     };
   }
+
+  test('SIGTERM: after the banner every stdout line is a JSON log line, one of them "SIGTERM received: shutting down", and the exit is 0 (issue 22)', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-sigterm-'));
+    try {
+      const port = await freePort();
+      const env = { PORT: String(port), HOST: '127.0.0.1', APP_URL: `http://127.0.0.1:${port}`, DEV_IDP_PORT: String(await freePort()) };
+      const server = await serve(cwd, env);
+      assert.equal((await fetch(`${env.APP_URL}/healthz`)).status, 200);
+      const { code, stdout, output } = await server.stop();
+      assert.equal(code, 0, output);
+      const lines = stdout.split('\n');
+      const bannerEnd = lines.findIndex((line) => line.includes('Create an admin account: npx oidc-connect createsuperuser'));
+      assert.ok(bannerEnd > 0, stdout);
+      const entries = lines.slice(bannerEnd + 1).filter((line) => line.trim() !== '').map((line) => {
+        try {
+          return JSON.parse(line) as { msg?: string; signal?: string };
+        } catch {
+          return assert.fail(`not a JSON log line: ${line}`);
+        }
+      });
+      assert.ok(entries.some((entry) => entry.msg === 'request completed'), output);
+      assert.equal(entries.filter((entry) => entry.msg === 'SIGTERM received: shutting down' && entry.signal === 'SIGTERM').length, 1, output);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 
   test('made at the first start, the same after a restart: a login form from before the restart is accepted after it', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'oidc-connect-start-'));

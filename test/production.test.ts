@@ -97,6 +97,7 @@ describe('production mode: structured logs that never carry secrets', () => {
       }
     });
     assert.ok(entries.some((e) => e.msg === 'oidc-connect started'));
+    assert.ok(entries.some((e) => e.msg === 'SIGTERM received: shutting down'), 'the shutdown is a JSON line too');
     // One access line for each of the app's 10 requests above: 4 local login, 2 code flow, 2 API, home and logout.
     const requestLines = entries.filter((e) => e.req !== undefined || e.res !== undefined);
     assert.equal(requestLines.length, 10, JSON.stringify(requestLines.map((e) => (e.req as { url?: string } | undefined)?.url)));

@@ -21,6 +21,7 @@ export async function checkSetup(config: Config, print: (line: string) => void):
     print(`PROBLEM ${line}`);
     for (const cause of error ? causeMessages(error).slice(1) : []) print(`  cause: ${cause}`);
   };
+  for (const unknown of config.unknownVariables) print(`WARN ${unknown.message}`);
   const app = new URL(config.appUrl);
   if (app.protocol !== 'https:' && !isLoopbackHost(app.hostname)) {
     fail(`APP_URL=${config.appUrl}: providers refuse plain-http redirect URIs outside localhost; use https://`);

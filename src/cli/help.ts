@@ -17,7 +17,9 @@ Commands:
   import-django <django-database-url> [--dry-run] [--only-active] [--strict] [--emails-unverified]
                 [--merge-into=USERNAME,…] [--verbose]
                                 import a Django app's users, groups and password hashes
-                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md`;
+                                (sqlite:/path/db.sqlite3 or postgres://…); see docs/coming-from-django.md
+  audit export --since DATE [--until DATE] [--format jsonl|csv]
+                                the audit log to stdout, for a SIEM; see docs/audit-export.md`;
 
 /** `oidc-connect <command> --help`, for the commands that take options: what each one does. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
@@ -48,6 +50,24 @@ Options:
   --no-input      ask nothing, for scripts: --username is required, and the password comes from
                   OIDC_CONNECT_SUPERUSER_PASSWORD; a refused password ends the run with one line
   -h, --help      this help`,
+
+  audit: `Usage: oidc-connect audit export --since DATE [--until DATE] [--format jsonl|csv]
+
+Writes the audit log's events (sign-ins, failures, logouts, admin actions…) with --since <= time < --until
+to stdout, oldest first, one event per line, for a SIEM or an archive. It reads the database of DATABASE_URL
+page by page, so memory stays flat however many events there are, and waits for a slow reader. On a
+terminal, stderr shows the progress; otherwise stderr stays empty. Fields: id, time (ISO 8601, UTC), type,
+method, error_code, user_id, username, actor_id, action, detail, ip, user_agent, count, grouped.
+See docs/audit-export.md.
+
+Options:
+  --since DATE    the first instant included (required): an ISO date, 2026-12-01 (midnight UTC), or a
+                  date-time with its zone, 2026-12-01T08:00:00Z or 2026-12-01T09:00:00+01:00
+  --until DATE    the first instant left out (same forms); default: everything since --since
+  --format F      jsonl (default: one JSON object per line) or csv (RFC 4180, a header line, CRLF)
+  -h, --help      this help
+
+Bad dates or formats exit 2 with one line naming the option.`,
 
   'import-django': `Usage: oidc-connect import-django <django-database-url> [options]
 

@@ -4,6 +4,7 @@ import { migrate, openDatabase } from '../db/index.ts';
 import { ConfigError, isOidcConnectError } from '../errors.ts';
 import { banner, demoLogins, startServer } from '../server.ts';
 import { startConfiguredDevIdp } from '../web/runtime.ts';
+import { auditExport } from './audit-export.ts';
 import { checkSetup } from './check.ts';
 import { NOT_A_TERMINAL, createSuperuser } from './createsuperuser.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
@@ -27,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
       verbose: { type: 'boolean', default: false },
       out: { type: 'string', default: DEFAULT_KEY_FILE },
       alg: { type: 'string', default: 'RS256' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -106,6 +110,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'sendtestemail':
       return sendTestEmail(config, positionals.slice(1), (line) => console.log(line));
+    case 'audit': {
+      if (positionals[1] !== 'export') {
+        console.error(`Unknown audit command "${positionals[1] ?? ''}"; the one there is: audit export --since DATE\n\n${COMMAND_HELP['audit']}`);
+        return 2;
+      }
+      return auditExport(config, { since: values.since, until: values.until, format: values.format }, {
+        out: process.stdout,
+        progress: process.stderr,
+        error: (line) => console.error(line),
+      });
+    }
     case 'check': {
       const problems = await checkSetup(config, (line) => console.log(line));
       return problems === 0 ? 0 : 1;
@@ -118,28 +133,42 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   const server = await startServer(config);
+  const log = server.app.log;
   if (config.production) {
     // Production output is a JSON log stream: the banner becomes one structured line.
-    server.app.log.info({ appUrl: config.appUrl, database: config.database.display, providers: config.providers.map((p) => p.issuer) }, 'oidc-connect started');
-    onShutdown(() => server.close(), (line) => server.app.log.info(line));
+    log.info({ appUrl: config.appUrl, database: config.database.display, providers: config.providers.map((p) => p.issuer) }, 'oidc-connect started');
   } else {
     console.log(banner(config, server));
-    onShutdown(() => server.close());
   }
+  // After the banner, stdout is the server's JSON log in development too: the shutdown is a line of it.
+  onShutdown(() => server.close(), {
+    info: (signal, line) => log.info({ signal }, line),
+    error: (error) => log.error({ err: error }, 'shutdown failed'),
+  });
   return -1;
 }
 
+interface ShutdownLog {
+  info(signal: string, line: string): void;
+  error(error: unknown): void;
+}
+
+const CONSOLE_SHUTDOWN_LOG: ShutdownLog = {
+  info: (_signal, line) => console.log(`\n${line}`),
+  error: (error) => console.error(error),
+};
+
 /** SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0. */
-function onShutdown(close: () => Promise<void>, say: (line: string) => void = (line) => console.log(`\n${line}`)): void {
+function onShutdown(close: () => Promise<void>, log: ShutdownLog = CONSOLE_SHUTDOWN_LOG): void {
   let closing = false;
   const stop = (signal: string) => {
     if (closing) return;
     closing = true;
-    say(`${signal} received: shutting down`);
+    log.info(signal, `${signal} received: shutting down`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     close().then(() => process.exit(0), (error: unknown) => {
-      console.error(error);
+      log.error(error);
       process.exit(1);
     });
   };

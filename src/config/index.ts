@@ -5,7 +5,7 @@ import { DEV_CLIENT_ID, DEV_CLIENT_SECRET } from '../dev-client.ts';
 import { ConfigError } from '../errors.ts';
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts';
 import { readClientKeys } from './client-keys.ts';
-import { readEnv, type Env } from './env.ts';
+import { readEnv, unknownVariables, type Env, type Variable } from './env.ts';
 import { roleRules, scimMatchClaim, scimTokenHashes, universalLogoutIssuer } from './enterprise.ts';
 import { parseMail } from './mail.ts';
 import { oktaIssuer } from './okta.ts';
@@ -16,6 +16,7 @@ import { parseTrustProxy } from './trust-proxy.ts';
 import type { ClientKey, Config, DatabaseConfig, ProviderConfig, TokenAuthMethod, UsernameAlgo } from './types.ts';
 import { PAR_MODES, TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
+export type { UnknownVariable } from './env.ts';
 export type {
   ClientKey, ClientKeyAlgorithm, Config, DatabaseConfig, MailConfig, ParMode, ProviderConfig, RoleRule, SmtpSettings, TokenAuthMethod, UsernameAlgo,
 } from './types.ts';
@@ -41,7 +42,16 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const cwd = options.cwd ?? process.cwd();
-  const env = readEnv(cwd, options.env ?? process.env);
+  const processEnv = options.env ?? process.env;
+  // Every name read is noted: those a providers file names (clientSecretEnv) are known variables too.
+  const read = new Set<string>();
+  const merged = readEnv(cwd, processEnv);
+  const env: Env = new Proxy(merged, {
+    get: (target, name) => {
+      if (typeof name === 'string') read.add(name);
+      return Reflect.get(target, name);
+    },
+  });
   const problems = new Problems();
 
   const production = text(env, 'NODE_ENV') === 'production';
@@ -133,10 +143,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
     trustProxy,
     logLevel,
     mail: parseMail(env, problems, { cwd, production, appUrl: appUrl ?? `http://localhost:${port}`, dataDir }),
+    unknownVariables: [],
   };
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);
-  return deepFreeze({ ...config, sessionSecret: secret ?? '' });
+  return deepFreeze({ ...config, sessionSecret: secret ?? '', unknownVariables: unknownVariables(merged, processEnv, read) });
 }
 
 /**
@@ -181,7 +192,7 @@ function parseMfa(env: Env, problems: Problems, production: boolean): Config['mf
 }
 
 /** Django's LOGIN_REDIRECT_URL and LOGOUT_REDIRECT_URL: a path on this site, or an absolute http(s) URL. */
-function redirectTarget(env: Env, problems: Problems, name: string): string {
+function redirectTarget(env: Env, problems: Problems, name: Variable): string {
   const raw = text(env, name);
   if (raw === undefined) return '/';
   if (/^\/(?![/\\])/.test(raw) || (/^https?:\/\/[^/]/.test(raw) && URL.canParse(raw))) return raw;

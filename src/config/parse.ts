@@ -2,7 +2,7 @@
  * Small parsers that collect problems instead of throwing, so one run reports every bad variable
  * at once, one line each, naming the variable and the fix.
  */
-import type { Env } from './env.ts';
+import type { Env, Variable } from './env.ts';
 
 export class Problems {
   readonly list: string[] = [];
@@ -17,12 +17,18 @@ export function redact(value: string): string {
   return value.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
 }
 
-export function text(env: Env, name: string): string | undefined {
+/** A variable of VARIABLES (src/config/env.ts), trimmed; undefined when unset or blank. */
+export function text(env: Env, name: Variable): string | undefined {
+  return named(env, name);
+}
+
+/** As `text`, for a variable whose name the configuration gives (a providers file's clientSecretEnv). */
+export function named(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? undefined : value;
 }
 
-export function integer(env: Env, problems: Problems, name: string, fallback: number, min: number, max: number): number {
+export function integer(env: Env, problems: Problems, name: Variable, fallback: number, min: number, max: number): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const value = Number(raw);
@@ -33,7 +39,7 @@ export function integer(env: Env, problems: Problems, name: string, fallback: nu
   return value;
 }
 
-export function boolean(env: Env, problems: Problems, name: string, fallback: boolean): boolean {
+export function boolean(env: Env, problems: Problems, name: Variable, fallback: boolean): boolean {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const lowered = raw.toLowerCase();
@@ -51,12 +57,12 @@ export function choice<T extends string>(problems: Problems, name: string, raw: 
 }
 
 /** Comma- or space-separated list, empty entries dropped. */
-export function list(env: Env, name: string): string[] {
+export function list(env: Env, name: Variable): string[] {
   return (text(env, name) ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
 /** Comma-separated names that may hold spaces (Django's group names do), each trimmed, empty ones dropped. */
-export function names(env: Env, name: string): string[] {
+export function names(env: Env, name: Variable): string[] {
   return (text(env, name) ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
 }
 

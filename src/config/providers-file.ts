@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Env } from './env.ts';
 import { readClientKeys } from './client-keys.ts';
-import { Problems, choice, issuerUrl, text } from './parse.ts';
+import { Problems, choice, issuerUrl, named, text } from './parse.ts';
 import type { ProviderConfig, UsernameAlgo } from './types.ts';
 import { PAR_MODES, TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
@@ -59,7 +59,7 @@ export function readProvidersFile(cwd: string, env: Env, problems: Problems, def
     const clientId = str('clientId');
     if (!clientId) problems.add(`${at}.clientId`, undefined, "is required; copy it from the provider's app settings");
     const secretEnv = str('clientSecretEnv');
-    const clientSecret = str('clientSecret') ?? (secretEnv ? text(env, secretEnv) : undefined);
+    const clientSecret = str('clientSecret') ?? (secretEnv ? named(env, secretEnv) : undefined);
     const keyFiles = str('privateKey');
     const privateKeys = keyFiles === undefined ? [] : readClientKeys(problems, `${at}.privateKey`, keyFiles, cwd);
     const tokenAuthMethod = e.tokenAuthMethod === undefined

@@ -1,6 +1,7 @@
 // The shape of the validated configuration, apart from loading it, so that every parser in config/
 // can name it without importing index.ts.
 import type { JsonWebKey } from 'node:crypto';
+import type { UnknownVariable } from './env.ts';
 
 /** How a new provider user's username is made (provisioning/username.ts). */
 export const USERNAME_ALGOS = ['claims', 'sha224', 'mozilla-django-oidc'] as const;
@@ -119,6 +120,11 @@ export interface RoleRule {
 
 export interface Config {
   readonly production: boolean;
+  /**
+   * Variables set with a prefix of ours (OIDC_, OKTA_, SESSION_, EMAIL_, SCIM_) that nothing reads,
+   * most likely typos: the server warns once at start, and `check` prints a WARN line each.
+   */
+  readonly unknownVariables: readonly UnknownVariable[];
   readonly host: string;
   readonly port: number;
   readonly appUrl: string;

@@ -66,6 +66,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (options.devIdp && !startDevProvider) {
     log.warn({ providers: config.providers.map((p) => p.issuer) }, 'devIdp: true ignored: a provider is configured');
   }
+  // Once per start: a variable with a typo in its name is otherwise ignored without a word.
+  for (const unknown of config.unknownVariables) {
+    log.warn({ variable: unknown.name, source: unknown.source, didYouMean: unknown.didYouMean }, unknown.message);
+  }
 
   // Undone in reverse order by close(), or at once if a later step fails.
   const stops: (() => Promise<void>)[] = [];
