@@ -69,6 +69,7 @@ for (const target of databaseTargets) {
       assert.match(body, /carol@example\.com\s*<span class="badge good">Verified<\/span>/);
       assert.match(body, /00u-carol-at-okta/);
       assert.match(body, /href="\/accounts\/password_change\/"/);
+      assert.match(body, /href="\/accounts\/2fa\/">Two-factor authentication</, 'the page links to the second factors, as issue 19 asks once they exist');
       assert.match(body, /Chrome 131 on Linux <span class="badge plain">this session<\/span>/);
       assert.match(body, /Safari 17 on iOS/);
       assert.match(body, /Sign out all other sessions/);
