@@ -67,7 +67,7 @@ describe('a database that is briefly unavailable', { skip: postgresTarget.skip }
 
     await relay.cut();
     // The health check first: the instance learns the database is gone when its connections close,
-    // and until it has, a logged-in page may still come from its session cache (README, "Sessions on
+    // and until it has, a logged-in page may still come from its session cache (docs/sessions.md, "Sessions on
     // several instances"). Once it knows, it caches nothing, so the page below needs the database.
     const health = await client.get(`${t.url}/healthz`);
     assert.equal(health.status, 503);

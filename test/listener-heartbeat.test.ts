@@ -1,7 +1,7 @@
 /**
  * Issue 17, finding 3: on PostgreSQL, an instance whose listening connection goes silent (no FIN, no
  * RST: a NAT or load balancer that forgot it, a failover, a paused VM) must stop serving from its
- * cache within the bound the README gives (3 s: a heartbeat every second, answered within 2 s), not
+ * cache within the bound docs/sessions.md gives (3 s: a heartbeat every second, answered within 2 s), not
  * after TCP's two hours. Two apps on one database: A connects directly; B's connections go through a
  * relay (test/support/pg-relay.ts) that black-holes only B's listening connection, while B's pool
  * keeps working. Sessions are ended on A; B must refuse them.
@@ -17,7 +17,7 @@ import { HttpClient, hiddenField } from './support/http-client.ts';
 import { PgRelay } from './support/pg-relay.ts';
 import { postgresTarget, type TestDatabase } from './support/postgres.ts';
 
-/** The README's bound (3 s), and 2 s for a loaded test machine's timers. */
+/** The bound in docs/sessions.md (3 s), and 2 s for a loaded test machine's timers. */
 const REFUSED_WITHIN_MS = 5000;
 const policy = { maxAgeSeconds: 3600, idleTimeoutSeconds: 600 };
 

@@ -77,6 +77,46 @@ test('the docs travel with it: every relative link of its README.md, CHANGELOG.m
   assert.deepEqual(dead, []);
 });
 
+test('every #anchor of a link in its README.md, CHANGELOG.md, SECURITY.md and docs/ names a heading of the page it points at', () => {
+  const base = join(project, 'node_modules/oidc-connect');
+  const pages = ['README.md', 'CHANGELOG.md', 'SECURITY.md', ...execFileSync('tar', ['-tzf', join(project, readdirTarball())], { encoding: 'utf8' })
+    .split('\n').map((entry) => entry.replace(/^package\//, '')).filter((file) => file.startsWith('docs/') && file.endsWith('.md'))];
+  // A heading GitHub rendered on main, with the anchor the README linked to then.
+  assert.ok(headingSlugs('## Provisioning (SCIM), Universal Logout and roles\n').has('provisioning-scim-universal-logout-and-roles'));
+  const broken: string[] = [];
+  let anchors = 0;
+  for (const page of pages) {
+    const text = readFileSync(join(base, page), 'utf8');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const [path = '', anchor] = target!.split('#');
+      if (anchor === undefined || /^(https?:|mailto:)/.test(target!)) continue;
+      const file = path === '' ? page : posix.normalize(posix.join(posix.dirname(page), path));
+      if (!file.endsWith('.md') || !existsSync(join(base, file))) continue; // the test above reports missing files
+      anchors++;
+      if (!headingSlugs(readFileSync(join(base, file), 'utf8')).has(anchor)) broken.push(`${page}: ${target}`);
+    }
+  }
+  assert.ok(anchors > 10, `${anchors} links with an anchor`);
+  assert.deepEqual(broken, []);
+});
+
+/**
+ * The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens, and
+ * -1, -2… on repeats. Fenced code is skipped, since a `#` comment there is no heading.
+ * Worked example: "## Provisioning (SCIM), Universal Logout and roles" → provisioning-scim-universal-logout-and-roles.
+ */
+function headingSlugs(markdown: string): Set<string> {
+  const slugs = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const [, heading] of markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6} (.+)$/gm)) {
+    const slug = heading!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
+    const repeats = seen.get(slug) ?? 0;
+    seen.set(slug, repeats + 1);
+    slugs.add(repeats === 0 ? slug : `${slug}-${repeats}`);
+  }
+  return slugs;
+}
+
 test('package.json names its repository, homepage and issue tracker', () => {
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/oidc-connect/package.json'), 'utf8')) as Record<string, unknown>;
   assert.match((installed['repository'] as { url: string }).url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
