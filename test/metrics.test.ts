@@ -76,7 +76,7 @@ for (const target of databaseTargets) {
     }
 
     test('a scrape without the token, or with another, is refused 401 METRICS_UNAUTHORIZED with a Bearer challenge; with it, Prometheus text', async () => {
-      for (const headers of [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
+      for (const headers of ([{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }] as Record<string, string>[])) {
         const refused = await fetch(`${s.app.url}/metrics`, { headers });
         assert.equal(refused.status, 401);
         assert.equal(refused.headers.get('www-authenticate'), 'Bearer realm="metrics"');

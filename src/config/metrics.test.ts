@@ -15,7 +15,7 @@ function problems(env: Record<string, string>): string[] {
     loadConfig({ cwd: '/nonexistent', env });
   } catch (error) {
     assert.ok(error instanceof ConfigError);
-    return error.problems;
+    return [...error.problems];
   }
   return [];
 }
