@@ -66,11 +66,13 @@ class TracedConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const { operation, table } = statementSummary(query);
-    const span = tracer.startSpan(table === undefined ? operation : `${operation} ${table}`, {
-      kind: SpanKind.CLIENT,
-      attributes: { 'db.system.name': this.#system, 'db.operation.name': operation, ...(table === undefined ? {} : { 'db.collection.name': table }) },
-    });
+    const span = tracer.startSpan('statement', { kind: SpanKind.CLIENT });
+    // Named only when someone records: without a tracer provider, the statement is not even looked at.
+    if (span.isRecording()) {
+      const { operation, table } = statementSummary(query);
+      span.updateName(table === undefined ? operation : `${operation} ${table}`);
+      span.setAttributes({ 'db.system.name': this.#system, 'db.operation.name': operation, ...(table === undefined ? {} : { 'db.collection.name': table }) });
+    }
     try {
       return await this.inner.executeQuery<R>(query);
     } catch (error) {
