@@ -5,12 +5,8 @@
  */
 import { sha256Base64url } from '../digest.ts';
 import type { Env } from './env.ts';
-import { boolean, integer, Problems, text } from './parse.ts';
+import { bearerSecretProblem, boolean, integer, Problems, text } from './parse.ts';
 import type { MetricsConfig } from './types.ts';
-
-/** A scrape token is a long random secret, as SCIM's are. */
-export const MIN_METRICS_TOKEN_LENGTH = 32;
-const TOKEN_CHARACTERS = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export function parseMetrics(env: Env, problems: Problems, options: { production: boolean; appPort: number }): MetricsConfig | null {
   const on = boolean(env, problems, 'METRICS', false);
@@ -23,13 +19,10 @@ export function parseMetrics(env: Env, problems: Problems, options: { production
   }
   let tokenHash: string | null = null;
   if (token !== undefined) {
-    if (token.length < MIN_METRICS_TOKEN_LENGTH) {
-      problems.add('METRICS_TOKEN', undefined, `is shorter than ${MIN_METRICS_TOKEN_LENGTH} characters; generate one with: openssl rand -base64 32`);
-    } else if (!TOKEN_CHARACTERS.test(token)) {
-      problems.add('METRICS_TOKEN', undefined, "has characters a bearer token can't carry; use letters, digits and - . _ ~ + / (openssl rand -base64 32 makes one)");
-    } else {
-      tokenHash = sha256Base64url(token); // only its digest is kept, and compared in constant time
-    }
+    // A long random secret, as SCIM's; only its digest is kept, and compared in constant time.
+    const problem = bearerSecretProblem(token);
+    if (problem === undefined) tokenHash = sha256Base64url(token);
+    else problems.add('METRICS_TOKEN', undefined, problem);
   }
   if (port !== null && port !== 0 && port === options.appPort) {
     problems.add('METRICS_PORT', String(port), 'is the app\'s own PORT; give the metrics a port of their own, or leave METRICS_PORT out to serve /metrics on the app\'s port behind METRICS_TOKEN');
