@@ -229,4 +229,13 @@ describe('METRICS_PORT: the metrics on a port of their own', () => {
     assert.match(await served.text(), /^oidc_connect_sign_ins_total|^# HELP oidc_connect_sign_ins_total /m);
     assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
   });
+
+  test('a provider that does not answer: its discovery is timed with outcome error, and the failed start is a sign-in with PROVIDER_UNREACHABLE', async () => {
+    // This app's provider is at DEV_IDP_PORT=1, where nothing listens.
+    const start = await fetch(`${t.url}/authorization-code/authenticate/`, { redirect: 'manual' });
+    assert.equal(start.status, 502);
+    const scraped = samples(await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text());
+    assert.ok(value(scraped, 'oidc_connect_provider_request_duration_seconds_count', { provider: 'default', endpoint: 'discovery', outcome: 'error' }) >= 1);
+    assert.equal(value(scraped, 'oidc_connect_sign_ins_total', { method: 'provider', provider: 'default', outcome: 'PROVIDER_UNREACHABLE' }), 1);
+  });
 });
