@@ -42,6 +42,7 @@ export const LEAVES: readonly string[] = [
   'dpop-proof.ts', // verifyDpopProof(): RFC 9449 proofs, for our API and the development provider
   'dev-client.ts', // the development client's id and secret: config/ defaults to them, dev-idp/ registers them
   'optional-packages.ts', // tells a missing oidc-provider or pg apart, for db/ and dev-idp/
+  'tracing.ts', // OpenTelemetry spans through @opentelemetry/api: the callback, provider calls, statements, password hashes
   'node-version.ts', // imported first by each entry point: a Node older than "engines" fails there, in one line
 ];
 
@@ -59,6 +60,7 @@ export const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'openid-client': ['rp'],
   'nodemailer': ['mail'],
   'scim2-parse-filter': ['scim'],
+  'prom-client': ['web'], // metrics are collected and served by web/metrics/
 };
 
 const RANK = new Map(LAYERS.flatMap((row, index) => row.map((unit) => [unit, index] as const)));

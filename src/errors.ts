@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   SCIM_UNAUTHORIZED: { status: 401, title: 'SCIM token refused', meaning: 'a SCIM request without a bearer token from SCIM_TOKENS' },
   UNIVERSAL_LOGOUT_UNAUTHORIZED: { status: 401, title: 'Universal Logout refused', meaning: 'the Universal Logout request\'s signed JWT failed a check' },
   UNKNOWN_SUBJECT: { status: 404, title: 'Unknown user', meaning: 'a Universal Logout request named no user of this app' },
+  METRICS_UNAUTHORIZED: { status: 401, title: 'Metrics token refused', meaning: 'a scrape of /metrics without the bearer token from METRICS_TOKEN' },
   INVALID_DPOP_PROOF: { status: 401, title: 'Invalid DPoP proof', meaning: 'the DPoP proof of a bound access token is missing, invalid, for another request or key, too old, or used before' },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 

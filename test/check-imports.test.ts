@@ -54,7 +54,7 @@ test('each cycle, wrong-way import and misplaced package gets one line', () => {
     'package: src/rp/provider.ts -> fastify (only web, server.ts, cli, index.ts may import fastify)',
     'wrong way: src/admin/users.ts -> src/web/views.ts (web sits above admin)',
     'wrong way: src/config/index.ts -> src/rp/algorithms.ts (rp sits above config)',
-    'wrong way: src/dev-idp/op.ts -> src/config/index.ts (dev-idp/ stands apart and imports only errors.ts, digest.ts, sealed.ts, dpop-proof.ts, dev-client.ts, optional-packages.ts, node-version.ts)',
+    'wrong way: src/dev-idp/op.ts -> src/config/index.ts (dev-idp/ stands apart and imports only errors.ts, digest.ts, sealed.ts, dpop-proof.ts, dev-client.ts, optional-packages.ts, tracing.ts, node-version.ts)',
     'wrong way: src/errors.ts -> src/config/index.ts (errors.ts is a leaf and imports nothing from src/)',
     'wrong way: src/sessions/index.ts -> src/rp/provider.ts (rp sits above sessions)',
     'cycle: src/config/index.ts -> src/config/providers-file.ts -> src/config/index.ts',

@@ -62,3 +62,14 @@ export async function pruneLoginFailures(db: Db, policy: LockoutPolicy, now = Da
   const result = await db.deleteFrom('login_failures').where('window_start', '<=', now - policy.windowSeconds * 1000).executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/**
+ * Keys locked now (a username's password attempts or a user's second-factor codes, see
+ * secondFactorKey): more attempts than `maxFailures` within a window that has not passed. For metrics.
+ */
+export async function lockedCount(db: Db, policy: LockoutPolicy, now = Date.now()): Promise<number> {
+  const found = await db.selectFrom('login_failures').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('failures', '>', policy.maxFailures).where('window_start', '>', now - policy.windowSeconds * 1000)
+    .executeTakeFirstOrThrow();
+  return Number(found.n);
+}

@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { isOidcConnectError } from '../errors.ts';
+import { inSpan } from '../tracing.ts';
 import { isDjangoHash, verifyDjangoPassword } from './django-hashers.ts';
 
 /** OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. */
@@ -14,11 +15,16 @@ function derive(password: string, salt: Buffer, params: { N: number; r: number; 
 }
 
 /** `scrypt$N$r$p$salt$hash`, so parameters can be raised later without breaking old hashes. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await derive(password, salt, PARAMS);
-  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+export function hashPassword(password: string): Promise<string> {
+  return inSpan('oidc_connect.password.hash', { attributes: { 'oidc_connect.password.scheme': 'scrypt' } }, async () => {
+    const salt = randomBytes(16);
+    const key = await derive(password, salt, PARAMS);
+    return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  });
 }
+
+/** Our code on a span that failed (PASSWORD_HASH_REFUSED), for src/tracing.ts. */
+const codeOf = (error: unknown): string | undefined => (isOidcConnectError(error) ? error.code : undefined);
 
 /**
  * True when `password` matches `stored`: this app's `scrypt$…` hash or an imported `django$…` one.
@@ -29,7 +35,12 @@ export async function hashPassword(password: string): Promise<string> {
  * @example
  *   if (await verifyPassword(form.password, user.password)) { … }
  */
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+export function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const scheme = isDjangoHash(stored) ? 'django' : 'scrypt';
+  return inSpan('oidc_connect.password.verify', { attributes: { 'oidc_connect.password.scheme': scheme }, codeOf }, () => verify(password, stored));
+}
+
+async function verify(password: string, stored: string): Promise<boolean> {
   if (isDjangoHash(stored)) {
     try {
       return await verifyDjangoPassword(password, stored);

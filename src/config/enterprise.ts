@@ -6,16 +6,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sha256Base64url } from '../digest.ts';
 import type { Env } from './env.ts';
-import { issuerUrl, list, Problems, text } from './parse.ts';
+import { bearerSecretProblem, issuerUrl, list, Problems, text } from './parse.ts';
 import type { RoleRule } from './types.ts';
 
-/** A SCIM token is a long random secret: at least this many characters. */
-export const MIN_SCIM_TOKEN_LENGTH = 32;
 const ROLE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const MAX_RULES = 1000;
 const GROUP_NAME_MAX = 150;
-const TOKEN_CHARACTERS = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** SCIM_TOKENS as the SHA-256 of each token (the tokens themselves are not kept); empty: SCIM is off. */
 export function scimTokenHashes(env: Env, problems: Problems): string[] {
@@ -23,13 +20,9 @@ export function scimTokenHashes(env: Env, problems: Problems): string[] {
   const hashes: string[] = [];
   tokens.forEach((token, index) => {
     const which = tokens.length > 1 ? `token ${index + 1} of SCIM_TOKENS` : 'SCIM_TOKENS';
-    if (token.length < MIN_SCIM_TOKEN_LENGTH) {
-      problems.add('SCIM_TOKENS', undefined, `${which} is shorter than ${MIN_SCIM_TOKEN_LENGTH} characters; generate one with: openssl rand -base64 32`);
-    } else if (!TOKEN_CHARACTERS.test(token)) {
-      problems.add('SCIM_TOKENS', undefined, `${which} has characters a bearer token can't carry; use letters, digits and - . _ ~ + / (openssl rand -base64 32 makes one)`);
-    } else {
-      hashes.push(sha256Base64url(token));
-    }
+    const problem = bearerSecretProblem(token);
+    if (problem === undefined) hashes.push(sha256Base64url(token));
+    else problems.add('SCIM_TOKENS', undefined, `${which} ${problem}`);
   });
   return hashes;
 }

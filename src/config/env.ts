@@ -26,6 +26,7 @@ export const VARIABLES = [
   'OIDC_MFA_ACR_VALUES',
   'EMAIL_URL', 'DEFAULT_FROM_EMAIL', 'PASSWORD_RESET_TIMEOUT',
   'SCIM_TOKENS', 'SCIM_MATCH_CLAIM', 'ROLE_RULES', 'UNIVERSAL_LOGOUT_ISSUER',
+  'METRICS', 'METRICS_TOKEN', 'METRICS_PORT',
   // Read by `createsuperuser --no-input` (src/cli/createsuperuser.ts), not by loadConfig.
   'OIDC_CONNECT_SUPERUSER_PASSWORD',
 ] as const;

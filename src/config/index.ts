@@ -8,6 +8,7 @@ import { readClientKeys } from './client-keys.ts';
 import { readEnv, unknownVariables, type Env, type Variable } from './env.ts';
 import { roleRules, scimMatchClaim, scimTokenHashes, universalLogoutIssuer } from './enterprise.ts';
 import { parseMail } from './mail.ts';
+import { parseMetrics } from './metrics.ts';
 import { oktaIssuer } from './okta.ts';
 import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, names, redact, text } from './parse.ts';
 import { PROVIDERS_FILE, readProvidersFile } from './providers-file.ts';
@@ -18,7 +19,7 @@ import { PAR_MODES, TOKEN_AUTH_METHODS, USERNAME_ALGOS } from './types.ts';
 
 export type { UnknownVariable } from './env.ts';
 export type {
-  ClientKey, ClientKeyAlgorithm, Config, DatabaseConfig, MailConfig, ParMode, ProviderConfig, RoleRule, SmtpSettings, TokenAuthMethod, UsernameAlgo,
+  ClientKey, ClientKeyAlgorithm, Config, DatabaseConfig, MailConfig, MetricsConfig, ParMode, ProviderConfig, RoleRule, SmtpSettings, TokenAuthMethod, UsernameAlgo,
 } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
@@ -143,6 +144,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     trustProxy,
     logLevel,
     mail: parseMail(env, problems, { cwd, production, appUrl: appUrl ?? `http://localhost:${port}`, dataDir }),
+    metrics: parseMetrics(env, problems, { production, appPort: port }),
     unknownVariables: [],
   };
 

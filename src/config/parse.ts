@@ -102,3 +102,17 @@ export function httpsUrl(problems: Problems, name: string, raw: string): URL | u
   }
   return url;
 }
+
+/** A bearer secret set in a variable (SCIM_TOKENS, METRICS_TOKEN) is a long random string: at least this many characters. */
+export const MIN_BEARER_SECRET_LENGTH = 32;
+const BEARER_CHARACTERS = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * What is wrong with a bearer secret from a variable, as the end of its problem line, or undefined:
+ * too short, or with characters an Authorization header can't carry (RFC 6750's b64token).
+ */
+export function bearerSecretProblem(token: string): string | undefined {
+  if (token.length < MIN_BEARER_SECRET_LENGTH) return `is shorter than ${MIN_BEARER_SECRET_LENGTH} characters; generate one with: openssl rand -base64 32`;
+  if (!BEARER_CHARACTERS.test(token)) return "has characters a bearer token can't carry; use letters, digits and - . _ ~ + / (openssl rand -base64 32 makes one)";
+  return undefined;
+}

@@ -118,6 +118,14 @@ export interface RoleRule {
   readonly roles: readonly string[];
 }
 
+/** METRICS=on (src/config/metrics.ts): how /metrics is served. */
+export interface MetricsConfig {
+  /** SHA-256 (base64url) of METRICS_TOKEN: a scrape must send it as a bearer token. null: none asked for. */
+  readonly tokenHash: string | null;
+  /** METRICS_PORT: /metrics on this port alone (on HOST), not on the app's; 0 takes a free one. null: on the app's port. */
+  readonly port: number | null;
+}
+
 export interface Config {
   readonly production: boolean;
   /**
@@ -201,4 +209,6 @@ export interface Config {
   readonly trustProxy: boolean | number | string;
   readonly logLevel: string;
   readonly mail: MailConfig;
+  /** METRICS, METRICS_TOKEN, METRICS_PORT: Prometheus metrics at /metrics; null when off. */
+  readonly metrics: MetricsConfig | null;
 }

@@ -98,6 +98,9 @@ export class ChangeFeed {
   readonly #unconfirmed = new Map<number, Unconfirmed>();
   /** Answers waiting for the announcements made since `since` (see `heardSince`). */
   #waiters: { since: number; wake: () => void }[] = [];
+  /** Own announcements heard back through the listener, and the seconds that took in all (metrics). */
+  #echoes = 0;
+  #echoSeconds = 0;
 
   /** @internal */
   constructor(source: ChangeSource) {
@@ -167,6 +170,21 @@ export class ChangeFeed {
     }
   }
 
+  /**
+   * How far behind the listener is, for metrics: the seconds the oldest own announcement not heard back
+   * yet has waited (PostgreSQL); 0 when none waits, and always on SQLite, which reads the log itself.
+   */
+  lagSeconds(now = performance.now()): number {
+    let oldest = now;
+    for (const { at } of this.#unconfirmed.values()) oldest = Math.min(oldest, at);
+    return (now - oldest) / 1000;
+  }
+
+  /** Own announcements heard back through the listener since the feed started, and the seconds they took in all. */
+  get echoes(): { readonly count: number; readonly seconds: number } {
+    return { count: this.#echoes, seconds: this.#echoSeconds };
+  }
+
   /** Whether an own announcement waits to be heard back (PostgreSQL): `heardSince` has anything to wait for. */
   get echoPending(): boolean {
     return this.#unconfirmed.size > 0;
@@ -229,7 +247,13 @@ export class ChangeFeed {
     const tag = space === -1 ? payload : payload.slice(0, space);
     if (space !== -1) for (const change of decodeAll(payload.slice(space + 1))) this.#dispatch(change);
     const [origin, sequence] = tag.split('.');
-    if (origin === this.#origin) this.#confirm(Number(sequence));
+    if (origin !== this.#origin) return;
+    const unconfirmed = this.#unconfirmed.get(Number(sequence));
+    if (unconfirmed !== undefined) {
+      this.#echoes++;
+      this.#echoSeconds += (performance.now() - unconfirmed.at) / 1000;
+    }
+    this.#confirm(Number(sequence));
   }
 
   /** Not heard back in time: the listening connection must answer now, or it is dropped (and the feed goes down). */

@@ -23,6 +23,7 @@ import * as m0013 from './migrations/0013_scim.ts';
 import * as m0014 from './migrations/0014_protocol_depth.ts';
 import type { Database } from './schema.ts';
 import { NodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
+import { tracedDialect } from './traced-dialect.ts';
 
 export type Db = Kysely<Database>;
 
@@ -39,7 +40,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let source: ChangeSource;
   if (config.kind === 'sqlite') {
     const database = openSqliteFile(config);
-    db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database }) });
+    db = new Kysely<Database>({ dialect: tracedDialect(new NodeSqliteDialect({ database }), 'sqlite') });
     source = { kind: 'sqlite', dataVersion: database.dataVersion, inTransaction: database.inTransaction, log: changeLogReader(database) };
   } else {
     const pg = loadPg(`DATABASE_URL is ${config.display}`);
@@ -55,7 +56,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     // flight is rejected anyway, and the pool drops the broken client when it is released.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: tracedDialect(new PostgresDialect({ pool }), 'postgresql') });
     source = { kind: 'postgres', url: config.url, Client: pg.Client };
   }
   const feed = createChangeFeed(db, source);

@@ -5,8 +5,11 @@
  * answers with a plain Response of the bytes read: undici's fetch with the same pool cost about 330 µs
  * of CPU per call against 95 (Request objects, web streams, spec checks; a loop against a local server).
  */
+import { channel } from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders } from 'node:http';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { SpanKind, spanFailed, tracer } from '../tracing.ts';
 
 /**
  * One pool per process, like Node's own global dispatcher. Idle connections are kept 30 s (less
@@ -16,6 +19,48 @@ import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 const pool: Dispatcher = process.env['NODE_USE_ENV_PROXY'] === '1'
   ? new EnvHttpProxyAgent({ keepAliveTimeout: 30_000 })
   : new Agent({ keepAliveTimeout: 30_000 });
+
+/** Which of a provider's endpoints a request goes to: a span's name, a metric's label. */
+export type ProviderEndpoint = 'discovery' | 'jwks' | 'token' | 'userinfo' | 'par' | 'introspection' | 'revocation' | 'other';
+
+/** The endpoints of a discovery document, by the metadata field that names each. */
+const ENDPOINT_FIELDS: readonly (readonly [string, ProviderEndpoint])[] = [
+  ['token_endpoint', 'token'],
+  ['userinfo_endpoint', 'userinfo'],
+  ['jwks_uri', 'jwks'],
+  ['pushed_authorization_request_endpoint', 'par'],
+  ['introspection_endpoint', 'introspection'],
+  ['revocation_endpoint', 'revocation'],
+];
+
+/**
+ * The endpoint a URL is, by the provider's discovery document; a discovery URL by its well-known path.
+ *
+ * @example
+ * endpointOf({ token_endpoint: 'https://example.okta.com/oauth2/default/v1/token' }, 'https://example.okta.com/oauth2/default/v1/token'); // 'token'
+ */
+export function endpointOf(metadata: Readonly<Record<string, unknown>> | undefined, url: string | URL): ProviderEndpoint {
+  const href = typeof url === 'string' ? url : url.href;
+  for (const [field, endpoint] of ENDPOINT_FIELDS) if (metadata?.[field] === href) return endpoint;
+  return href.includes('/.well-known/') ? 'discovery' : 'other';
+}
+
+/**
+ * Every provider request is published here, once it has an answer or failed, while anyone subscribes
+ * (the metrics of src/web/metrics.ts do): `{ issuer, endpoint, status (0: no answer), seconds }`.
+ */
+export const PROVIDER_CALLS = 'oidc-connect:provider-call';
+const providerCalls = channel(PROVIDER_CALLS);
+
+/** A message of PROVIDER_CALLS. */
+export interface ProviderCall {
+  /** The issuer of the provider the request was for; '' when the caller did not say. */
+  readonly issuer: string;
+  readonly endpoint: ProviderEndpoint;
+  /** The answer's HTTP status, or 0 when there was none (network error, timeout, too large). */
+  readonly status: number;
+  readonly seconds: number;
+}
 
 /** What openid-client and our own callers pass (openid-client's CustomFetchOptions, loosened). */
 export interface ProviderRequest {
@@ -31,6 +76,8 @@ export interface ProviderRequest {
    * event per request, a tenth of a millisecond per login here), and undici needs no signal listener.
    */
   timeoutMs?: number;
+  /** Whose endpoint this is, for the span and the metrics. Default: an `other` endpoint of no known provider. */
+  call?: { issuer: string; endpoint: ProviderEndpoint };
 }
 
 /**
@@ -52,6 +99,36 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export async function providerFetch(url: string | URL, request: ProviderRequest = {}): Promise<Response> {
   const target = typeof url === 'string' ? new URL(url) : url;
+  const endpoint = request.call?.endpoint ?? 'other';
+  const method = request.method ?? 'GET';
+  // OpenTelemetry's HTTP client conventions; the URL without its query, which may carry a token.
+  const span = tracer.startSpan(`${method} ${endpoint}`, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      'http.request.method': method, 'server.address': target.hostname, 'url.full': `${target.origin}${target.pathname}`,
+      'oidc_connect.provider.endpoint': endpoint,
+    },
+  });
+  const started = performance.now();
+  let status = 0;
+  try {
+    const response = await send(target, request);
+    status = response.status;
+    span.setAttribute('http.response.status_code', status);
+    if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: String(status) });
+    return response;
+  } catch (error) {
+    spanFailed(span, error);
+    throw error;
+  } finally {
+    span.end();
+    if (providerCalls.hasSubscribers) {
+      providerCalls.publish({ issuer: request.call?.issuer ?? '', endpoint, status, seconds: (performance.now() - started) / 1000 } satisfies ProviderCall);
+    }
+  }
+}
+
+async function send(target: URL, request: ProviderRequest): Promise<Response> {
   const { signal, timeoutMs } = request;
   const body = requestBody(request.body);
   signal?.throwIfAborted();

@@ -28,9 +28,13 @@ export class JwksCache {
    */
   version = 0;
 
-  constructor(url: string, timeoutMs: number) {
+  /** The issuer whose keys these are, for the provider-call span and metrics. */
+  private readonly issuer: string;
+
+  constructor(url: string, timeoutMs: number, issuer = '') {
     this.url = new URL(url);
     this.timeoutMs = timeoutMs;
+    this.issuer = issuer;
   }
 
   /** The cached set while it is fresh, without any network request. */
@@ -68,7 +72,7 @@ export class JwksCache {
   private fetch(): Promise<JSONWebKeySet> {
     this.inflight ??= (async () => {
       try {
-        const response = await providerFetch(this.url, { headers: { accept: 'application/json' }, timeoutMs: this.timeoutMs });
+        const response = await providerFetch(this.url, { headers: { accept: 'application/json' }, timeoutMs: this.timeoutMs, call: { issuer: this.issuer, endpoint: 'jwks' } });
         if (!response.ok) throw new errors.JOSEError(`JWKS request answered HTTP ${response.status}`);
         const body = (await response.json()) as JSONWebKeySet;
         const local = createLocalJWKSet(body); // throws JWKSInvalid for a malformed set

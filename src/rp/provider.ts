@@ -7,7 +7,7 @@ import { toMetadataLookupError, toSignInError } from './errors.ts';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { ClientCredentials } from './client-auth.ts';
 import { dpopAlgorithm, dpopHandle } from './dpop.ts';
-import { providerFetch } from './http.ts';
+import { endpointOf, providerFetch } from './http.ts';
 import { sameIssuer } from './issuer.ts';
 import { JwksCache } from './jwks.ts';
 
@@ -58,6 +58,8 @@ export class ProviderClient {
   private readonly options: ProviderOptions;
   private readonly insecure: boolean;
   private metadata: Promise<ServerMetadata> | undefined;
+  /** The metadata once discovered, which names each endpoint a request goes to (endpointOf). */
+  private discovered: ServerMetadata | undefined;
   private jwks: JwksCache | undefined;
   private readonly credentials: ClientCredentials;
 
@@ -92,7 +94,7 @@ export class ProviderClient {
   private async discover(): Promise<ServerMetadata> {
     const discovered = await client.discovery(new URL(this.config.issuer), this.config.clientId, undefined, undefined, {
       timeout: this.options.httpTimeoutMs / 1000,
-      [client.customFetch]: providerFetch,
+      [client.customFetch]: this.discoveryFetch,
       ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
     });
     const metadata: Mutable<ServerMetadata> = { ...discovered.serverMetadata() };
@@ -107,7 +109,8 @@ export class ProviderClient {
     const allowed = (signAlgs.length > 0 ? signAlgs : advertised).filter((alg) => alg !== 'none' && !alg.startsWith('HS'));
     metadata.id_token_signing_alg_values_supported = allowed.length > 0 ? allowed : ['RS256'];
     if (!metadata.jwks_uri) throw new OidcConnectError('PROVIDER_BAD_RESPONSE', `${this.config.name} publishes no jwks_uri, so ID token signatures can't be checked.`);
-    this.jwks ??= new JwksCache(metadata.jwks_uri, this.options.httpTimeoutMs);
+    this.jwks ??= new JwksCache(metadata.jwks_uri, this.options.httpTimeoutMs, this.config.issuer);
+    this.discovered = metadata;
     return metadata;
   }
 
@@ -208,8 +211,13 @@ export class ProviderClient {
       this.reusable = undefined; // that Configuration's own JWKS copy is fresh now; the next one defers to us again
       return Response.json(this.jwks.current() ? await this.jwks.refreshForUnknownKid() : await this.jwks.load());
     }
-    return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs });
+    const call = { issuer: this.config.issuer, endpoint: endpointOf(this.discovered, url) };
+    return providerFetch(url, { ...options, timeoutMs: this.options.httpTimeoutMs, call });
   };
+
+  /** openid-client's discovery requests, named as such for the span and the metrics. */
+  private readonly discoveryFetch: client.CustomFetch = (url, options) =>
+    providerFetch(url, { ...options, call: { issuer: this.config.issuer, endpoint: 'discovery' } });
 
   /**
    * The URL that sends the browser to the provider. With PAR (OIDC_USE_PAR) the parameters are pushed
@@ -500,7 +508,7 @@ export class ProviderClient {
         found = (await client.discovery(place, this.config.clientId, undefined, undefined, {
           algorithm: 'oauth2',
           timeout: this.options.httpTimeoutMs / 1000,
-          [client.customFetch]: providerFetch,
+          [client.customFetch]: this.discoveryFetch,
           ...(this.insecure ? { execute: [client.allowInsecureRequests] } : {}),
         })).serverMetadata();
       } catch (error) {

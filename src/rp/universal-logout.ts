@@ -91,12 +91,12 @@ export function revocationIssuer(rp: RelyingParty, issuer: string, timeoutMs: nu
   return {
     resolve() {
       resolved ??= (async () => {
-        const response = await providerFetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, timeoutMs });
+        const response = await providerFetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, timeoutMs, call: { issuer, endpoint: 'discovery' } });
         if (!response.ok) throw new Error(`discovery of ${issuer} answered HTTP ${response.status}`);
         const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
         if (typeof metadata.issuer !== 'string' || !sameIssuer(metadata.issuer, issuer)) throw new Error(`discovery of ${issuer} names another issuer (${String(metadata.issuer)})`);
         if (typeof metadata.jwks_uri !== 'string') throw new Error(`discovery of ${issuer} has no jwks_uri`);
-        return { issuer: metadata.issuer, keys: new JwksCache(metadata.jwks_uri, timeoutMs).getKey };
+        return { issuer: metadata.issuer, keys: new JwksCache(metadata.jwks_uri, timeoutMs, issuer).getKey };
       })();
       resolved.catch(() => (resolved = undefined)); // try again at the next request
       return resolved;

@@ -11,6 +11,7 @@ import { clientAddress } from './protection/rate-limits.ts';
  * request: a database error is logged and the request goes on as if nothing happened.
  */
 export async function audit(ctx: AppContext, request: FastifyRequest, event: AuditEvent): Promise<void> {
+  ctx.metrics?.signIn(event);
   try {
     await recordEvent(ctx.db, requestEvent(request, event));
   } catch (error) {
@@ -28,6 +29,7 @@ export function requestEvent(request: FastifyRequest, event: AuditEvent): AuditE
  * by the client's address (an IPv6 /64 as one); never fails the request either.
  */
 export async function auditAnonymous(ctx: AppContext, request: FastifyRequest, failure: Pick<AnonymousFailure, 'type' | 'method' | 'errorCode'>): Promise<void> {
+  ctx.metrics?.signIn(failure);
   try {
     await countAnonymousFailure(ctx.db, { ip: clientAddress(request), userAgent: request.headers['user-agent'] ?? '', ...failure });
   } catch (error) {

@@ -30,6 +30,7 @@ import { universalLogoutRoutes } from './routes/universal-logout.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { sessionCookieName } from './session/cookie.ts';
 import { loginGuard, type RequireLogin } from './session/guards.ts';
+import { metricsRoute } from './routes/metrics.ts';
 import { renewSession } from './session/renewal.ts';
 
 declare module 'fastify' {
@@ -167,6 +168,15 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions & { pref
   app.addHook('preClose', async () => bearer.close()); // it listens to the database's change feed
   app.decorate('requireBearer', (options?: BearerGuardOptions) => bearerGuard(bearer, options));
   app.decorate(STATE, { runtime: ctx, bearer } satisfies PluginState);
+  const metrics = ctx.metrics;
+  if (metrics) {
+    metrics.watchBearerCache(() => bearer.verifiedTokenStats());
+    // Every answer, the host's routes' too, by route pattern: never the URL, whose values are unbounded.
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.page(request.routeOptions.url, request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
   const cookieName = sessionCookieName(config);
   app.addHook('onRequest', async (request, reply) => {
     const secret = request.cookies[cookieName];
@@ -214,6 +224,7 @@ async function plugin(app: FastifyInstance, options: OidcConnectOptions & { pref
     oidcRoutes(own, ctx);
     backchannelRoutes(own, ctx);
     adminRoutes(own, ctx);
+    metricsRoute(own, ctx);
     universalLogoutRoutes(own, ctx);
     await scimRoutes(own, ctx);
   });

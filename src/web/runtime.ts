@@ -16,6 +16,7 @@ import { createRelyingParty, type RelyingParty } from '../rp/index.ts';
 import { startSessionCache } from '../sessions/cache.ts';
 import type { AppContext, Mail } from './context.ts';
 import { startHousekeeping } from './housekeeping.ts';
+import { startMetrics } from './metrics.ts';
 import { createViews, type ViewOptions } from './pages/views.ts';
 
 /** A pino or Fastify logger fits. */
@@ -97,7 +98,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     if (cache) stops.push(() => cache.release());
     const mail = startMail(config, db, views.brandName, log);
     if (mail) stops.push(() => mail.stop());
-    return { config, db, rp, views, devIdp, mail, close };
+    // METRICS=on: this app's registry, and METRICS_PORT's server when set (src/web/metrics.ts).
+    const metrics = await startMetrics({ config, db }, log);
+    if (metrics) stops.push(() => metrics.close());
+    return { config, db, rp, views, devIdp, mail, metrics, close };
   } catch (error) {
     await close();
     throw error;

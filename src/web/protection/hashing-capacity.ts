@@ -20,6 +20,16 @@ export class HashingCapacity {
     this.#queue = queue;
   }
 
+  /** Hashes running now (metrics). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Hashes waiting for a slot now: the queue's depth (metrics). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.#running >= this.#concurrency) {
       if (this.#waiting.length >= this.#queue) {

@@ -4,10 +4,11 @@ import { OidcConnectError, type ErrorCode } from '../../errors.ts';
 import { isMultiFactor, stepUpAcrValues } from '../../mfa/policy.ts';
 import { ReauthenticationRequired, type CompletedSignIn } from '../../rp/index.ts';
 import { deleteSession } from '../../sessions/index.ts';
+import { inSpan } from '../../tracing.ts';
 import { audit, auditedSignIn, callbackProvider, startingProvider } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { hostCheck } from '../host-check.ts';
-import { sendError } from '../pages/error-pages.ts';
+import { sendError, toOidcConnectError } from '../pages/error-pages.ts';
 import { withLoggedOutFlag } from '../pages/logout-notice.ts';
 import { clientAddress } from '../protection/rate-limits.ts';
 import { safeNext } from '../protection/redirects.ts';
@@ -115,8 +116,11 @@ export function oidcRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.redirect(safeNext(result.next, config.appUrl, config.loginRedirectUrl), 302);
   };
   const audited = auditedSignIn(ctx, callbackProvider(ctx), callback, unknownState);
-  app.get('/authorization-code/callback', flow, audited);
-  app.get('/authorization-code/callback/', flow, audited);
+  // One span for the whole callback: the provider calls, statements and audit write under it, our code on failure.
+  const traced = (request: FastifyRequest, reply: FastifyReply) =>
+    inSpan('oidc_connect.callback', { codeOf: (error) => toOidcConnectError(error).code }, () => audited(request, reply));
+  app.get('/authorization-code/callback', flow, traced);
+  app.get('/authorization-code/callback/', flow, traced);
 
   const afterLogout = withLoggedOutFlag(config.logoutRedirectUrl, config.appUrl);
   app.get('/signout/callback', flow, async (_request, reply) => reply.redirect(afterLogout, 302));

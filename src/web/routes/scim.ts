@@ -1,28 +1,17 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sha256Base64url } from '../../digest.ts';
 import { ScimError } from '../../scim/errors.ts';
 import { MAX_BODY_BYTES, resourceTypes, schemas, serviceProviderConfig } from '../../scim/schemas.ts';
 import { ScimService, type ScimAnswer } from '../../scim/service.ts';
 import { auditAnonymous } from '../audit.ts';
 import type { AppContext } from '../context.ts';
 import { toOidcConnectError } from '../pages/error-pages.ts';
+import { carriesToken } from '../protection/bearer-secrets.ts';
 import { perAddress } from '../protection/rate-limits.ts';
 
 export const SCIM_PREFIX = '/scim/v2';
 const MEDIA_TYPE = 'application/scim+json; charset=utf-8';
 /** Requests without a valid token, per client address and minute; those with one are not counted. */
 const REFUSALS_PER_MINUTE = 30;
-
-/** Whether the Authorization header carries one of SCIM_TOKENS, compared as SHA-256 hashes in constant time. */
-export function validScimToken(authorization: string | undefined, hashes: readonly string[]): boolean {
-  const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  if (!match) return false;
-  const presented = Buffer.from(sha256Base64url(match[1]!));
-  let valid = false;
-  for (const hash of hashes) valid = timingSafeEqual(presented, Buffer.from(hash)) || valid;
-  return valid;
-}
 
 /**
  * SCIM 2.0 at $APP_URL/scim/v2 (src/scim/), registered only when SCIM_TOKENS is set. Every route
@@ -64,7 +53,7 @@ export async function scimRoutes(app: FastifyInstance, ctx: AppContext): Promise
     scim.setNotFoundHandler((_request, reply) => fail(reply, new ScimError(404, 'No SCIM resource at this address.')));
 
     scim.addHook('onRequest', async (request, reply) => {
-      if (validScimToken(request.headers.authorization, hashes)) return undefined;
+      if (carriesToken(request.headers.authorization, hashes)) return undefined;
       await auditAnonymous(ctx, request, { type: 'provisioning', errorCode: 'SCIM_UNAUTHORIZED' });
       request.log.info({ code: 'SCIM_UNAUTHORIZED' }, 'SCIM request without a valid token');
       reply.header('www-authenticate', 'Bearer realm="SCIM"');
@@ -81,7 +70,7 @@ export async function scimRoutes(app: FastifyInstance, ctx: AppContext): Promise
 
     const config = {
       session: false, json: true, renewal: false,
-      rateLimit: { ...perAddress(REFUSALS_PER_MINUTE), allowList: (request: FastifyRequest) => validScimToken(request.headers.authorization, hashes) },
+      rateLimit: { ...perAddress(REFUSALS_PER_MINUTE), allowList: (request: FastifyRequest) => carriesToken(request.headers.authorization, hashes) },
     };
     const caller = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? '' });
     const query = (request: FastifyRequest) => request.query as Record<string, unknown>;

@@ -57,5 +57,6 @@ export async function completeProviderSignIn(
     done = await signIn();
   }
   setSessionCookie(config, reply, done.secret);
+  ctx.metrics?.signIn({ type: 'login_success', method: provider.id }); // audited inside the sign-in's transaction
   return { user: done.user, linkedBy: done.linkedBy };
 }
