@@ -1,17 +1,22 @@
 import { DatabaseSync } from 'node:sqlite';
+import { SessionTokens } from '../../src/rp/session-tokens.ts';
+import type { StoredTokens } from '../../src/sessions/index.ts';
 import { countersOf } from '../lib/counters.ts';
 import type { Options } from '../lib/options.ts';
 import type { Stack } from '../lib/stack.ts';
 import { interleaved, type LoadSummary } from './http-load.ts';
 
-/** alice's access token, from her oidc-connect session row (the provider's JWT for api://default). */
-export function aliceAccessToken(stack: Stack): string {
+/**
+ * alice's access token, from her oidc-connect session row (the provider's JWT for api://default):
+ * rows keep their tokens sealed under SESSION_SECRET, so the bench opens them as the app does.
+ */
+export async function aliceAccessToken(stack: Stack): Promise<string> {
   const db = new DatabaseSync(stack.oursDatabase, { readOnly: true });
   try {
     const row = db.prepare("SELECT data FROM sessions WHERE provider = 'default' ORDER BY created DESC LIMIT 1").get() as { data: string } | undefined;
-    const token = row ? (JSON.parse(row.data) as { accessToken?: string }).accessToken : undefined;
-    if (!token) throw new Error('no access token in oidc-connect\'s sessions');
-    return token;
+    const tokens = row ? await new SessionTokens(stack.sessionSecret).open(JSON.parse(row.data) as StoredTokens) : undefined;
+    if (!tokens?.accessToken) throw new Error('no access token in oidc-connect\'s sessions');
+    return tokens.accessToken;
   } finally {
     db.close();
   }
@@ -31,7 +36,7 @@ async function check(url: string, token: string, label: string): Promise<void> {
  * jwtVerify with a local key (the ceiling).
  */
 export async function bearerSection(stack: Stack, options: Options): Promise<{ token: string; results: Map<string, LoadSummary> }> {
-  const token = aliceAccessToken(stack);
+  const token = await aliceAccessToken(stack);
   const headers = { authorization: `Bearer ${token}` };
   const targets = [
     { key: 'bare', label: 'jose jwtVerify, local key (ceiling)', url: `${stack.bare.url}/api/me`, pid: stack.bare.child.pid },
