@@ -3,8 +3,10 @@
  * practices) in real Chromium, logged out and signed in as a superuser: the sign-in pages, password
  * change and reset (with a real link from the development mailbox), the account page and email
  * confirmation, every second-factor page and the second step of a sign-in, the admin pages, the
- * error pages (404, 403, 429, MFA_REQUIRED) and the development mailbox. A violation fails the test;
- * the message names each rule, its impact and the elements it found.
+ * error pages (404, 403, 429, MFA_REQUIRED, CSRF), the development mailbox, and the embedded
+ * development provider's pages (sign in, second step, sign out, an error) with the app signed in
+ * through it. A violation fails the test; the message names each rule, its impact and the elements
+ * it found.
  *
  * axe runs inside the page as served, under the app's own Content-Security-Policy: its source is
  * evaluated through the DevTools protocol (page.evaluate), which a page's CSP does not govern, so
@@ -17,10 +19,12 @@ import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type axe from 'axe-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { createUser } from '../src/accounts/users.ts';
+import { createUser, findUserByUsername } from '../src/accounts/users.ts';
 import { linkIdentity } from '../src/provisioning/identities.ts';
+import { startDevIdp, type DevIdp } from '../src/dev-idp/index.ts';
 import { createRelyingParty } from '../src/rp/index.ts';
 import { buildApp } from '../src/web/app.ts';
+import { devIdpOptions } from '../src/web/runtime.ts';
 import { freePort, testAppBase, type TestAppBase } from './support/app.ts';
 import { browserSkipReason, launchChromium } from './support/browser.ts';
 import { monthOfTraffic, seedEvents } from './support/seed.ts';
@@ -56,31 +60,42 @@ declare global {
   interface Window { axe: typeof axe }
 }
 
-describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chromium', { skip: browserSkipReason(), timeout: 180_000 }, () => {
+// No time limit on the suite: how long it takes is this machine's load; each Playwright step has its own 15 s bound against a hang.
+describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chromium', { skip: browserSkipReason() }, () => {
   let base: TestAppBase;
   let close: () => Promise<void>;
   let url: string;
+  let idp: DevIdp;
+  let issuer: string;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   let adminId: number;
-  let aliceId: number;
+  let carolId: number;
 
   before(async () => {
     const port = await freePort();
+    let idpPort = await freePort();
+    while (idpPort === port) idpPort = await freePort();
     url = `http://localhost:${port}`;
-    base = await testAppBase('a11y', { APP_URL: url, ADMIN_REQUIRE_MFA: 'on', LOGIN_RATE_LIMIT_PER_MINUTE: String(LOGIN_LIMIT) });
+    base = await testAppBase('a11y', {
+      APP_URL: url, DEV_IDP_PORT: String(idpPort), ADMIN_REQUIRE_MFA: 'on', LOGIN_RATE_LIMIT_PER_MINUTE: String(LOGIN_LIMIT),
+    });
+    // The development provider ("Okta" on localhost, with its demo users), wired as `npm start` does.
+    idp = await startDevIdp({ ...devIdpOptions(base.config), port: idpPort, dataDir: base.dir });
+    issuer = `http://localhost:${idpPort}/oauth2/default`;
     const app = await buildApp({ config: base.config, db: base.database.db, rp: createRelyingParty(base.config, base.database.db) });
     await app.listen({ port, host: '127.0.0.1' });
     close = async () => {
       await app.close();
+      await idp.close();
       await base.close();
     };
     const db = base.database.db;
     adminId = (await createUser(db, { ...ADMIN, firstName: 'Ada', lastName: 'Admin', isStaff: true, isSuperuser: true })).id;
-    const alice = await createUser(db, { username: 'alice', email: 'alice@example.com', firstName: 'Alice', lastName: 'Liddell' });
-    aliceId = alice.id;
-    await linkIdentity(db, `http://localhost:1/oauth2/default`, '00u-alice-at-okta', alice.id);
-    await createUser(db, { username: 'bob', email: 'bob@example.com', password: 'bob password' });
+    // carol signs in through another provider only; dave is a local user who is not staff.
+    carolId = (await createUser(db, { username: 'carol', email: 'carol@example.com', firstName: 'Carol', lastName: 'Danvers' })).id;
+    await linkIdentity(db, 'https://example.okta.com/oauth2/default', '00u-carol-at-okta', carolId);
+    await createUser(db, { username: 'dave', email: 'dave@example.com', password: 'dave password' });
     // A month of sign-ins, so that the dashboard draws its charts and the audit pages have rows.
     await seedEvents(db, monthOfTraffic({ methods: ['default', 'local'], spikeDaysAgo: 4, scale: 0.2 }));
     browser = await launchChromium();
@@ -223,7 +238,7 @@ describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chrom
           form.action = action;
           document.body.append(form);
           form.submit();
-        }, `/admin/users/${aliceId}/active`);
+        }, `/admin/users/${carolId}/active`);
         await p.waitForURL(/\/active$/);
       }],
       ['authenticator app, activate', 'Activate Authenticator App', go(p, '/accounts/2fa/totp/activate/')],
@@ -267,8 +282,8 @@ describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chrom
       ['admin users', 'Users', go(p, '/admin/users/')],
       ['admin users, a search with no result', 'Users', go(p, '/admin/users/?q=nobody-by-this-name')],
       ['admin user page, a superuser', 'admin', go(p, `/admin/users/${adminId}/`)],
-      ['admin user page, a provider user', 'alice', go(p, `/admin/users/${aliceId}/`)],
-      ['admin user page, an action done', 'alice', async () => {
+      ['admin user page, a provider user', 'carol', go(p, `/admin/users/${carolId}/`)],
+      ['admin user page, an action done', 'carol', async () => {
         await p.getByRole('button', { name: /Deactivate/ }).first().click();
         await p.waitForURL(/\?done=/);
       }],
@@ -277,10 +292,57 @@ describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chrom
     ]);
   });
 
+  test('the development provider\'s pages, and the app signed in through it: home, account, second factors, a step-up for the admin', async () => {
+    const p = await newPage();
+    await sweep(p, [
+      ['development provider, sign in', 'Sign in', async () => {
+        await p.goto(`${url}/accounts/login/`);
+        await p.getByRole('link', { name: 'Log In with Okta' }).click();
+        await p.waitForURL((u) => u.origin === new URL(issuer).origin);
+      }],
+      ['development provider, a wrong password', 'Sign in', async () => {
+        await p.locator('input[name="email"]').fill('alice@example.com');
+        await p.locator('input[name="password"]').fill('not the password');
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.getByRole('alert').waitFor();
+      }],
+      ['home, signed in through the provider', /^Hi alice/, async () => {
+        await p.locator('input[name="password"]').fill('wonderland');
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.waitForURL(`${url}/`);
+      }],
+      ['account, a provider user', 'Your account', go(p, '/accounts/')],
+      ['second factors, a provider user', 'Two-Factor Authentication', go(p, '/accounts/2fa/')],
+      ['development provider, sign in again (the admin pages ask for a step-up)', 'Sign in', async () => {
+        // The superuser makes her staff, on her page in the admin.
+        const admin = adminPage;
+        assert.ok(admin, 'the superuser signed in');
+        const alice = await findUserByUsername(base.database.db, 'alice');
+        await admin.goto(`${url}/admin/users/${alice!.id}/`);
+        await admin.getByRole('button', { name: 'Make staff' }).click();
+        await admin.waitForURL(/\?done=/);
+        await p.goto(`${url}/admin/`);
+        await p.waitForURL((u) => u.origin === new URL(issuer).origin);
+      }],
+      ['development provider, second step', 'Second step', async () => {
+        await p.locator('input[name="email"]').fill('alice@example.com');
+        await p.locator('input[name="password"]').fill('wonderland');
+        await p.getByRole('button', { name: 'Sign in' }).click();
+      }],
+      ['admin dashboard, after the step-up', 'Sign-in activity', async () => {
+        await p.getByRole('button', { name: 'Approve sign-in' }).click();
+        await p.waitForURL(`${url}/admin/`);
+      }],
+      ['development provider, sign out', 'Sign out', () => p.goto(`${issuer}/v1/logout`)],
+      ['development provider, signed out', 'You are signed out', () => p.getByRole('button', { name: 'Sign out' }).click()],
+      ['development provider, a refused request', 'Request refused', () => p.goto(`${issuer}/v1/authorize?client_id=nobody`)],
+    ]);
+  });
+
   test('logout, the second step of a sign-in, a non-staff 403, and the 429 page', async () => {
     const p = adminPage;
     assert.ok(p, 'the superuser signed in');
-    const bob = await newPage();
+    const dave = await newPage();
     await sweep(p, [
       ['home, just logged out', 'Welcome', async () => {
         await p.goto(`${url}/`);
@@ -298,26 +360,26 @@ describe('every page passes axe-core (WCAG 2.1 A/AA and best practices) in Chrom
         await p.getByRole('alert').waitFor();
       }],
     ]);
-    await sweep(bob, [
+    await sweep(dave, [
       ['403, not staff', 'Access denied', async () => {
-        await logIn(bob, 'bob', 'bob password');
-        await bob.waitForURL(`${url}/`);
-        await bob.goto(`${url}/admin/`);
+        await logIn(dave, 'dave', 'dave password');
+        await dave.waitForURL(`${url}/`);
+        await dave.goto(`${url}/admin/`);
       }],
       ['429, too many logins from one address', 'Too many requests', async () => {
         // Spend the address's login budget, then post the form once more from the browser. The window
         // is fixed (one minute): if it turned between the two, spend the new one and post again.
         for (;;) {
-          await bob.goto(`${url}/accounts/login/`);
+          await dave.goto(`${url}/accounts/login/`);
           let status = 0;
           while (status !== 429) {
             const answer = await fetch(`${url}/accounts/login/`, { method: 'POST' });
             await answer.body?.cancel();
             status = answer.status;
           }
-          await bob.locator('input[name="username"]').fill('bob');
-          await bob.locator('input[name="password"]').fill('bob password');
-          const [answer] = await Promise.all([bob.waitForResponse(`${url}/accounts/login/`), bob.getByRole('button', { name: 'Log In', exact: true }).click()]);
+          await dave.locator('input[name="username"]').fill('dave');
+          await dave.locator('input[name="password"]').fill('dave password');
+          const [answer] = await Promise.all([dave.waitForResponse(`${url}/accounts/login/`), dave.getByRole('button', { name: 'Log In', exact: true }).click()]);
           if (answer.status() === 429) break;
         }
       }],
