@@ -187,7 +187,12 @@ async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const options = args.filter((arg) => arg.startsWith('-'));
   const files = args.filter((arg) => !arg.startsWith('-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '8' };
+  // Password hashes at scrypt N=2^14, not 2^17: the suite signs in hundreds of times, and at full cost
+  // hashing was most of its time (test/accounts.test.ts: 89 s against 8 s). The cost itself is tested
+  // in src/accounts/passwords.test.ts and src/config/password-hash-cost.test.ts.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '8', PASSWORD_HASH_COST: process.env['PASSWORD_HASH_COST'] ?? '14',
+  };
   delete env['NODE_TEST_CONTEXT']; // a runner of its own, even when started from a test (test/test-runner.test.ts)
   // Ctrl-C reaches the test runner too (one process group), but not the cluster (pg_ctl gives it a
   // session of its own): whatever ends this run, the cluster is stopped below.

@@ -1,10 +1,17 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { Problems } from '../config/parse.ts';
+import { passwordHashCost } from '../config/password-hash-cost.ts';
 import { isOidcConnectError } from '../errors.ts';
 import { inSpan } from '../tracing.ts';
 import { isDjangoHash, verifyDjangoPassword } from './django-hashers.ts';
 
-/** OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. */
-const PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
+/**
+ * OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1. PASSWORD_HASH_COST may lower N
+ * outside production (tests); it is read from the process's environment once, here, because every
+ * writer of a password (CLI, forms, SCIM, import) hashes through this module without a config at hand.
+ * loadConfig checks the same variable with the same rule and refuses a bad value at start.
+ */
+const PARAMS = { N: 2 ** passwordHashCost(process.env, new Problems()), r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {

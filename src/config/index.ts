@@ -8,6 +8,7 @@ import { readClientKeys } from './client-keys.ts';
 import { readEnv, unknownVariables, type Env, type Variable } from './env.ts';
 import { roleRules, scimMatchClaim, scimTokenHashes, universalLogoutIssuer } from './enterprise.ts';
 import { parseMail } from './mail.ts';
+import { passwordHashCost } from './password-hash-cost.ts';
 import { parseMetrics } from './metrics.ts';
 import { oktaIssuer } from './okta.ts';
 import { Problems, boolean, choice, httpsUrl, integer, isLoopbackHost, issuerUrl, list, names, redact, text } from './parse.ts';
@@ -147,6 +148,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     metrics: parseMetrics(env, problems, { production, appPort: port }),
     unknownVariables: [],
   };
+  // Checked here so that a bad value stops the start in one line; src/accounts/passwords.ts applies it.
+  passwordHashCost(env, problems);
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);
   return deepFreeze({ ...config, sessionSecret: secret ?? '', unknownVariables: unknownVariables(merged, processEnv, read) });
