@@ -27,10 +27,10 @@ export async function factorsOf(db: Db, userId: number): Promise<Factors> {
  * if (await hasSecondFactor(db, user.id)) { ... ask for it ... }
  */
 export async function hasSecondFactor(db: Db, userId: number): Promise<boolean> {
-  const row = await db.selectFrom('users').select(({ exists, selectFrom, or }) => or([
+  const row = await db.selectNoFrom(({ exists, selectFrom, or }) => or([
     exists(selectFrom('mfa_totp').select('user_id').where('mfa_totp.user_id', '=', userId)),
     exists(selectFrom('mfa_webauthn').select('id').where('mfa_webauthn.user_id', '=', userId)),
-  ]).as('has')).where('id', '=', userId).executeTakeFirst();
+  ]).as('has')).executeTakeFirst();
   return Boolean(row?.has);
 }
 
