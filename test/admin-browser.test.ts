@@ -3,7 +3,7 @@
  * directory): a superuser made with `createsuperuser` logs in, reads the dashboard (over a month of
  * seeded sign-in history with a spike of failures), opens alice's page (she signed in with "Okta"
  * in another browser), and deactivates her; her browser is logged out on its next request.
- * Writes docs/admin-dashboard.png and docs/admin-user.png for the README.
+ * Takes docs/admin-dashboard.png and docs/admin-user.png for the README (written into docs/ with UPDATE_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { createUser } from '../src/accounts/users.ts';
 import { migrate, openDatabase } from '../src/db/index.ts';
-import { browserRig, browserSkipReason, DOCS_DIR } from './support/browser.ts';
+import { browserRig, browserSkipReason, SCREENSHOT_DIR } from './support/browser.ts';
 import { monthOfTraffic, seedEvents } from './support/seed.ts';
 
 const VIEWPORT = { width: 1280, height: 800 };
@@ -88,7 +88,7 @@ describe('admin pages in the browser (Chromium)', { skip: browserSkipReason() },
     // Down to the error-code chart; the recent-events table below is the audit log's, shown next.
     const codes = await page.locator('section.panel', { hasText: 'Failed sign-ins by error code' }).boundingBox();
     assert.ok(codes, 'the error-code chart is on the page');
-    await page.screenshot({ path: join(DOCS_DIR, 'admin-dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: VIEWPORT.width, height: Math.ceil(codes.y + codes.height + 14) } });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'admin-dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: VIEWPORT.width, height: Math.ceil(codes.y + codes.height + 14) } });
 
     // Users: search, then alice's page.
     await page.locator('.admin-nav').getByRole('link', { name: 'Users' }).click();
@@ -102,7 +102,7 @@ describe('admin pages in the browser (Chromium)', { skip: browserSkipReason() },
     const sessions = page.locator('section', { hasText: 'Active sessions' });
     assert.equal(await sessions.locator('tbody tr').count(), 1);
     assert.match((await sessions.locator('tbody tr').first().textContent()) ?? '', /Okta/);
-    await page.screenshot({ path: join(DOCS_DIR, 'admin-user.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'admin-user.png'), fullPage: true });
 
     // Deactivate: alice's sessions end at once.
     await page.getByRole('button', { name: 'Deactivate' }).click();

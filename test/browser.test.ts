@@ -2,13 +2,13 @@
  * Browser tests in real Chromium against the real CLI (`oidc-connect serve` in a fresh directory,
  * with the embedded development provider): the tutorial's local login (issue 2), "Log In with Okta"
  * with RP-initiated logout through the provider (issue 3), and two tabs logging in at once.
- * They also write the README screenshots under docs/.
+ * They also take the README screenshots (written under docs/ with UPDATE_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { browserRig, browserSkipReason, DOCS_DIR } from './support/browser.ts';
+import { browserRig, browserSkipReason, SCREENSHOT_DIR } from './support/browser.ts';
 
 const VIEWPORT = { width: 1000, height: 700 };
 const SUPERUSER = { username: 'admin', email: 'admin@example.com', password: 'correct-horse-battery' };
@@ -84,14 +84,14 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
     const username = page.locator('input[name="username"]');
     await username.waitFor();
     await page.getByRole('link', { name: 'Log In with Okta' }).waitFor();
-    await page.screenshot({ path: join(DOCS_DIR, 'login-page.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'login-page.png') });
 
     await username.fill(SUPERUSER.username);
     await page.locator('input[name="password"]').fill(SUPERUSER.password);
     await page.locator('form').getByRole('button', { name: 'Log In' }).click();
     await page.waitForURL(`${url}/`);
     await expectHi(page, SUPERUSER.username, SUPERUSER.email);
-    await page.screenshot({ path: join(DOCS_DIR, 'home-page.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'home-page.png') });
 
     await page.getByRole('button', { name: 'Log Out' }).click();
     await page.waitForURL(`${url}/?logged_out=1`);
@@ -121,7 +121,7 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
     const params = new URL(authorize).searchParams;
     assert.deepEqual([...params.keys()].sort(), ['client_id', 'request_uri']);
     await page.getByText('Development provider').first().waitFor();
-    await page.screenshot({ path: join(DOCS_DIR, 'dev-idp-login.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dev-idp-login.png') });
 
     await signInAtProvider(page, ALICE.email, ALICE.password);
     await expectHi(page, ALICE.username, ALICE.email);
@@ -129,7 +129,7 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
       navigations.some((u) => u.startsWith(`${url}/authorization-code/callback`)),
       'the provider returned to the callback',
     );
-    await page.screenshot({ path: join(DOCS_DIR, 'home-alice.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'home-alice.png') });
 
     navigations.length = 0;
     await page.getByRole('button', { name: 'Log Out' }).click();
@@ -192,7 +192,7 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
     await page.goto(`${url}/dev/mailbox/`);
     const mail = page.locator('table.data tbody tr').filter({ hasText: 'newcomer@example.com' });
     while ((await mail.count()) === 0) await page.reload();
-    await page.screenshot({ path: join(DOCS_DIR, 'dev-mailbox.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dev-mailbox.png') });
     const link = mail.locator('a[href*="/accounts/reset/"]');
     const href = (await link.getAttribute('href'))!;
     assert.ok(href.startsWith(`${url}/accounts/reset/`), href);
@@ -201,7 +201,7 @@ describe('browser (Chromium)', { skip: browserSkipReason() }, () => {
     await link.click();
     await page.waitForURL(/\/accounts\/reset\/[\w-]+\/set-password\/$/);
     await page.getByRole('heading', { name: 'Enter new password' }).waitFor();
-    await page.screenshot({ path: join(DOCS_DIR, 'password-reset.png') });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'password-reset.png') });
     await page.locator('input[name="new_password1"]').fill('a remembered passphrase');
     await page.locator('input[name="new_password2"]').fill('a remembered passphrase');
     await page.getByRole('button', { name: 'Change my password' }).click();

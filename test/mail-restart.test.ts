@@ -44,12 +44,13 @@ for (const target of databaseTargets) {
     test('reset requests answered while the SMTP server is down are each delivered once after it comes back, across a restart', async () => {
       const smtpPort = await freePort(); // nothing listens there yet
       const ports = [await freePort(), await freePort()];
+      const idpPorts = [await freePort(), await freePort()];
       const env = (i: number) => ({
         APP_URL: `http://127.0.0.1:${ports[0]}`,
         DATABASE_URL: database.url,
         SESSION_SECRET: 'shared-secret-of-both-instances-0123456789',
         EMAIL_URL: `smtp://127.0.0.1:${smtpPort}`,
-        DEV_IDP_PORT: String(ports[1]! + 1 + i), // each instance's own development provider, unused here
+        DEV_IDP_PORT: String(idpPorts[i]), // each instance's own development provider, unused here, on a port found free
         LOG_LEVEL: 'warn',
       });
       const start = async (i: number) => {

@@ -16,7 +16,11 @@ import { freePort } from './app.ts';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CLI_PATH = join(PROJECT_ROOT, 'bin', 'oidc-connect.js');
-export const DOCS_DIR = join(PROJECT_ROOT, 'docs');
+/**
+ * Where the browser tests' screenshots go: docs/ (the README's pictures) only with UPDATE_SCREENSHOTS=1,
+ * so that a test run leaves the tree as it was; otherwise a directory of their own under the system's tmp.
+ */
+export const SCREENSHOT_DIR = process.env['UPDATE_SCREENSHOTS'] === '1' ? join(PROJECT_ROOT, 'docs') : join(tmpdir(), 'oidc-connect-screenshots');
 
 /** CI counts as set when the variable is non-empty and not an explicit "false"/"0". */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -215,7 +219,7 @@ export function browserRig(viewport: { width: number; height: number }, serve: S
   const contexts: BrowserContext[] = [];
 
   before(async () => {
-    mkdirSync(DOCS_DIR, { recursive: true });
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
     // One at a time, so that a failure of either leaves nothing running that after() can't stop.
     browser = await launchChromium();
     served = await serveApp(serve);
